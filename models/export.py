@@ -1,0 +1,243 @@
+"""`finsent export`: checkpoint -> ONNX fp32 (parity-checked) -> ORT-optimized -> int8 / fp16 bundle.
+
+Imports torch/transformers lazily ([train] extra). The bundle (model files, tokenizer.json,
+labels.json, manifest.json, README.md) is what `pipeline.scoring.onnx.OnnxScorer` loads.
+
+Usage:
+    finsent export --checkpoint /tmp/finsent-ckpt --out models/finsent-minilm --int8 --fp16
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import TRAIN_HINT
+from pipeline.core.records import LABELS
+
+log = logging.getLogger(__name__)
+
+PARITY_TEXTS = [
+    "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007 .",
+    "$TSLA shares slump after deliveries miss estimates",
+    "The company has 120 employees.",
+    "Nokia cuts 1,000 jobs as demand for handsets falls sharply in Europe.",
+    "Apple beats on revenue, raises dividend",
+    "ok",
+]
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | Path) -> tuple[Any, Any]:
+    """Load a sequence-classification checkpoint with eager attention, in eval mode.
+
+    Eager attention, because with sdpa ONNX Runtime fuses no Attention node (DESIGN.md).
+    """
+    try:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError as e:  # pragma: no cover
+        raise SystemExit(TRAIN_HINT) from e
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), attn_implementation="eager")
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    return model.eval(), tokenizer
+
+
+def encode(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    return {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
+
+
+def torch_logits(model: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = model(**{k: torch.from_numpy(v) for k, v in feed.items()})
+    return out.logits.float().numpy()
+
+
+def export_fp32(model: Any, tokenizer: Any, out_path: Path, opset: int = 17) -> Path:
+    """Legacy TorchScript exporter (dynamo=False) with dynamic batch and sequence axes."""
+    import torch
+
+    feed = encode(tokenizer, PARITY_TEXTS[:2], 32)
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in feed]
+    args = tuple(torch.from_numpy(feed[n]) for n in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
+    with torch.no_grad():
+        torch.onnx.export(
+            model, args, str(out_path), input_names=names, output_names=["logits"],
+            dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False,
+        )  # fmt: skip
+    model.eval()  # the exporter restores train mode (dropout on) -- DESIGN.md
+    return out_path
+
+
+def onnx_logits(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = {i.name for i in sess.get_inputs()}
+    return np.asarray(sess.run(None, {k: v for k, v in feed.items() if k in names})[0])
+
+
+def optimize(src: Path, dst: Path, num_heads: int, hidden_size: int, *, fp16: bool = False) -> Path:
+    """ORT transformer fusions (Attention, SkipLayerNorm, ...); optionally convert to fp16."""
+    from onnxruntime.transformers import optimizer
+
+    m = optimizer.optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
+    if fp16:
+        m.convert_float_to_float16(keep_io_types=True)
+    m.save_model_to_file(str(dst))
+    return dst
+
+
+def quantize_int8(src: Path, dst: Path, *, per_channel: bool = True) -> Path:
+    """Dynamic int8 quantization; per-channel keeps far more labels equal to fp32 (DESIGN.md)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # needed on optimized graphs
+    )  # fmt: skip
+    return dst
+
+
+def write_tokenizer(src_dir: Path, tokenizer: Any, dst: Path, max_length: int) -> Path:
+    """tokenizer.json with truncation at max_length and no padding (the scorer pads per batch)."""
+    from tokenizers import Tokenizer
+
+    src = src_dir / "tokenizer.json"
+    if not src.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            tokenizer.save_pretrained(tmp)
+            shutil.copy(Path(tmp) / "tokenizer.json", dst)
+        src = dst
+    tok = Tokenizer.from_file(str(src))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    tok.save(str(dst))
+    return dst
+
+
+def label_order(model: Any) -> list[str]:
+    id2label = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
+    labels = [id2label[i] for i in range(len(id2label))]
+    if sorted(labels) != sorted(LABELS):
+        log.warning("checkpoint labels %s are not %s; assuming LABELS order", labels, LABELS)
+        return list(LABELS)
+    return labels
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="HF sequence-classification checkpoint dir")
+    parser.add_argument("--out", required=True, help="bundle directory to write")
+    parser.add_argument("--int8", action="store_true", help="write model.int8.onnx (CPU)")
+    parser.add_argument("--fp16", action="store_true", help="write model.fp16.onnx (GPU)")
+    parser.add_argument("--keep-fp32", action="store_true", help="also keep model.fp32.onnx in --out")
+    parser.add_argument("--per-tensor", action="store_true", help="int8 per-tensor (default per-channel)")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--name", default="finsent-minilm")
+    parser.add_argument("--val", default=None, help="validation JSONL (default: CHECKPOINT/val.jsonl)")
+    parser.add_argument("--work", default=None, help="keep intermediate files here (default: temp)")
+    parser.add_argument("--card-notes", default=None, help="markdown file appended to the model card")
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.card import render_card, validation_metrics
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ckpt, out = Path(args.checkpoint), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # stale shas would fail the checks below
+    work = Path(args.work or tempfile.mkdtemp(prefix="finsent-export-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = load_checkpoint(ckpt)
+    labels = label_order(model)
+    cfg = model.config
+
+    t0 = time.perf_counter()
+    fp32 = export_fp32(model, tokenizer, work / "model.fp32.onnx")
+    val_path = Path(args.val) if args.val else ckpt / "val.jsonl"
+    texts = PARITY_TEXTS[:]
+    if val_path.exists():
+        texts += [json.loads(x)["text"] for x in val_path.read_text().splitlines()[:58]]
+    feed = encode(tokenizer, texts, args.max_length)
+    diff = float(np.abs(torch_logits(model, feed) - onnx_logits(fp32, feed)).max())
+    log.info("fp32 ONNX vs torch: max |logit diff| = %.2e on %d texts", diff, len(texts))
+
+    for name in ("tokenizer.json", "labels.json"):
+        (work / name).unlink(missing_ok=True)
+    write_tokenizer(ckpt, tokenizer, out / "tokenizer.json", args.max_length)
+    (out / "labels.json").write_text(json.dumps(labels) + "\n")
+    shutil.copy(out / "tokenizer.json", work / "tokenizer.json")
+    shutil.copy(out / "labels.json", work / "labels.json")
+
+    files: dict[str, str] = {}
+    opt = optimize(fp32, work / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size)
+    if args.int8:
+        quantize_int8(opt, out / "model.int8.onnx", per_channel=not args.per_tensor)
+        files["int8"] = "model.int8.onnx"
+    if args.fp16:
+        optimize(fp32, out / "model.fp16.onnx", cfg.num_attention_heads, cfg.hidden_size, fp16=True)
+        files["fp16"] = "model.fp16.onnx"
+    if args.keep_fp32 or not files:
+        shutil.copy(fp32, out / "model.fp32.onnx")
+        files["fp32"] = "model.fp32.onnx"
+    log.info("exported %s in %.0f s", sorted(files), time.perf_counter() - t0)
+
+    metrics: dict[str, Any] = {"onnx_fp32_vs_torch_max_abs_logit_diff": diff}
+    if val_path.exists():
+        metrics |= validation_metrics(val_path, work / "model.fp32.onnx", out / files.get("int8", files.get("fp32", "")), args.max_length)
+    report_path = ckpt / "training_report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    shas = {f: sha256(out / f) for f in files.values()}
+    primary = files.get("int8") or next(iter(files.values()))
+    manifest = {
+        "name": args.name,
+        "version": f"{args.name}-{shas[primary][:8]}",
+        "labels": labels,
+        "max_length": args.max_length,
+        "files": files,
+        "sha256": shas,
+        "bytes": {f: (out / f).stat().st_size for f in files.values()},
+        "quantization": {"int8": "dynamic, QInt8 weights, " + ("per-tensor" if args.per_tensor else "per-channel") + ", ORT-optimized graph"},
+        "versions": {
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version(),
+        },  # fmt: skip
+        "base": report.get("base", str(ckpt)),
+        "data": report.get("data", []),
+        "training": {k: report[k] for k in ("method", "args", "best_epoch", "seconds") if k in report},
+        "metrics": metrics,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    notes = Path(args.card_notes).read_text() if args.card_notes else ""
+    (out / "README.md").write_text(render_card(manifest, report, notes))
+    log.info("wrote %s (%s)", out, manifest["version"])
+    print(json.dumps({"version": manifest["version"], "metrics": metrics}, indent=2))
+    return 0
