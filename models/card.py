@@ -52,7 +52,7 @@ def _metric_rows(metrics: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for key, e in metrics.items():
-        if not isinstance(e, dict) or "fp32" not in e:
+        if not isinstance(e, dict) or "int8_fp32_label_agreement" not in e:
             continue
         f, i = e["fp32"], e["int8"]
         aa = f"{f['all_agree_accuracy']:.3f} / {i['all_agree_accuracy']:.3f} (n={e['all_agree_n']})" if "all_agree_accuracy" in f else "–"

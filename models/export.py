@@ -17,6 +17,7 @@ import platform
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ def export_fp32(model: Any, tokenizer: Any, out_path: Path, opset: int = 17) -> 
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in feed]
     args = tuple(torch.from_numpy(feed[n]) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # legacy-exporter deprecation and tracer notices; parity is checked right after instead
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             model, args, str(out_path), input_names=names, output_names=["logits"],
             dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False,
@@ -146,6 +149,17 @@ def label_order(model: Any) -> list[str]:
     return labels
 
 
+def _setup_logging() -> None:
+    """Our INFO lines only: onnxruntime.quantization logs per-tensor chatter on the root logger."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    pkg = logging.getLogger("models")
+    if not pkg.handlers:
+        pkg.addHandler(handler)
+    pkg.setLevel(logging.INFO)
+    pkg.propagate = False
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="HF sequence-classification checkpoint dir")
     parser.add_argument("--out", required=True, help="bundle directory to write")
@@ -163,7 +177,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from models.card import render_card, validation_metrics
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _setup_logging()
     ckpt, out = Path(args.checkpoint), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)  # stale shas would fail the checks below

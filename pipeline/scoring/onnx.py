@@ -47,7 +47,7 @@ def _read_json(path: Path) -> Any:
         raise ModelLoadError(f"unreadable model file {path}: {e}") from e
 
 
-def _cuda_driver_present() -> bool:
+def cuda_driver_present() -> bool:
     """Cheap pre-check so CPU machines never try a CUDA session (which logs two errors)."""
     return ctypes.util.find_library("cuda") is not None or Path("/dev/nvidiactl").exists()
 
@@ -110,7 +110,7 @@ class OnnxScorer:
         files: dict[str, str] = manifest.get("files", {})
 
         want_cuda = provider == "cuda" or (
-            provider == "auto" and CUDA in ort.get_available_providers() and _cuda_driver_present()
+            provider == "auto" and CUDA in ort.get_available_providers() and cuda_driver_present()
         )
         if path.is_dir():
             if variant is not None:

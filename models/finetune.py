@@ -1,0 +1,254 @@
+"""`finsent train`: fine-tune a BERT-style encoder for 3-class financial sentiment (full or LoRA).
+
+Imports torch/transformers/peft lazily ([train] extra). Writes a Hugging Face checkpoint (LoRA is
+merged into the base weights first), `val.jsonl` (the held-out split) and `training_report.json`.
+
+Usage:
+    finsent train --data ../shared/data/financial_phrasebank/train.jsonl \
+                  --data ../shared/data/twitter_financial_news/train.jsonl --out /tmp/finsent-ckpt
+    finsent export --checkpoint /tmp/finsent-ckpt --out models/finsent-minilm --int8 --fp16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from models import DEFAULT_BASE, TRAIN_HINT, resolve_base
+from models.data import Example, read_examples, stratified_split, write_jsonl
+from models.evaluate import classification_metrics
+from pipeline.core.records import LABELS
+
+log = logging.getLogger(__name__)
+
+
+def class_weights(labels: Sequence[str], mode: str) -> list[float]:
+    """Per-class loss weights in LABELS order: none, balanced (n/(k*count)) or its square root.
+
+    sqrt is the default: the full inverse-frequency weights over-predict the rare class.
+    """
+    counts = Counter(labels)
+    n, k = len(labels), len(LABELS)
+    if mode == "none":
+        return [1.0] * k
+    w = [n / (k * max(counts[lab], 1)) for lab in LABELS]
+    return [math.sqrt(x) for x in w] if mode == "sqrt" else w
+
+
+def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, sort by length inside windows of 50 batches, then shuffle the batches.
+
+    Why: short texts padded to the longest in a random batch waste most of the compute; this keeps
+    batches random across epochs while padding little.
+    """
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    window = batch_size * 50
+    batches = []
+    for s in range(0, len(idx), window):
+        chunk = sorted(idx[s : s + window], key=lambda i: lengths[i])
+        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def set_seed(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def predict(model: Any, enc: list[list[int]], batch_size: int = 64) -> tuple[list[str], float, Any]:
+    """Labels and mean loss-free logits for pre-tokenized ids, length-sorted for speed."""
+    import torch
+
+    order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
+    logits = torch.zeros(len(enc), len(LABELS))
+    model.eval()
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            b = order[s : s + batch_size]
+            ids, mask = _pad([enc[i] for i in b])
+            logits[b] = model(input_ids=ids, attention_mask=mask).logits.float()
+    return [LABELS[i] for i in logits.argmax(1).tolist()], 0.0, logits
+
+
+def _pad(seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), width, dtype=torch.long)
+    mask = torch.zeros(len(seqs), width, dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.tensor(s)
+        mask[r, : len(s)] = 1
+    return ids, mask
+
+
+def evaluate_split(model: Any, val: list[Example], enc: list[list[int]]) -> dict[str, Any]:
+    """Overall and per-dataset metrics; `select` = mean per-dataset macro-F1 (early stopping)."""
+    preds, _, _ = predict(model, enc)
+    out: dict[str, Any] = {"overall": classification_metrics([e.label for e in val], preds)}
+    for src in sorted({e.source for e in val}):
+        idx = [i for i, e in enumerate(val) if e.source == src]
+        m = classification_metrics([val[i].label for i in idx], [preds[i] for i in idx])
+        agree = [i for i in idx if val[i].agreement == 1.0]
+        if agree:
+            m["all_agree_accuracy"] = sum(preds[i] == val[i].label for i in agree) / len(agree)
+        out[src] = m
+    per = [out[s]["macro_f1"] for s in out if s != "overall"]
+    out["select"] = sum(per) / len(per)
+    return out
+
+
+def build_model(base: Path, method: str, args: argparse.Namespace) -> Any:
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(base), num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+        label2id={lab: i for i, lab in enumerate(LABELS)}, attn_implementation="eager",
+        ignore_mismatched_sizes=True,
+    )  # fmt: skip
+    if method == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        cfg = LoraConfig(
+            task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=0.1,
+            target_modules=args.lora_targets.split(","),
+        )  # fmt: skip
+        model = get_peft_model(model, cfg)
+    return model
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--data", action="extend", nargs="+", required=True, help="JSONL/CSV file(s) or hf:NAME")
+    add("--base", default=DEFAULT_BASE, help="local HF model dir or package (default %(default)s)")
+    add("--method", choices=("full", "lora"), default="full")
+    add("--out", required=True, help="checkpoint directory to write")
+    add("--epochs", type=int, default=6)
+    add("--lr", type=float, default=None, help="default 8e-5 (full) / 5e-4 (lora)")
+    add("--batch-size", type=int, default=32)
+    add("--max-length", type=int, default=96)
+    add("--warmup", type=float, default=0.1, help="warmup fraction of all steps")
+    add("--weight-decay", type=float, default=0.01)
+    add("--label-smoothing", type=float, default=0.05)
+    add("--class-weights", choices=("none", "sqrt", "balanced"), default="sqrt")
+    add("--patience", type=int, default=2, help="epochs without val macro-F1 gain before stopping")
+    add("--val-fraction", type=float, default=0.15)
+    add("--limit", type=int, default=None, help="use only N random training rows (quick runs)")
+    add("--max-steps", type=int, default=None, help="stop after N optimizer steps (tests)")
+    add("--seed", type=int, default=0)
+    add("--threads", type=int, default=2)
+    add("--lora-r", type=int, default=16)
+    add("--lora-alpha", type=int, default=32)
+    add("--lora-targets", default="query,value,dense")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch
+        from tqdm.auto import tqdm
+        from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+    except ImportError as e:
+        print(TRAIN_HINT, file=sys.stderr)
+        raise SystemExit(2) from e
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    set_seed(args.seed)
+    lr = args.lr or (5e-4 if args.method == "lora" else 8e-5)
+    base = resolve_base(args.base)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train: list[Example] = []
+    val: list[Example] = []
+    for spec in args.data:  # split per file, so each dataset keeps its own label mix
+        tr, va = stratified_split(read_examples(spec), args.val_fraction, args.seed)
+        train += tr
+        val += va
+    if args.limit:
+        train = random.Random(args.seed).sample(train, min(args.limit, len(train)))
+    write_jsonl(val, out / "val.jsonl")
+    tok = AutoTokenizer.from_pretrained(str(base))
+    enc_tr = tok([e.text for e in train], truncation=True, max_length=args.max_length)["input_ids"]
+    enc_va = tok([e.text for e in val], truncation=True, max_length=args.max_length)["input_ids"]
+    y = torch.tensor([LABELS.index(e.label) for e in train])
+    log.info("train %d, val %d rows; label mix %s", len(train), len(val), dict(Counter(e.label for e in train)))
+
+    model = build_model(base, args.method, args)
+    weights = class_weights([e.label for e in train], args.class_weights)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights), label_smoothing=args.label_smoothing)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total = steps_per_epoch * args.epochs if args.max_steps is None else min(args.max_steps, steps_per_epoch * args.epochs)
+    sched = get_linear_schedule_with_warmup(opt, int(args.warmup * total), total)
+    rng = random.Random(args.seed)
+    lengths = [len(e) for e in enc_tr]
+
+    report: dict[str, Any] = {
+        "command": "finsent train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["train"] else "finsent train (API)",
+        "base": str(args.base), "base_dir": str(base), "data": [str(d) for d in args.data], "method": args.method,
+        "args": {k: v for k, v in vars(args).items() if k not in ("func",)} | {"lr": lr},
+        "n_train": len(train), "n_val": len(val), "class_weights": dict(zip(LABELS, weights)), "epochs": [],
+    }  # fmt: skip
+    best, best_state, best_epoch, bad, step, t0 = -1.0, None, 0, 0, 0, time.time()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        te, losses = time.time(), []
+        bar = tqdm(length_bucketed_batches(lengths, args.batch_size, rng), desc=f"epoch {epoch}", mininterval=5)
+        for b in bar:
+            ids, mask = _pad([enc_tr[i] for i in b])
+            loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, y[b])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            losses.append(loss.item())
+            step += 1
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+            if step >= total:
+                break
+        m = evaluate_split(model, val, enc_va)
+        row = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "first_losses": losses[:5],
+               "last_losses": losses[-5:], "seconds": time.time() - te, "val": m, "select": m["select"]}  # fmt: skip
+        report["epochs"].append(row)
+        summary = {k: round(v["macro_f1"], 4) for k, v in m.items() if isinstance(v, dict)}
+        log.info("epoch %d loss %.4f val macro-F1 %s (%.0f s)", epoch, row["train_loss"], summary, row["seconds"])
+        if m["select"] > best:
+            best, best_epoch, bad = m["select"], epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+        (out / "training_report.json").write_text(json.dumps(report, indent=1))
+        if bad >= args.patience or step >= total:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if args.method == "lora":
+        model = model.merge_and_unload()  # plain BERT weights: export and runtime need no peft
+    model.save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    report |= {"best_epoch": best_epoch, "best_select": best, "seconds": time.time() - t0}
+    (out / "training_report.json").write_text(json.dumps(report, indent=1))
+    log.info("best epoch %d (mean per-dataset macro-F1 %.4f); wrote %s", best_epoch, best, out)
+    return 0

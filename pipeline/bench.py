@@ -1,0 +1,205 @@
+"""`finsent bench`: scoring throughput and batch latency, torch eager vs ONNX fp32 vs the shipped model.
+
+torch/transformers are imported lazily (rows skipped with a note without them). All rows score the
+same deterministic, realistic 9-60-word texts in calls of `--batch` texts, in one run, so the
+machine load is the same for all; the load average is printed because other processes on a
+2-core machine cut throughput by a third or more (DESIGN.md).
+
+Usage:
+    finsent bench                      # quick table
+    finsent bench --n 1024 --json      # one JSON object
+    finsent bench --checkpoint /tmp/finsent-ckpt   # eager and fp32 rows from the trained weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+SUBJECTS = ["Nokia", "Apple Inc", "Fortum Oyj", "Tesla", "The company", "Its Finnish unit", "$AMZN",
+            "Shares of Stora Enso", "The bank", "Analysts at JPMorgan", "Management"]  # fmt: skip
+CLAUSES = [
+    "reported operating profit of EUR {n} mn, up from EUR {m} mn a year earlier",
+    "cut its full-year guidance as demand for handsets fell sharply in Europe",
+    "said net sales rose {p} % in the third quarter to {n} million dollars",
+    "will temporarily lay off {p} % of the personnel at two factories",
+    "signed a contract worth about {n} million to deliver equipment to a utility in Sweden",
+    "beat consensus estimates and raised its dividend",
+    "shares slumped after the quarterly results missed expectations",
+    "announced the appointment of a new chief financial officer effective next month",
+    "expects the market to remain weak during the rest of the year",
+    "completed the acquisition of a logistics company based in Tampere",
+    "and its board proposed a dividend of EUR 0.{p} per share for the financial year",
+]
+
+
+def make_texts(n: int, seed: int = 0) -> list[str]:
+    """Deterministic financial sentences of 9-60 words (mean near 30 words, ~45 tokens)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        target = rng.randint(9, 60)
+        words = rng.choice(SUBJECTS).split()
+        while len(words) < target:
+            c = rng.choice(CLAUSES).format(n=rng.randint(2, 900), m=rng.randint(2, 900), p=rng.randint(1, 60))
+            words += c.split() + ([rng.choice(["while", "and", ";", "but"])] if rng.random() < 0.7 else [])
+        out.append(" ".join(words[:target]).rstrip(" ;") + " .")
+    return out
+
+
+def measure(name: str, fn: Callable[[Sequence[str]], Any], batches: list[list[str]], warmup: int = 2) -> dict[str, Any]:
+    """Time `fn` on each batch (after `warmup` untimed batches): texts/s and p50/p99 latency."""
+    from tqdm.auto import tqdm
+
+    for b in batches[:warmup]:
+        fn(b)
+    lat = []
+    t0 = time.perf_counter()
+    for b in tqdm(batches, desc=name, leave=False):
+        t = time.perf_counter()
+        fn(b)
+        lat.append(time.perf_counter() - t)
+    total = time.perf_counter() - t0
+    n = sum(len(b) for b in batches)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+    return {"name": name, "texts": n, "seconds": total, "texts_per_s": n / total,
+            "p50_batch_ms": 1e3 * statistics.median(lat), "p99_batch_ms": 1e3 * q[98]}  # fmt: skip
+
+
+def chunks(texts: Sequence[str], size: int) -> list[list[str]]:
+    return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+
+
+def sorted_batches(scorer: Any, texts: Sequence[str], batch: int, pool: int) -> list[list[str]]:
+    """What the worker does: sort each micro-batch pool of `pool` texts by tokens, cut into batches."""
+    from pipeline.scoring.batching import length_sorted_chunks
+
+    out = []
+    for p in chunks(texts, pool):
+        out += [[p[i] for i in c] for c in length_sorted_chunks(scorer.token_lengths(p), batch)]
+    return out
+
+
+def torch_rows(args: argparse.Namespace, texts: list[str], notes: list[str], tmp: Path) -> tuple[list[dict[str, Any]], Path | None]:
+    """(a) eager PyTorch and the fp32 ONNX export of the same weights; skipped without torch."""
+    try:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError:
+        notes.append("torch/transformers not installed: eager and fp32 rows skipped (pip install 'finsent[train]')")
+        return [], None
+    from models import resolve_base
+    from models.export import export_fp32
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    src = args.checkpoint or os.environ.get("FINSENT_CHECKPOINT")
+    if src and Path(src).is_dir():
+        path = Path(src)
+    else:
+        path = resolve_base()
+        notes.append(f"no checkpoint: eager/fp32 rows use the base {path.name} with a random head (same architecture and cost)")
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=3, attn_implementation="eager").eval()
+    tok = AutoTokenizer.from_pretrained(str(path))
+
+    def eager(batch: Sequence[str]) -> Any:
+        enc = tok(list(batch), padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.inference_mode():
+            return model(**enc).logits
+
+    rows = [measure("torch eager fp32 (unsorted)", eager, chunks(texts, args.batch))]
+    fp32 = export_fp32(model, tok, tmp / "model.fp32.onnx")
+    tok.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+    (tmp / "labels.json").write_text('["negative", "neutral", "positive"]')
+    rows.append(onnx_row("ONNX fp32 (unsorted)", fp32, texts, args, sort=False))
+    if "cuda" in args.providers and torch.cuda.is_available():
+        model.cuda()
+
+        def eager_cuda(batch: Sequence[str]) -> Any:
+            enc = tok(list(batch), padding=True, truncation=True, max_length=128, return_tensors="pt").to("cuda")
+            with torch.inference_mode():
+                out = model(**enc).logits
+            torch.cuda.synchronize()
+            return out
+
+        rows.append(measure("torch eager fp32 CUDA (unsorted)", eager_cuda, chunks(texts, args.batch)))
+    return rows, fp32
+
+
+def onnx_row(name: str, path: Path, texts: list[str], args: argparse.Namespace, *, sort: bool,
+             provider: str = "cpu", variant: str | None = None) -> dict[str, Any]:  # fmt: skip
+    from pipeline.scoring.onnx import OnnxScorer
+
+    scorer = OnnxScorer.load(path, provider=provider, variant=variant)
+    if not sort:
+        return measure(name, lambda b: scorer.score(b, max_batch=len(b)), chunks(texts, args.batch))
+    # sorting costs one extra tokenization per text: time it as part of the run
+    t = time.perf_counter()
+    batches = sorted_batches(scorer, texts, args.batch, args.pool)
+    sort_s = time.perf_counter() - t
+    row = measure(name, lambda b: scorer.score(b, max_batch=len(b)), batches)
+    row["seconds"] += sort_s
+    row["texts_per_s"] = row["texts"] / row["seconds"]
+    row["provider"] = scorer.provider
+    return row
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=512, help="number of texts (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=32, help="texts per model call")
+    parser.add_argument("--pool", type=int, default=256, help="micro-batch pool sorted by length")
+    parser.add_argument("--model", default=None, help="shipped model dir (default: models/finsent-minilm)")
+    parser.add_argument("--checkpoint", default=None, help="torch checkpoint for the eager/fp32 rows")
+    parser.add_argument("--providers", default="cpu,cuda", help="cpu,cuda: CUDA rows only run on a GPU")
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+
+    from pipeline.scoring.onnx import CUDA, DEFAULT_MODEL_DIR, OnnxScorer, cuda_driver_present
+
+    texts = make_texts(args.n)
+    model_dir = Path(args.model or os.environ.get("FINSENT_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    notes: list[str] = []
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="finsent-bench-") as tmp:
+        rows, _ = torch_rows(args, texts, notes, Path(tmp))
+        rows.append(onnx_row("shipped int8 (unsorted)", model_dir, texts, args, sort=False))
+        rows.append(onnx_row("shipped int8 (length-sorted)", model_dir, texts, args, sort=True))
+        if "cuda" in args.providers and CUDA in ort.get_available_providers() and cuda_driver_present():
+            try:
+                OnnxScorer.load(model_dir, provider="cuda")
+                rows.append(onnx_row("shipped CUDA (length-sorted)", model_dir, texts, args, sort=True, provider="cuda"))
+            except Exception as e:  # noqa: BLE001 - no GPU here: note it, keep the CPU rows
+                notes.append(f"CUDA rows skipped: {str(e).splitlines()[0][:120]}")
+        elif "cuda" in args.providers:
+            notes.append("no CUDA device: GPU rows skipped")
+    base = next((r for r in rows if r["name"].startswith("torch eager fp32 (")), None)
+    for r in rows:
+        r["vs_eager"] = r["texts_per_s"] / base["texts_per_s"] if base else None
+    result = {
+        "rows": rows, "notes": notes, "n": args.n, "batch": args.batch, "pool": args.pool,
+        "cpu_count": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "mean_words": sum(len(t.split()) for t in texts) / len(texts),
+    }  # fmt: skip
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.n} texts, {result['mean_words']:.1f} words on average, batch {args.batch}, "
+          f"{os.cpu_count()} cores, load average before {load_before[0]:.2f} / after {result['loadavg_after'][0]:.2f}")  # fmt: skip
+    print(f"{'backend':<34} {'texts/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs eager':>9}")
+    for r in rows:
+        ratio = f"{r['vs_eager']:.2f}x" if r["vs_eager"] else "–"
+        print(f"{r['name']:<34} {r['texts_per_s']:9.1f} {r['p50_batch_ms']:8.1f} {r['p99_batch_ms']:8.1f} {ratio:>9}")
+    for note in notes:
+        print(f"note: {note}")
+    return 0
