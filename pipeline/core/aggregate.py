@@ -1,0 +1,184 @@
+"""Per-ticker aggregation in event time: tumbling windows, decayed score, baseline z-scores. Pure.
+
+Shape borrowed from Quix Streams' aggregations: `initialize() -> state`, `add(state, value, ts)
+-> state`, `snapshot(state) -> result`, with the state a plain JSON-serializable dict, so the faust
+table changelog and the in-memory backtest hold exactly the same value. Bump `STATE_VERSION` when
+the state's meaning changes, so a changelog recovery never feeds old-shaped state to new code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.core import novelty
+from pipeline.core.records import Evidence, Scored, Snapshot, WindowStats
+from pipeline.core.windows import WINDOWS_MS, is_closed, window_start_ms
+
+STATE_VERSION = 1
+EVIDENCE_TEXT_CHARS = 280
+
+
+@dataclass(frozen=True)
+class AggregationConfig:
+    windows_ms: dict[str, int] = field(default_factory=lambda: dict(WINDOWS_MS))
+    grace_ms: int = 60_000
+    half_lives_ms: dict[str, int] = field(
+        default_factory=lambda: {"1h": 3_600_000, "1d": 86_400_000}
+    )
+    baseline_window: str = "1h"  # z-scores compare this window with its own history
+    baseline_half_life_windows: float = 168.0  # one week of hourly windows
+    baseline_min_windows: int = 24  # no z-score before a day of history
+    baseline_max_gap_windows: int = 720  # empty windows filled in at most (30 days of hours)
+    min_volume: int = 5  # no sentiment z-score from fewer unique items in the window
+    sentiment_std_floor: float = 0.05
+    volume_std_floor: float = 1.0
+    evidence_items: int = 5
+
+
+def initialize(ticker: str) -> dict[str, Any]:
+    return {
+        "v": STATE_VERSION,
+        "ticker": ticker,
+        "watermark_ms": None,
+        "novelty": novelty.initialize(),
+        "windows": {},
+        "decay": {},
+        "baseline": {"n": 0, "score_n": 0, "score_mean": 0.0, "score_var": 0.0,
+                     "vol_mean": 0.0, "vol_var": 0.0, "last_start_ms": None},
+        "fired": {},
+        "totals": {"items": 0, "duplicates": 0, "late": 0, "redelivered": 0},
+    }
+
+
+def _new_acc() -> dict[str, Any]:
+    return {"count": 0, "unique": 0, "duplicates": 0, "w": 0.0, "ws": 0.0,
+            "pos": 0, "neu": 0, "neg": 0, "top": []}
+
+
+def window_stats(ticker: str, name: str, size_ms: int, start_ms: int, acc: dict[str, Any],
+                 final: bool = False) -> WindowStats:
+    return WindowStats(
+        ticker=ticker, window=name, start_ms=start_ms, end_ms=start_ms + size_ms,
+        count=acc["count"], unique=acc["unique"], duplicates=acc["duplicates"],
+        mean_score=acc["ws"] / acc["w"] if acc["w"] > 0 else None, weight=acc["w"],
+        positive=acc["pos"], neutral=acc["neu"], negative=acc["neg"], final=final,
+    )
+
+
+def evidence(acc: dict[str, Any]) -> tuple[Evidence, ...]:
+    return tuple(Evidence(t[1], t[2], t[3], t[4], t[5]) for t in acc["top"])
+
+
+def _add_to_acc(acc: dict[str, Any], s: Scored, repeat: bool, top_n: int) -> None:
+    acc["count"] += 1
+    if repeat:  # volume, not sentiment: a syndicated copy is not a second opinion
+        acc["duplicates"] += 1
+        return
+    w = s.relevance * s.confidence
+    acc["unique"] += 1
+    acc["w"] += w
+    acc["ws"] += w * s.score
+    acc[{"positive": "pos", "neutral": "neu", "negative": "neg"}[s.label]] += 1
+    top = acc["top"]
+    top.append([abs(w * s.score), s.item_id, s.source, s.score, w, s.text[:EVIDENCE_TEXT_CHARS]])
+    top.sort(key=lambda t: (-t[0], t[1]))
+    del top[top_n:]
+
+
+def _decay(state: dict[str, Any], s: Scored, cfg: AggregationConfig) -> None:
+    """Continuous-time exponentially decayed weighted mean; order-independent by construction."""
+    w = s.relevance * s.confidence
+    for name, half_life in cfg.half_lives_ms.items():
+        sw, ww, t = state["decay"].get(name, [0.0, 0.0, s.published_at_ms])
+        if s.published_at_ms >= t:
+            f = 0.5 ** ((s.published_at_ms - t) / half_life)
+            sw, ww, t = sw * f + w * s.score, ww * f + w, s.published_at_ms
+        else:  # out of order: age the newcomer instead of rewinding the sums
+            f = 0.5 ** ((t - s.published_at_ms) / half_life)
+            sw, ww = sw + f * w * s.score, ww + f * w
+        state["decay"][name] = [sw, ww, t]
+
+
+def _ew_update(mean: float, var: float, x: float, alpha: float) -> tuple[float, float]:
+    # Exponentially weighted mean and variance (Finch 2009, "Incremental calculation of
+    # weighted mean and variance", eq. 143).
+    diff = x - mean
+    incr = alpha * diff
+    return mean + incr, (1 - alpha) * (var + diff * incr)
+
+
+def _update_baseline(state: dict[str, Any], stats: WindowStats, cfg: AggregationConfig) -> None:
+    b = state["baseline"]
+    size = cfg.windows_ms[cfg.baseline_window]
+    alpha = 1 - 0.5 ** (1 / cfg.baseline_half_life_windows)
+    if b["last_start_ms"] is not None:
+        gap = (stats.start_ms - b["last_start_ms"]) // size - 1
+        for _ in range(min(max(gap, 0), cfg.baseline_max_gap_windows)):  # quiet hours count too
+            b["vol_mean"], b["vol_var"] = _ew_update(b["vol_mean"], b["vol_var"], 0.0, alpha)
+            b["n"] += 1
+    b["vol_mean"], b["vol_var"] = _ew_update(b["vol_mean"], b["vol_var"], float(stats.count), alpha)
+    b["n"] += 1
+    if stats.mean_score is not None:
+        if b["score_n"] == 0:
+            b["score_mean"] = stats.mean_score
+        else:
+            b["score_mean"], b["score_var"] = _ew_update(
+                b["score_mean"], b["score_var"], stats.mean_score, alpha)
+        b["score_n"] += 1
+    b["last_start_ms"] = stats.start_ms
+
+
+def add(state: dict[str, Any], s: Scored, repeat: bool, cfg: AggregationConfig
+        ) -> tuple[list[WindowStats], list[WindowStats]]:
+    """Add one (non-late) scored record in place; return (updated windows, windows just closed)."""
+    ticker = state["ticker"]
+    state["totals"]["items"] += 1
+    state["totals"]["duplicates"] += int(repeat)
+    if not repeat:
+        _decay(state, s, cfg)
+    wm = s.published_at_ms if state["watermark_ms"] is None else max(
+        state["watermark_ms"], s.published_at_ms)
+    state["watermark_ms"] = wm
+    updated, closed = [], []
+    for name, size in cfg.windows_ms.items():
+        per_size = state["windows"].setdefault(name, {})
+        start = window_start_ms(s.published_at_ms, size)
+        acc = per_size.setdefault(str(start), _new_acc())
+        _add_to_acc(acc, s, repeat, cfg.evidence_items)
+        updated.append(window_stats(ticker, name, size, start, acc))
+        for key in sorted(per_size, key=int):
+            if is_closed(int(key), size, wm, cfg.grace_ms):
+                final = window_stats(ticker, name, size, int(key), per_size.pop(key), final=True)
+                closed.append(final)
+                if name == cfg.baseline_window:
+                    _update_baseline(state, final, cfg)
+    return updated, closed
+
+
+def _z(x: float, mean: float, var: float, floor: float) -> float:
+    return (x - mean) / max(math.sqrt(max(var, 0.0)), floor)
+
+
+def snapshot(state: dict[str, Any], cfg: AggregationConfig) -> Snapshot:
+    """Current analytics of a ticker, as of its watermark."""
+    ticker, wm = state["ticker"], state["watermark_ms"] or 0
+    current: dict[str, WindowStats] = {}
+    for name, size in cfg.windows_ms.items():
+        start = window_start_ms(wm, size)
+        acc = state["windows"].get(name, {}).get(str(start))
+        current[name] = window_stats(ticker, name, size, start, acc or _new_acc())
+    decayed = {}
+    for name in cfg.half_lives_ms:
+        sw, ww, _t = state["decay"].get(name, [0.0, 0.0, 0])
+        decayed[name] = sw / ww if ww > 0 else None
+    b, base = state["baseline"], current[cfg.baseline_window]
+    ready = b["n"] >= cfg.baseline_min_windows
+    sentiment_z = volume_z = None
+    if ready and base.count >= cfg.min_volume:
+        volume_z = _z(base.count, b["vol_mean"], b["vol_var"], cfg.volume_std_floor)
+        if base.unique >= cfg.min_volume and base.mean_score is not None and b["score_n"] > 0:
+            sentiment_z = _z(base.mean_score, b["score_mean"], b["score_var"],
+                             cfg.sentiment_std_floor)
+    return Snapshot(ticker, wm, current, decayed, sentiment_z, volume_z, b["n"])

@@ -1,0 +1,186 @@
+"""Frozen record types that flow through the core. Imports only the standard library.
+
+Event times are ``int`` epoch milliseconds with an ``_ms`` suffix (as Quix Streams names them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One validated news or social-media item, as read from `news.raw` / `social.raw`."""
+
+    id: str
+    source: str
+    published_at_ms: int
+    text: str
+    provider_tickers: tuple[str, ...] = ()
+    url: str | None = None
+    author: str | None = None
+    lang: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that failed validation; goes to the dead-letter topic with `reason`."""
+
+    reason: str
+    detail: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A link from an item to a ticker. `relevance` in [0, 1]: headline > body > passing mention."""
+
+    ticker: str
+    relevance: float
+    how: str  # cashtag | prefixed | provider | name | symbol
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Model output for one text. `score` = p(positive) - p(negative); `confidence` = max(p)."""
+
+    label: str
+    score: float
+    confidence: float
+    probs: tuple[float, float, float]  # in LABELS order
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One item x ticker, scored: the record on `sentiment.scored`, and the input of aggregation."""
+
+    item_id: str
+    source: str
+    ticker: str
+    relevance: float
+    label: str
+    score: float
+    confidence: float
+    published_at_ms: int
+    model_version: str
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.item_id,
+            "source": self.source,
+            "ticker": self.ticker,
+            "relevance": self.relevance,
+            "label": self.label,
+            "score": self.score,
+            "confidence": self.confidence,
+            "published_at_ms": self.published_at_ms,
+            "model_version": self.model_version,
+            "text": self.text,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Scored":
+        return cls(
+            item_id=str(d["id"]),
+            source=str(d["source"]),
+            ticker=str(d["ticker"]),
+            relevance=float(d["relevance"]),
+            label=str(d["label"]),
+            score=float(d["score"]),
+            confidence=float(d["confidence"]),
+            published_at_ms=int(d["published_at_ms"]),
+            model_version=str(d["model_version"]),
+            text=str(d.get("text", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One item that moved a window: what an analyst reads when an alert fires."""
+
+    item_id: str
+    source: str
+    score: float
+    weight: float
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.item_id, "source": self.source, "score": self.score,
+                "weight": self.weight, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """A per-ticker tumbling window: the record on `sentiment.aggregates`.
+
+    `count` includes repeats (volume); `unique`, the label counts and `mean_score` only new stories.
+    `final` is True once the window is closed (watermark passed end + grace) and can no longer change.
+    """
+
+    ticker: str
+    window: str
+    start_ms: int
+    end_ms: int
+    count: int
+    unique: int
+    duplicates: int
+    mean_score: float | None
+    weight: float
+    positive: int
+    neutral: int
+    negative: int
+    final: bool = False
+
+    @property
+    def share_negative(self) -> float | None:
+        return self.negative / self.unique if self.unique else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "window", "ticker": self.ticker, "window": self.window,
+            "start_ms": self.start_ms, "end_ms": self.end_ms, "count": self.count,
+            "unique": self.unique, "duplicates": self.duplicates, "mean_score": self.mean_score,
+            "weight": self.weight, "positive": self.positive, "neutral": self.neutral,
+            "negative": self.negative, "share_negative": self.share_negative, "final": self.final,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A ticker's analytics after one update: what gauges show and alert rules read."""
+
+    ticker: str
+    event_ms: int
+    windows: Mapping[str, WindowStats]  # the current (latest) window per size
+    decayed: Mapping[str, float | None]  # half-life name -> exponentially decayed score
+    sentiment_z: float | None  # current baseline window vs the ticker's own baseline
+    volume_z: float | None
+    baseline_windows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An in-stream alert event with its evidence, published on `sentiment.alerts`."""
+
+    rule: str
+    ticker: str
+    severity: str
+    window: str
+    window_start_ms: int
+    event_ms: int
+    values: Mapping[str, float | int | None]
+    summary: str
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "alert", "rule": self.rule, "ticker": self.ticker, "severity": self.severity,
+            "window": self.window, "window_start_ms": self.window_start_ms,
+            "event_ms": self.event_ms, "values": dict(self.values), "summary": self.summary,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }

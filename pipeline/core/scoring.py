@@ -1,0 +1,37 @@
+"""The scorer interface and the pure mapping from class probabilities to a score. No I/O.
+
+The stream and the backtest both score through a `Scorer`; the ONNX implementation lives in
+`pipeline.scoring.onnx` so that this module never imports onnxruntime.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from pipeline.core.records import LABELS, Score
+
+
+class Scorer(Protocol):
+    """Anything that turns texts into `Score`s, in input order."""
+
+    version: str
+
+    def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]: ...
+
+
+def score_from_probs(probs: Sequence[float]) -> Score:
+    """Build a `Score` from probabilities in `LABELS` order (negative, neutral, positive).
+
+    We aggregate the continuous score, not the label: on out-of-domain headlines the model often
+    says "neutral" while the sign of p(pos) - p(neg) is still right (DESIGN.md, measurements).
+    """
+    if len(probs) != len(LABELS):
+        raise ValueError(f"expected {len(LABELS)} probabilities, got {len(probs)}")
+    p_neg, p_neu, p_pos = (float(p) for p in probs)
+    best = max(range(3), key=lambda i: (p_neg, p_neu, p_pos)[i])
+    return Score(
+        label=LABELS[best],
+        score=p_pos - p_neg,
+        confidence=max(p_neg, p_neu, p_pos),
+        probs=(p_neg, p_neu, p_pos),
+    )

@@ -1,0 +1,39 @@
+"""Event-time window math: pure functions of timestamps, like `faust/windows.py`.
+
+Windows are tumbling and aligned to the epoch (UTC). A ticker's *watermark* is the largest event
+time seen for it. A record is *late* when it is older than `watermark - grace_ms`; a window is
+*closed* once `window_end + grace_ms <= watermark`. These two definitions agree: a record that is
+not late can only fall into a window that is not closed, so closed windows are final.
+"""
+
+from __future__ import annotations
+
+WINDOWS_MS: dict[str, int] = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
+
+
+def window_start_ms(event_ms: int, size_ms: int) -> int:
+    return event_ms - event_ms % size_ms
+
+
+def window_end_ms(event_ms: int, size_ms: int) -> int:
+    return window_start_ms(event_ms, size_ms) + size_ms
+
+
+def is_late(event_ms: int, watermark_ms: int | None, grace_ms: int) -> bool:
+    return watermark_ms is not None and event_ms < watermark_ms - grace_ms
+
+
+def is_closed(start_ms: int, size_ms: int, watermark_ms: int, grace_ms: int) -> bool:
+    return start_ms + size_ms + grace_ms <= watermark_ms
+
+
+def parse_duration_ms(text: str) -> int:
+    """'90s', '5m', '1h', '1d', '250ms' or a bare number of ms -> milliseconds."""
+    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    s = text.strip().lower()
+    for unit in ("ms", "s", "m", "h", "d"):
+        if s.endswith(unit) and s[: -len(unit)].replace(".", "", 1).isdigit():
+            return int(float(s[: -len(unit)]) * units[unit])
+    if s.isdigit():
+        return int(s)
+    raise ValueError(f"not a duration: {text!r}")

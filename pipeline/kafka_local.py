@@ -1,0 +1,250 @@
+"""A real single-node Apache Kafka broker (KRaft) for the demo, the tests and CI.
+
+Usage:
+    finsent kafka start [--port 9092] [--dir DIR]   # fetches jars once, formats, starts, waits
+    finsent kafka status [--dir DIR]
+    finsent kafka stop [--dir DIR]
+
+1. The broker jars come from Maven Central (artifact `org.apache.kafka:kafka_2.13`) through Maven,
+   into a cache outside the repo (`$FINSENT_CACHE`, default `~/.cache/finsent`), once.
+2. A data dir is formatted for a standalone KRaft controller+broker (no ZooKeeper).
+3. The JVM starts detached; we wait until the broker answers a metadata request.
+Why 4.4.0: the newest release; aiokafka 0.14 (under faust) and kafka-python 3.x speak its protocol
+(KIP-896 removed pre-2.1 API versions in 4.0; both clients negotiate newer ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_VERSION = os.environ.get("FINSENT_KAFKA_VERSION", "4.4.0")
+CACHE = Path(os.environ.get("FINSENT_CACHE", Path.home() / ".cache" / "finsent"))
+DEFAULT_DIR = CACHE / "broker"
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>finsent</groupId><artifactId>kafka-fetch</artifactId><version>1</version>
+<dependencies>
+<dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{v}</version></dependency>
+<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.24.3</version></dependency>
+</dependencies></project>
+"""
+_LOG4J = """status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+"""
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be fetched, started or reached."""
+
+
+@dataclass(frozen=True)
+class Broker:
+    bootstrap: str
+    data_dir: Path
+    pid: int
+
+
+def ensure_jars(version: str = KAFKA_VERSION, *, quiet: bool = False) -> Path:
+    """Fetch the broker and its runtime dependencies with Maven, once per version."""
+    libs = CACHE / f"kafka-{version}" / "libs"
+    if (libs / f"kafka_2.13-{version}.jar").exists():
+        return libs
+    if shutil.which("mvn") is None:
+        raise BrokerError("Maven (mvn) is needed once to fetch the Kafka jars; install Maven + Java 17")
+    work = libs.parent
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(_POM.format(v=version))
+    if not quiet:
+        print(f"fetching Apache Kafka {version} jars from Maven Central into {libs} (once)...")
+    cmd = ["mvn", "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
+           f"-DoutputDirectory={libs}", "-DincludeScope=runtime"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise BrokerError(f"mvn failed ({res.returncode}):\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+    return libs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _java(libs: Path, data_dir: Path, main: str, *args: str) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise BrokerError("Java 17+ is needed to run the local Kafka broker")
+    heap = os.environ.get("FINSENT_KAFKA_HEAP", "-Xmx512m")
+    return [java, heap, "-XX:+UseG1GC", f"-Dkafka.logs.dir={data_dir}",
+            f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
+            "-cp", f"{libs}/*", main, *args]
+
+
+def write_config(data_dir: Path, port: int, controller_port: int, extra: dict[str, str]) -> Path:
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(data_dir / "logs"),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",  # tests and the demo create topics explicitly
+        "log.retention.hours": "168",
+    }
+    props.update(extra)
+    path = data_dir / "server.properties"
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    (data_dir / "log4j2.properties").write_text(_LOG4J)
+    return path
+
+
+def start(
+    data_dir: Path = DEFAULT_DIR,
+    port: int | None = None,
+    *,
+    extra_config: dict[str, str] | None = None,
+    format_args: tuple[str, ...] = (),
+    timeout_s: float = 90.0,
+    quiet: bool = False,
+) -> Broker:
+    """Format (first time) and start a broker in `data_dir`; return once it serves metadata."""
+    running = status(data_dir)
+    if running:
+        return running
+    libs = ensure_jars(quiet=quiet)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    cfg = write_config(data_dir, port, free_port(), extra_config or {})
+    if not (data_dir / "logs" / "meta.properties").exists():
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        res = subprocess.run(_java(libs, data_dir, "kafka.tools.StorageTool", "format",
+                                   "--standalone", "-t", cluster_id, "-c", str(cfg), *format_args),
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise BrokerError(f"formatting {data_dir} failed: {res.stdout}{res.stderr}")
+    log = (data_dir / "stdout.log").open("ab")
+    proc = subprocess.Popen(_java(libs, data_dir, "kafka.Kafka", str(cfg)), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    bootstrap = f"127.0.0.1:{port}"
+    (data_dir / "broker.pid").write_text(f"{proc.pid} {bootstrap}\n")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(f"broker exited with {proc.returncode}; see {data_dir}/server.log")
+        if _ready(bootstrap, extra_config or {}):
+            if not quiet:
+                print(f"Kafka {KAFKA_VERSION} ready at {bootstrap} (data: {data_dir})")
+            return Broker(bootstrap, data_dir, proc.pid)
+        time.sleep(0.5)
+    stop(data_dir)
+    raise BrokerError(f"broker not ready after {timeout_s:.0f}s; see {data_dir}/server.log")
+
+
+def _ready(bootstrap: str, extra: dict[str, str]) -> bool:
+    host, port = bootstrap.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            pass
+    except OSError:
+        return False
+    if any(v.startswith("SASL") for v in extra.values()):
+        return True  # an unauthenticated metadata probe would fail by design
+    try:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            admin.describe_cluster()
+        finally:
+            admin.close()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
+
+
+def status(data_dir: Path = DEFAULT_DIR) -> Broker | None:
+    pidfile = data_dir / "broker.pid"
+    if not pidfile.exists():
+        return None
+    pid_s, bootstrap = pidfile.read_text().split()
+    try:
+        os.kill(int(pid_s), 0)
+    except (ProcessLookupError, PermissionError):
+        return None
+    return Broker(bootstrap, data_dir, int(pid_s))
+
+
+def stop(data_dir: Path = DEFAULT_DIR, timeout_s: float = 30.0) -> bool:
+    """SIGTERM (controlled shutdown), then SIGKILL after `timeout_s`. True if one was running."""
+    b = status(data_dir)
+    if b is None:
+        return False
+    os.killpg(b.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(b.pid, 0)
+        except ProcessLookupError:
+            break
+        _reap(b.pid)
+        time.sleep(0.2)
+    else:
+        os.killpg(b.pid, signal.SIGKILL)
+    (data_dir / "broker.pid").unlink(missing_ok=True)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    parser.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="data dir")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "fetch":
+        print(ensure_jars())
+    elif args.action == "start":
+        b = start(args.dir, args.port)
+        print(f"export FINSENT_BOOTSTRAP_SERVERS={b.bootstrap}")
+    elif args.action == "stop":
+        print("stopped" if stop(args.dir) else "not running")
+    else:
+        b = status(args.dir)
+        print(f"running at {b.bootstrap} (pid {b.pid})" if b else "not running")
+        return 0 if b else 1
+    return 0

@@ -1,0 +1,137 @@
+"""Every Prometheus metric finsent exports, declared once (`PipelineMetrics.create(registry)`).
+
+Naming follows the Prometheus guide (https://prometheus.io/docs/practices/naming/): `finsent_`
+prefix, base units (seconds), `_total` for counters, `_info` for metadata, timestamps rather than
+ages. Per-ticker series exist only for the bounded watch-list; every other ticker is summed under
+`ticker="other"`, so a default deployment stays far below 10,000 series (see README, cardinality).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from pipeline.core.records import Snapshot
+from pipeline.core.validate import REASONS
+
+OTHER = "other"
+VERDICTS = ("new", "repeat", "redelivery", "late")
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True)
+class PipelineMetrics:
+    registry: CollectorRegistry
+    watchlist: frozenset[str]
+    items_consumed: Counter
+    items_produced: Counter
+    dead_letters: Counter
+    items_unlinked: Counter
+    mentions: Counter
+    late_records: Counter
+    duplicate_records: Counter
+    alerts_fired: Counter
+    batch_size: Histogram
+    inference_seconds: Histogram
+    last_processed: Gauge
+    last_event: Gauge
+    consumer_lag: Gauge
+    model_info: Info
+    ticker_mentions: Counter
+    ticker_score: Gauge
+    ticker_items: Gauge
+    ticker_negative_ratio: Gauge
+    ticker_decayed: Gauge
+    ticker_sentiment_z: Gauge
+    ticker_volume_z: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None,
+               watchlist: Iterable[str] = (), topics: Iterable[str] = ()) -> PipelineMetrics:
+        r = registry if registry is not None else CollectorRegistry()
+        wl = frozenset(watchlist)
+        m = cls(
+            registry=r,
+            watchlist=wl,
+            items_consumed=Counter("finsent_items_consumed", "Input records consumed",
+                                   ["topic", "source"], registry=r),
+            items_produced=Counter("finsent_items_produced", "Records produced",
+                                   ["topic"], registry=r),
+            dead_letters=Counter("finsent_dead_letters", "Records sent to a dead-letter topic",
+                                 ["reason"], registry=r),
+            items_unlinked=Counter("finsent_items_unlinked", "Valid items that mention no known ticker",
+                                   registry=r),
+            mentions=Counter("finsent_mentions", "Item x ticker records aggregated, by novelty verdict",
+                             ["verdict"], registry=r),
+            late_records=Counter("finsent_late_records", "Records older than watermark - grace, "
+                                 "dropped from windows", registry=r),
+            duplicate_records=Counter("finsent_duplicate_records", "Near-duplicate repeats "
+                                      "(volume only, no sentiment weight)", registry=r),
+            alerts_fired=Counter("finsent_alerts_fired", "In-stream alert events published",
+                                 ["rule", "severity"], registry=r),
+            batch_size=Histogram("finsent_batch_size", "Texts per inference batch",
+                                 buckets=BATCH_BUCKETS, registry=r),
+            inference_seconds=Histogram("finsent_inference_duration_seconds",
+                                        "Model time per batch", buckets=LATENCY_BUCKETS, registry=r),
+            last_processed=Gauge("finsent_last_item_processed_timestamp_seconds",
+                                 "Wall-clock time the last record was processed", ["stage"],
+                                 registry=r),
+            last_event=Gauge("finsent_last_event_timestamp_seconds",
+                             "Event time of the newest record processed", registry=r),
+            consumer_lag=Gauge("finsent_consumer_lag_records",
+                               "Records behind the log end, summed over assigned partitions",
+                               ["topic"], registry=r),
+            model_info=Info("finsent_model", "Model version and the active execution provider",
+                            registry=r),
+            ticker_mentions=Counter("finsent_ticker_mentions", "Item x ticker records aggregated "
+                                    "(repeats included)", ["ticker"], registry=r),
+            ticker_score=Gauge("finsent_ticker_sentiment_score", "Weighted mean sentiment of the "
+                               "current window, in [-1, 1]", ["ticker", "window"], registry=r),
+            ticker_items=Gauge("finsent_ticker_window_items", "Items in the current window",
+                               ["ticker", "window"], registry=r),
+            ticker_negative_ratio=Gauge("finsent_ticker_negative_ratio", "Share of new stories "
+                                        "labelled negative in the current window",
+                                        ["ticker", "window"], registry=r),
+            ticker_decayed=Gauge("finsent_ticker_decayed_score", "Exponentially decayed sentiment",
+                                 ["ticker", "half_life"], registry=r),
+            ticker_sentiment_z=Gauge("finsent_ticker_sentiment_zscore", "Current-window sentiment "
+                                     "vs the ticker's own baseline", ["ticker", "window"],
+                                     registry=r),
+            ticker_volume_z=Gauge("finsent_ticker_volume_zscore", "Current-window volume vs the "
+                                  "ticker's own baseline", ["ticker", "window"], registry=r),
+        )
+        # Pre-create known label values so rate() sees a 0 before the first event.
+        for reason in REASONS:
+            m.dead_letters.labels(reason=reason)
+        for verdict in VERDICTS:
+            m.mentions.labels(verdict=verdict)
+        for topic in topics:
+            m.items_produced.labels(topic=topic)
+            m.consumer_lag.labels(topic=topic)
+        for ticker in (*sorted(wl), OTHER):
+            m.ticker_mentions.labels(ticker=ticker)
+        return m
+
+    def ticker_label(self, ticker: str) -> str:
+        return ticker if ticker in self.watchlist else OTHER
+
+    def observe_snapshot(self, snap: Snapshot, baseline_window: str) -> None:
+        """Per-ticker gauges, for watch-list tickers only (others would be unbounded)."""
+        t = snap.ticker
+        if t not in self.watchlist:
+            return
+        for name, w in snap.windows.items():
+            self.ticker_items.labels(t, name).set(w.count)
+            if w.mean_score is not None:
+                self.ticker_score.labels(t, name).set(w.mean_score)
+            if w.share_negative is not None:
+                self.ticker_negative_ratio.labels(t, name).set(w.share_negative)
+        for half_life, value in snap.decayed.items():
+            if value is not None:
+                self.ticker_decayed.labels(t, half_life).set(value)
+        # A z-score that is not defined (baseline too short, volume gate) is 0, not stale.
+        self.ticker_sentiment_z.labels(t, baseline_window).set(snap.sentiment_z or 0.0)
+        self.ticker_volume_z.labels(t, baseline_window).set(snap.volume_z or 0.0)

@@ -1,0 +1,45 @@
+"""Alert rule definitions: load `alert_rules.yaml` into core `Rule`s (for the stream and the
+backtest). Rendering to Prometheus rules lives in `pipeline.rules_render` (`finsent rules`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.core.alerts import Rule
+
+RULE_FIELDS = ("name", "signal", "op", "threshold", "window", "min_items", "severity", "evidence")
+
+
+def load_doc(path: str | Path) -> dict[str, Any]:
+    with Path(path).open(encoding="utf-8") as f:
+        doc = yaml.safe_load(f) or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a mapping at top level")
+    return doc
+
+
+def load_ticker_rules(path: str | Path) -> tuple[Rule, ...]:
+    doc = load_doc(path)
+    rules = []
+    for spec in doc.get("ticker_rules", []):
+        kwargs = {k: spec[k] for k in RULE_FIELDS if k in spec}
+        kwargs["summary"] = spec.get("summary", "")
+        rules.append(Rule(**kwargs))
+    return tuple(rules)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from pipeline.rules_render import configure as _configure
+
+    _configure(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.rules_render import run as _run
+
+    return _run(args)

@@ -1,0 +1,50 @@
+"""Create finsent's topics explicitly, with partition counts (never rely on auto-creation).
+
+Usage:
+    finsent topics [--partitions N]
+
+Input topics are keyed by source item id; scored/aggregates/alerts topics are keyed by ticker, so
+one ticker's state lives in one partition and throughput scales with partitions (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.config import Settings
+from pipeline.kafka_clients import admin
+
+
+def topic_names(settings: Settings) -> list[str]:
+    ins = list(settings.topics_in())
+    return [
+        *ins, *(t + settings.dlq_suffix for t in ins),
+        settings.scored_topic, settings.aggregates_topic, settings.alerts_topic,
+    ]
+
+
+def create_topics(settings: Settings, partitions: int | None = None) -> list[str]:
+    """Create missing topics; return the names created. Existing topics are left as they are."""
+    from kafka.admin import NewTopic
+
+    n = partitions or settings.partitions
+    client = admin(settings)
+    try:
+        existing = set(client.list_topics())
+        todo = [t for t in topic_names(settings) if t not in existing]
+        if todo:
+            client.create_topics([NewTopic(t, n, settings.replication_factor) for t in todo])
+        return todo
+    finally:
+        client.close()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--partitions", type=int, default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    created = create_topics(settings, args.partitions)
+    print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+    return 0

@@ -1,0 +1,36 @@
+"""The two stream agents, declared next to their topics and table. Each reads, calls the core
+through `handlers`, and writes back. Reading guide: `handlers.py` for what happens per event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.stream.app import Runtime
+from pipeline.stream.handlers import handle_raw_batch, handle_scored
+from pipeline.stream.topics import Topics, declare
+
+# Bump with aggregate.STATE_VERSION: a new table name means a new changelog topic, so old-shaped
+# state is never recovered into new code (Quix Streams' `state_suffix` idea).
+TABLE_NAME = "ticker_to_state_v1"
+
+
+def register(rt: Runtime) -> tuple[Topics, Any]:
+    """Declare topics, the per-ticker table and both agents on `rt.app`."""
+    app, s = rt.app, rt.settings
+    topics = declare(app, s)
+    ticker_to_state = app.Table(TABLE_NAME, default=None, partitions=s.partitions,
+                                key_type=str)  # ticker -> plain JSON state
+
+    @app.agent(topics.raw_topic, name="score_items")
+    async def score_items(stream: Any) -> None:
+        # Micro-batches: `max_batch` records or `max_delay_ms`, whichever comes first.
+        async for events in stream.take_events(s.max_batch, within=s.max_delay_ms / 1000):
+            await handle_raw_batch(rt, topics, events)
+
+    @app.agent(topics.scored_topic, name="aggregate_scored")
+    async def aggregate_scored(stream: Any) -> None:
+        async for event in stream.events():
+            await handle_scored(rt, topics, ticker_to_state, event)
+
+    return topics, ticker_to_state

@@ -1,0 +1,77 @@
+"""Builds the faust app and everything the agents share (`Runtime`). Nothing imports this module
+except the worker entry point and tests: the agents receive the runtime, they do not reach for it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from pipeline.config import Settings
+from pipeline.core.step import CoreConfig
+from pipeline.core.symbols import SymbolTable
+from pipeline.metrics import PipelineMetrics
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """faust credentials for SASL/SSL from the environment (None for PLAINTEXT)."""
+    proto = settings.security_protocol.upper()
+    ctx = None
+    if proto.endswith("SSL"):
+        ctx = ssl.create_default_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+        if settings.ssl_certfile:
+            ctx.load_cert_chain(str(settings.ssl_certfile),
+                                str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+    if proto.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=settings.sasl_secret(),
+            mechanism=settings.sasl_mechanism, ssl_context=ctx)
+    if proto == "SSL":
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{b}" for b in settings.bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(settings),
+        store="memory://",  # tables are rebuilt from their changelog topics on start
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,  # faust creates its own changelog topics
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+        datadir=str(settings.data_dir / "faust"),
+        # Table changelogs use the app defaults: JSON keys (ticker) and JSON values (core state).
+        key_serializer="json",
+        value_serializer="json",
+    )
+
+
+@dataclass
+class Health:
+    """What /ready and /live report; updated by the agents and the lag timer."""
+
+    model_loaded: bool = False
+    last_progress_monotonic: float = 0.0
+    lag: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    app: faust.App
+    scorer: Any  # pipeline.core.scoring.Scorer; OnnxScorer in production
+    symbols: SymbolTable
+    core: CoreConfig
+    metrics: PipelineMetrics
+    health: Health = field(default_factory=Health)
