@@ -1,0 +1,38 @@
+"""Shared fixtures. Broker tests get a real Apache Kafka (KRaft) broker started once per session
+from the cached jars (`finsent kafka fetch`), or the one named by FINSENT_TEST_BOOTSTRAP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("FINSENT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """bootstrap address of a real broker, started for this test session."""
+    external = os.environ.get("FINSENT_TEST_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    from pipeline import kafka_local
+
+    data_dir = tmp_path_factory.mktemp("kafka")
+    broker = kafka_local.start(data_dir, quiet=True)
+    try:
+        yield broker.bootstrap
+    finally:
+        kafka_local.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def shipped_scorer():  # type: ignore[no-untyped-def]
+    """The shipped ONNX model, loaded once per session (STYLE.md: one real model per session)."""
+    from pipeline.scoring.onnx import OnnxScorer
+
+    return OnnxScorer.load()

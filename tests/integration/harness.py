@@ -1,0 +1,179 @@
+"""Test harness for broker tests: isolated topic names per test, a real `finsent worker` in a
+subprocess, and small produce/consume/metrics helpers. Used by every tests/integration module."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.kafka_local import free_port
+from pipeline.stream.admin import create_topics
+
+
+@dataclass
+class Env:
+    """One isolated deployment: unique app id and topic names on the shared test broker."""
+
+    bootstrap: str
+    tmp: Path
+    overrides: dict[str, str] = field(default_factory=dict)
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
+    web_port: int = field(default_factory=free_port)
+
+    def env(self) -> dict[str, str]:
+        p = self.prefix
+        e = {
+            "FINSENT_BOOTSTRAP_SERVERS": self.bootstrap,
+            "FINSENT_APP_ID": f"{p}-finsent",
+            "FINSENT_NEWS_TOPIC": f"{p}.news.raw",
+            "FINSENT_SOCIAL_TOPIC": f"{p}.social.raw",
+            "FINSENT_SCORED_TOPIC": f"{p}.sentiment.scored",
+            "FINSENT_AGGREGATES_TOPIC": f"{p}.sentiment.aggregates",
+            "FINSENT_ALERTS_TOPIC": f"{p}.sentiment.alerts",
+            "FINSENT_PARTITIONS": "2",
+            "FINSENT_WEB_PORT": str(self.web_port),
+            "FINSENT_WEB_HOST": "127.0.0.1",
+            "FINSENT_DATA_DIR": str(self.tmp / p),
+        }
+        e.update(self.overrides)
+        return e
+
+    def settings(self) -> Settings:
+        old = dict(os.environ)
+        try:
+            os.environ.update(self.env())
+            return Settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+
+    def create_topics(self) -> None:
+        create_topics(self.settings())
+
+
+class Worker:
+    """`finsent worker` as a real subprocess; `stop()` sends SIGTERM like Kubernetes does."""
+
+    def __init__(self, env: Env, log_path: Path | None = None) -> None:
+        self.env = env
+        self.log_path = log_path or env.tmp / f"{env.prefix}-worker-{time.time_ns()}.log"
+        full_env = {**os.environ, **env.env()}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
+            env=full_env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env.web_port}"
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.get("/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"worker not ready in {timeout_s}s:\n{self.log()}")
+
+    def metrics(self) -> str:
+        return self.get("/metrics")[1].decode()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self, timeout_s: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def sample_value(text: str, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+    """The value of one sample in Prometheus text exposition, or None if absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in (labels or {}).items()):
+                return float(s.value)
+    return None
+
+
+def produce(env: Env, topic: str, records: Iterable[tuple[bytes | None, bytes, int | None]]) -> int:
+    """Send (key, value, timestamp_ms) records and wait for every ack."""
+    from pipeline.kafka_clients import producer
+
+    p = producer(env.settings())
+    n = 0
+    for key, value, ts in records:
+        p.send(topic, key=key, value=value, timestamp_ms=ts)
+        n += 1
+    p.flush()
+    p.close()
+    return n
+
+
+def consume_all(env: Env, topic: str, *, expect: int | None = None, idle_s: float = 5.0,
+                timeout_s: float = 120.0) -> list[Any]:
+    """Every record on `topic` from the beginning: stops at `expect` records, or after `idle_s`
+    without a new one (and at least one read), or at `timeout_s`."""
+    from pipeline.kafka_clients import consumer
+
+    c = consumer(env.settings(), topic, group_id=None, consumer_timeout_ms=500)
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = c.poll(timeout_ms=500)
+            for records in batch.values():
+                out.extend(records)
+                last_new = time.monotonic()
+            if expect is not None and len(out) >= expect:
+                break
+            if expect is None and out and time.monotonic() - last_new > idle_s:
+                break
+    finally:
+        c.close()
+    return out
+
+
+def json_values(records: Iterable[Any]) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records]
+
+
+def wait_for(predicate: Any, timeout_s: float = 120.0, interval_s: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise TimeoutError("condition not met in time")
