@@ -114,8 +114,9 @@ ONNX fp32 vs torch: max |logit difference| = {m.get('onnx_fp32_vs_torch_max_abs_
 ## Reproduce
 ```
 {cmd}
-finsent export --checkpoint CHECKPOINT --out models/finsent-minilm --int8 --fp16 --max-length {manifest['max_length']}
+{manifest.get('export_command', 'finsent export --checkpoint CHECKPOINT --out models/finsent-minilm --int8 --fp16')}
 ```
+CHECKPOINT is the `--out` of the training command. int8 quantization: {json.dumps(manifest.get('quantization', {}).get('int8'))}.
 Training: {json.dumps(manifest.get('training', {}).get('args', {}), sort_keys=True)}
 
 Versions: {json.dumps(manifest['versions'])}

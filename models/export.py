@@ -111,15 +111,24 @@ def optimize(src: Path, dst: Path, num_heads: int, hidden_size: int, *, fp16: bo
     return dst
 
 
-def quantize_int8(src: Path, dst: Path, *, per_channel: bool = True) -> Path:
-    """Dynamic int8 quantization; per-channel keeps far more labels equal to fp32 (DESIGN.md)."""
+def quantize_int8(src: Path, dst: Path, *, per_channel: bool = True, exclude: str | None = None) -> Path:
+    """Dynamic int8 quantization; per-channel keeps far more labels equal to fp32 (DESIGN.md).
+
+    Args:
+        exclude: regex of node names kept in fp32 (e.g. the last layer or the head), trading a few
+            hundred KB for label agreement with fp32.
+    """
+    import re
+
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    nodes = [n.name for n in onnx.load(str(src)).graph.node if exclude and re.search(exclude, n.name)]
     quantize_dynamic(
-        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel, nodes_to_exclude=nodes,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # needed on optimized graphs
     )  # fmt: skip
+    log.info("int8: %s, %d nodes kept in fp32", "per-tensor" if not per_channel else "per-channel", len(nodes))
     return dst
 
 
@@ -149,6 +158,17 @@ def label_order(model: Any) -> list[str]:
     return labels
 
 
+def export_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this export (checkpoint path left symbolic)."""
+    parts = ["finsent export --checkpoint CHECKPOINT", f"--out {args.out}", f"--max-length {args.max_length}"]
+    parts += [f for f, on in (("--int8", args.int8), ("--fp16", args.fp16), ("--per-tensor", args.per_tensor)) if on]
+    if args.int8_exclude:
+        parts.append(f"--int8-exclude '{args.int8_exclude}'")
+    if args.int8_source != "optimized":
+        parts.append(f"--int8-source {args.int8_source}")
+    return " ".join(parts)
+
+
 def _setup_logging() -> None:
     """Our INFO lines only: onnxruntime.quantization logs per-tensor chatter on the root logger."""
     handler = logging.StreamHandler()
@@ -167,6 +187,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16", action="store_true", help="write model.fp16.onnx (GPU)")
     parser.add_argument("--keep-fp32", action="store_true", help="also keep model.fp32.onnx in --out")
     parser.add_argument("--per-tensor", action="store_true", help="int8 per-tensor (default per-channel)")
+    parser.add_argument("--int8-exclude", default=None, metavar="REGEX", help="node names kept fp32")
+    parser.add_argument("--int8-source", choices=("optimized", "plain"), default="optimized")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--name", default="finsent-minilm")
     parser.add_argument("--val", default=None, help="validation JSONL (default: CHECKPOINT/val.jsonl)")
@@ -207,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     files: dict[str, str] = {}
     opt = optimize(fp32, work / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size)
     if args.int8:
-        quantize_int8(opt, out / "model.int8.onnx", per_channel=not args.per_tensor)
+        src = opt if args.int8_source == "optimized" else fp32
+        quantize_int8(src, out / "model.int8.onnx", per_channel=not args.per_tensor, exclude=args.int8_exclude)
         files["int8"] = "model.int8.onnx"
     if args.fp16:
         optimize(fp32, out / "model.fp16.onnx", cfg.num_attention_heads, cfg.hidden_size, fp16=True)
@@ -237,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
         "files": files,
         "sha256": shas,
         "bytes": {f: (out / f).stat().st_size for f in files.values()},
-        "quantization": {"int8": "dynamic, QInt8 weights, " + ("per-tensor" if args.per_tensor else "per-channel") + ", ORT-optimized graph"},
+        "quantization": {"int8": {"method": "dynamic, QInt8 weights", "per_channel": not args.per_tensor,
+                                  "source_graph": args.int8_source, "fp32_nodes_regex": args.int8_exclude}},
         "versions": {
             "torch": torch.__version__, "transformers": transformers.__version__,
             "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
@@ -247,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
         "data": report.get("data", []),
         "training": {k: report[k] for k in ("method", "args", "best_epoch", "seconds") if k in report},
         "metrics": metrics,
+        "export_command": export_command(args),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -133,6 +133,16 @@ def build_model(base: Path, method: str, args: argparse.Namespace) -> Any:
     return model
 
 
+def save_checkpoint(model: Any, tokenizer: Any, out: Path, method: str) -> None:
+    """Save a plain HF checkpoint; LoRA adapters are merged into a copy of the base weights first."""
+    import copy
+
+    if method == "lora":
+        model = copy.deepcopy(model).merge_and_unload()  # export and runtime need no peft
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--data", action="extend", nargs="+", required=True, help="JSONL/CSV file(s) or hf:NAME")
@@ -210,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         "args": {k: v for k, v in vars(args).items() if k not in ("func",)} | {"lr": lr},
         "n_train": len(train), "n_val": len(val), "class_weights": dict(zip(LABELS, weights)), "epochs": [],
     }  # fmt: skip
-    best, best_state, best_epoch, bad, step, t0 = -1.0, None, 0, 0, 0, time.time()
+    best, best_epoch, bad, step, t0 = -1.0, 0, 0, 0, time.time()
     for epoch in range(1, args.epochs + 1):
         model.train()
         te, losses = time.time(), []
@@ -236,18 +246,12 @@ def run(args: argparse.Namespace) -> int:
         log.info("epoch %d loss %.4f val macro-F1 %s (%.0f s)", epoch, row["train_loss"], summary, row["seconds"])
         if m["select"] > best:
             best, best_epoch, bad = m["select"], epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(model, tok, out, args.method)  # on disk at once: usable while training
         else:
             bad += 1
         (out / "training_report.json").write_text(json.dumps(report, indent=1))
         if bad >= args.patience or step >= total:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if args.method == "lora":
-        model = model.merge_and_unload()  # plain BERT weights: export and runtime need no peft
-    model.save_pretrained(str(out))
-    tok.save_pretrained(str(out))
     report |= {"best_epoch": best_epoch, "best_select": best, "seconds": time.time() - t0}
     (out / "training_report.json").write_text(json.dumps(report, indent=1))
     log.info("best epoch %d (mean per-dataset macro-F1 %.4f); wrote %s", best_epoch, best, out)

@@ -63,3 +63,18 @@ def test_report_and_plot(tmp_path: Path) -> None:
     assert "accuracy=0.6000" in text and "confusion" in text
     png = plot_confusion(m, tmp_path / "cm.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_cli_on_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from pipeline.cli import main
+
+    data = tmp_path / "d.jsonl"
+    rows = [("Profit rose sharply", "positive"), ("Sales fell", "negative"), ("The firm has 10 staff", "neutral")]
+    data.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
+    png = tmp_path / "cm.png"
+    assert main(["eval", "--data", str(data), "--json", "--plot", str(png)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 3 and 0 <= out["accuracy"] <= 1 and 0 <= out["macro_f1"] <= 1
+    assert out["model"]["provider"] == "CPUExecutionProvider" and png.exists()
