@@ -177,3 +177,74 @@ def wait_for(predicate: Any, timeout_s: float = 120.0, interval_s: float = 0.5) 
             return value
         time.sleep(interval_s)
     raise TimeoutError("condition not met in time")
+
+
+class PrometheusServer:
+    """A real `prometheus` server (Debian's package) scraping `targets` every `interval`, with
+    `rules_file` loaded and evaluated at the same interval; `stop()` terminates it."""
+
+    def __init__(self, tmp: Path, targets: Iterable[str], rules_file: Path | None = None,
+                 binary: str = "prometheus", interval: str = "1s") -> None:
+        self.port = free_port()
+        self.dir = tmp / f"prometheus-{self.port}"
+        self.dir.mkdir(parents=True)
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "rule_files": [str(rules_file)] if rules_file else [],
+            "scrape_configs": [{"job_name": "finsent",
+                                "static_configs": [{"targets": list(targets)}]}],
+        }
+        (self.dir / "prometheus.yml").write_text(json.dumps(config))  # JSON is valid YAML
+        self.log_path = self.dir / "prometheus.log"
+        self.proc = subprocess.Popen(
+            [binary, f"--config.file={self.dir / 'prometheus.yml'}",
+             f"--storage.tsdb.path={self.dir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, path: str, **params: str) -> Any:
+        """`data` of a Prometheus HTTP API answer; raises on status != success."""
+        from urllib.parse import urlencode
+
+        query = f"?{urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=10) as r:
+            body = json.loads(r.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"{path}: {body}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant-query result vector (empty list: no data)."""
+        return list(self.api("/api/v1/query", query=expr)["result"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(self.api("/api/v1/alerts")["alerts"])
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, timeout_s)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
