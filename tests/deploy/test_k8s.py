@@ -1,0 +1,323 @@
+"""k8s/ renders, validates offline against Kubernetes and CRD schemas, and keeps its promises.
+
+Why these checks: a manifest that `kubectl apply` would reject, a probe on the wrong path, a KEDA
+ceiling above the partition count or a ConfigMap key that no setting reads fail silently in a
+cluster, long after review. Everything here runs offline:
+1. render each overlay with kustomize (`kustomize build`, or `kubectl kustomize`; see
+   `.ci/install-k8s-tools.sh`);
+2. built-in kinds against the Kubernetes OpenAPI schemas shipped by the `kubernetes-validate`
+   wheel, in strict mode (unknown fields fail), for the oldest Kubernetes we support and the newest;
+3. CRD kinds (Strimzi, KEDA, Prometheus Operator) against focused schemas vendored in
+   tests/deploy/schemas/ (kubeconform's `{group}/{kind}_{version}.json` layout);
+4. cross-object facts: security context, probes, resources, topic names vs `Settings`, KEDA vs
+   partitions, secret references, selectors, the dashboards copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "k8s"
+SCHEMAS = Path(__file__).parent / "schemas"
+OVERLAYS = ("cpu", "gpu")
+TOOLS_BIN = Path.home() / ".cache" / "finsent" / "bin"
+# The oldest Kubernetes minor we support (policy/v1 PDB, seccompProfile field, HPA v2 behavior)
+# and the newest the schema wheel knows.
+OLDEST_K8S = "1.30"
+CRD_GROUPS = ("keda.sh", "monitoring.coreos.com", "kafka.strimzi.io")
+
+Doc = dict[str, Any]
+
+
+def kustomize_cmd() -> list[str] | None:
+    """The first renderer found: $FINSENT_KUSTOMIZE, the CI cache, PATH, then kubectl's built-in."""
+    explicit = os.environ.get("FINSENT_KUSTOMIZE")
+    if explicit:
+        return [explicit, "build"]
+    for candidate in (TOOLS_BIN / "kustomize", shutil.which("kustomize")):
+        if candidate and Path(candidate).is_file():
+            return [str(candidate), "build"]
+    kubectl = shutil.which("kubectl")
+    return [kubectl, "kustomize"] if kubectl else None
+
+
+@cache
+def render(overlay: str) -> tuple[Doc, ...]:
+    cmd = kustomize_cmd()
+    if cmd is None:
+        if os.environ.get("CI"):
+            pytest.fail("no kustomize renderer: run .ci/install-k8s-tools.sh")
+        pytest.skip("no kustomize or kubectl; run .ci/install-k8s-tools.sh")
+    res = subprocess.run([*cmd, str(K8S / "overlays" / overlay)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, f"{' '.join(cmd)} {overlay} failed:\n{res.stderr}"
+    return tuple(d for d in yaml.safe_load_all(res.stdout) if d)
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def docs(overlay: str) -> tuple[Doc, ...]:
+    return render(overlay)
+
+
+def one(docs: tuple[Doc, ...], kind: str, name: str | None = None) -> Doc:
+    found = [d for d in docs if d["kind"] == kind
+             and (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def all_of(docs: tuple[Doc, ...], kind: str) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def config_env(docs: tuple[Doc, ...]) -> dict[str, str]:
+    return dict(one(docs, "ConfigMap", "finsent-config")["data"])
+
+
+def worker(docs: tuple[Doc, ...]) -> tuple[Doc, Doc]:
+    """(pod spec, worker container) of the Deployment."""
+    pod = one(docs, "Deployment", "finsent-worker")["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    return pod, containers["worker"]
+
+
+@cache
+def crd_schema(group: str, kind: str, version: str) -> Doc:
+    path = SCHEMAS / group / f"{kind.lower()}_{version}.json"
+    assert path.exists(), f"no vendored schema for {group}/{kind} {version} ({path})"
+    return dict(json.loads(path.read_text()))
+
+
+# -- schemas ---------------------------------------------------------------------------------
+
+def test_renders_the_expected_kinds(docs: tuple[Doc, ...]) -> None:
+    kinds = {d["kind"] for d in docs}
+    assert kinds >= {"Deployment", "Service", "ConfigMap", "ServiceAccount", "PodDisruptionBudget",
+                     "ServiceMonitor", "PrometheusRule", "KafkaTopic", "KafkaUser", "ScaledObject",
+                     "TriggerAuthentication"}
+    assert all(d["metadata"].get("namespace") == "finsent" for d in docs)
+
+
+def test_builtin_kinds_valid_against_kubernetes_schemas(docs: tuple[Doc, ...]) -> None:
+    import kubernetes_validate
+    from kubernetes_validate.utils import latest_version
+
+    builtin = [d for d in docs if d["apiVersion"].split("/")[0] not in CRD_GROUPS]
+    assert builtin
+    for version in (OLDEST_K8S, latest_version()):
+        for d in builtin:
+            # strict: unknown fields fail (a typo in a field name would be dropped by the API server)
+            kubernetes_validate.validate(d, version, strict=True)
+
+
+def test_crd_kinds_valid_against_vendored_schemas(docs: tuple[Doc, ...]) -> None:
+    import jsonschema
+
+    custom = [d for d in docs if d["apiVersion"].split("/")[0] in CRD_GROUPS]
+    assert custom
+    for d in custom:
+        group, version = d["apiVersion"].split("/")
+        schema = crd_schema(group, d["kind"], version)
+        jsonschema.Draft7Validator.check_schema(schema)
+        errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(d), key=str)
+        assert not errors, f"{d['kind']}/{d['metadata']['name']}: " + "; ".join(
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_vendored_schemas_reject_a_typo() -> None:
+    """The CRD schemas are strict enough to be worth having: an unknown field fails."""
+    import jsonschema
+
+    bad = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
+           "spec": {"scaleTargetRef": {"name": "x"}, "maxReplicas": 3,
+                    "triggers": [{"type": "kafka", "metadata": {}}]}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, crd_schema("keda.sh", "ScaledObject", "v1alpha1"))
+
+
+# -- security, probes, resources ---------------------------------------------------------------
+
+def test_security_context(docs: tuple[Doc, ...]) -> None:
+    pod, c = worker(docs)
+    psc, csc = pod["securityContext"], c["securityContext"]
+    assert psc["runAsNonRoot"] is True and psc["runAsUser"] != 0
+    assert psc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert csc["allowPrivilegeEscalation"] is False
+    assert csc["readOnlyRootFilesystem"] is True
+    assert csc["capabilities"]["drop"] == ["ALL"] and not csc["capabilities"].get("add")
+    assert csc.get("privileged", False) is False
+    assert pod["automountServiceAccountToken"] is False
+    # read-only root FS: every path the worker writes is a mounted volume
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert {"/tmp", config_env(docs)["FINSENT_DATA_DIR"]} <= mounts
+
+
+def test_probes(docs: tuple[Doc, ...]) -> None:
+    _pod, c = worker(docs)
+    port = int(config_env(docs)["FINSENT_WEB_PORT"])
+    named = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert named["http"] == port
+    assert c["startupProbe"]["httpGet"]["path"] == "/ready"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/live"
+    s = c["startupProbe"]
+    assert s["periodSeconds"] * s["failureThreshold"] >= 600, "startup must cover table recovery"
+    # liveness must not fire before /live itself could declare a stall
+    live = c["livenessProbe"]
+    assert live["periodSeconds"] * live["failureThreshold"] >= 60
+
+
+def test_resources(docs: tuple[Doc, ...], overlay: str) -> None:
+    pod, c = worker(docs)
+    res = c["resources"]
+    for key in ("cpu", "memory"):
+        assert key in res["requests"] and key in res["limits"]
+    threads = int(config_env(docs)["FINSENT_INTRA_OP_THREADS"])
+    assert threads <= int(res["limits"]["cpu"]), "ORT threads beyond the CPU limit only throttle"
+    if overlay == "gpu":
+        assert res["limits"]["nvidia.com/gpu"] == "1"
+        assert pod["nodeSelector"] and any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+        assert config_env(docs)["FINSENT_PROVIDER"] == "cuda"
+        cpu_batch = int(config_env(render("cpu"))["FINSENT_MAX_BATCH"])
+        assert int(config_env(docs)["FINSENT_MAX_BATCH"]) > cpu_batch
+        image = c["image"]
+        assert "gpu" in image
+    else:
+        assert "nvidia.com/gpu" not in res["limits"]
+        assert config_env(docs)["FINSENT_PROVIDER"] == "cpu"
+
+
+# -- Kafka: topics, scaling, credentials --------------------------------------------------------
+
+@pytest.fixture
+def settings_from_configmap(docs: tuple[Doc, ...],
+                            monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`Settings` exactly as a pod would build it from the ConfigMap (no .env file)."""
+    from pipeline.config import Settings
+
+    for key in [k for k in os.environ if k.startswith("FINSENT_")]:
+        monkeypatch.delenv(key)
+    for key, value in config_env(docs).items():
+        monkeypatch.setenv(key, value)
+    yield Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_configmap_keys_are_settings(docs: tuple[Doc, ...]) -> None:
+    """A misspelt key (FINSENT_MAXBATCH) would be ignored by pydantic-settings without a word."""
+    from pipeline.config import Settings
+
+    fields = {f"FINSENT_{name.upper()}" for name in Settings.model_fields}
+    _pod, c = worker(docs)
+    keys = set(config_env(docs)) | {e["name"] for e in c.get("env", [])}
+    assert keys - fields == set()
+
+
+def test_topics_match_settings(docs: tuple[Doc, ...], settings_from_configmap: Any) -> None:
+    from pipeline.stream.admin import topic_names
+    from pipeline.stream.agents import TABLE_NAME
+
+    s = settings_from_configmap
+    topics = {t["spec"]["topicName"]: t["spec"] for t in all_of(docs, "KafkaTopic")}
+    changelog = f"{s.app_id}-{TABLE_NAME}-changelog"  # faust Table._changelog_topic_name
+    leader = f"{s.app_id}-__assignor-__leader"  # faust LeaderAssignor.topic_name
+    assert set(topics) == {*topic_names(s), changelog, leader}
+    for name, spec in topics.items():
+        if name == leader:
+            continue
+        assert spec["partitions"] == s.partitions, name
+        assert spec["replicas"] >= s.replication_factor
+    assert topics[changelog]["config"]["cleanup.policy"] == "compact"
+    for name in topic_names(s):
+        assert topics[name]["config"]["cleanup.policy"] == "delete"
+        assert int(topics[name]["config"]["retention.ms"]) > 0
+
+
+def test_keda_scales_on_lag_within_partitions(docs: tuple[Doc, ...],
+                                              settings_from_configmap: Any) -> None:
+    s = settings_from_configmap
+    so = one(docs, "ScaledObject")["spec"]
+    partitions = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in all_of(docs, "KafkaTopic")}
+    assert so["scaleTargetRef"]["name"] == one(docs, "Deployment")["metadata"]["name"]
+    triggers = so["triggers"]
+    assert {t["metadata"]["topic"] for t in triggers} == set(s.topics_in())
+    for t in triggers:
+        assert t["type"] == "kafka"
+        md = t["metadata"]
+        assert md["consumerGroup"] == s.app_id  # faust's consumer group id is the app id
+        assert md["bootstrapServers"] == s.bootstrap_servers
+        assert int(md["lagThreshold"]) > 0
+        assert so["maxReplicaCount"] <= partitions[md["topic"]], \
+            "a consumer beyond the partition count sits idle"
+        auth = one(docs, "TriggerAuthentication", t["authenticationRef"]["name"])["spec"]
+        assert {r["parameter"] for r in auth["secretTargetRef"]} >= {"password"}
+    assert 1 <= so["minReplicaCount"] <= so["maxReplicaCount"]
+
+
+def test_kafka_credentials_come_from_mounted_secrets(docs: tuple[Doc, ...]) -> None:
+    env = config_env(docs)
+    pod, c = worker(docs)
+    assert env["FINSENT_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["FINSENT_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert not any("PASSWORD" in k and not k.endswith("_FILE") for k in env)
+    assert not any(e["name"] == "FINSENT_SASL_PASSWORD" for e in c.get("env", []))
+    secret_volumes = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    for key in ("FINSENT_SASL_PASSWORD_FILE", "FINSENT_SSL_CAFILE"):
+        path = Path(env[key])
+        mount = mounts[str(path.parent)]
+        assert mount["readOnly"] is True and mount["name"] in secret_volumes
+        items = {i["path"] for i in secret_volumes[mount["name"]].get("items", [])}
+        assert path.name in items
+    user_secret = secret_volumes[mounts[str(Path(env["FINSENT_SASL_PASSWORD_FILE"]).parent)]["name"]]
+    assert user_secret["secretName"] == one(docs, "KafkaUser")["metadata"]["name"]
+
+
+# -- wiring -------------------------------------------------------------------------------------
+
+def test_selectors_and_ports_line_up(docs: tuple[Doc, ...]) -> None:
+    dep = one(docs, "Deployment")
+    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+    for kind in ("Service", "PodDisruptionBudget"):
+        d = one(docs, kind)
+        sel = d["spec"]["selector"]
+        sel = sel.get("matchLabels", sel)
+        assert sel.items() <= pod_labels.items(), kind
+    svc = one(docs, "Service")
+    sm = one(docs, "ServiceMonitor")
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    ports = {p["name"] for p in svc["spec"]["ports"]}
+    assert {e["port"] for e in sm["spec"]["endpoints"]} <= ports
+    assert all(e["path"] == "/metrics" for e in sm["spec"]["endpoints"])
+    assert one(docs, "ServiceAccount")["metadata"]["name"] == dep["spec"]["template"]["spec"][
+        "serviceAccountName"]
+
+
+def test_dashboards_configmap(docs: tuple[Doc, ...]) -> None:
+    cm = one(docs, "ConfigMap", "finsent-grafana-dashboards")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    sources = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+    for src in sources:
+        assert cm["data"][src.name] == src.read_text(), f"{src.name}: run k8s/sync_dashboards.py"
+
+
+def test_dashboards_copy_in_sync() -> None:
+    res = subprocess.run([sys.executable, str(K8S / "sync_dashboards.py"), "--check"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
