@@ -1,0 +1,113 @@
+"""One YAML, two evaluators: the in-stream core rules (`load_ticker_rules`) and the rendered
+Prometheus rules must agree on every threshold, window, volume gate and severity; every metric a
+rule reads must be one the worker exports; and the committed render must be fresh."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from pipeline.config import DEFAULT_RULES, REPO_DIR, Settings
+from pipeline.metrics import PipelineMetrics
+from pipeline.rules import load_doc, load_ticker_rules
+from pipeline.rules_render import ITEMS_GAUGE, PROMETHEUS_RULE, RULES_FILE, SIGNAL_GAUGES, render
+
+CONDITION = re.compile(r'^(\w+)\{(\w+)="([^"]+)"\} (<=|>=|<|>) (-?[\d.]+)')
+GATE = re.compile(ITEMS_GAUGE + r'\{window="([^"]+)"\} >= (\d+)')
+
+
+def _rendered_alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
+
+
+def _committed_groups() -> list[dict[str, Any]]:
+    return yaml.safe_load((REPO_DIR / RULES_FILE).read_text())["groups"]
+
+
+def test_committed_render_is_fresh() -> None:
+    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "rules", "--check"],
+                         capture_output=True, text=True, cwd=REPO_DIR, timeout=60)
+    assert out.returncode == 0, f"stale render, run `finsent rules`:\n{out.stdout}{out.stderr}"
+
+
+def test_check_flags_a_stale_file(tmp_path: Any) -> None:
+    root = tmp_path
+    cmd = [sys.executable, "-m", "pipeline.cli", "rules", "--out", str(root)]
+    assert subprocess.run(cmd, capture_output=True, cwd=REPO_DIR, timeout=60).returncode == 0
+    path = root / RULES_FILE
+    path.write_text(path.read_text().replace("< -3", "< -2"))
+    out = subprocess.run([*cmd, "--check"], capture_output=True, text=True, cwd=REPO_DIR,
+                         timeout=60)
+    assert out.returncode == 1 and "< -2" in out.stdout
+
+
+@pytest.mark.parametrize("rule", load_ticker_rules(DEFAULT_RULES), ids=lambda r: r.name)
+def test_core_rule_equals_prometheus_rule(rule: Any) -> None:
+    prom = _rendered_alerts(_committed_groups())[rule.name]
+    first, *rest = prom["expr"].splitlines()
+    m = CONDITION.match(first)
+    assert m, prom["expr"]
+    gauge, label, selector, op, threshold = m.groups()
+    assert (gauge, label) == SIGNAL_GAUGES[rule.signal]
+    assert selector == (rule.decay if label == "half_life" else rule.window)
+    assert op == rule.op and float(threshold) == rule.threshold
+    gate = GATE.search(prom["expr"])
+    if rule.min_items:
+        assert gate and gate.group(1) == rule.window and int(gate.group(2)) == rule.min_items
+    else:
+        assert gate is None
+    assert prom["labels"]["severity"] == rule.severity
+
+
+def test_same_ticker_rules_in_both_places() -> None:
+    core = {r.name for r in load_ticker_rules(DEFAULT_RULES)}
+    ticker_group = next(g for g in _committed_groups() if g["name"] == "finsent.tickers")
+    assert core == {r["alert"] for r in ticker_group["rules"]}
+
+
+def test_prometheusrule_object_holds_the_same_groups() -> None:
+    obj = yaml.safe_load((REPO_DIR / PROMETHEUS_RULE).read_text())
+    assert obj["spec"]["groups"] == _committed_groups()
+
+
+def test_z_score_rules_read_the_baseline_window() -> None:
+    """The z-score gauges are labelled with the baseline window: a rule on another window would
+    select nothing in Prometheus while it fires in-stream."""
+    baseline = Settings().baseline_window
+    for rule in load_ticker_rules(DEFAULT_RULES):
+        if rule.signal in ("sentiment_z", "volume_z"):
+            assert rule.window == baseline, rule.name
+
+
+def test_stall_threshold_equals_the_liveness_probe() -> None:
+    doc = load_doc(DEFAULT_RULES)
+    spec = next(r for r in doc["pipeline_rules"] if r["name"] == "FinsentPipelineStalled")
+    assert float(spec["params"]["stall_after_s"]) == Settings().stall_after_s
+
+
+def test_rules_read_only_exported_metrics() -> None:
+    """Metric names are the contract (pipeline/metrics.py): a renamed gauge must break here,
+    not silently stop an alert."""
+    m = PipelineMetrics.create(CollectorRegistry(), ["AAPL"], ["news.raw"])
+    exported = set()
+    for family in m.registry.collect():
+        exported.add(family.name)
+        exported.update(s.name for s in family.samples)
+        if family.type == "counter":
+            exported.add(family.name + "_total")
+        if family.type == "histogram":
+            exported.update(family.name + s for s in ("_bucket", "_sum", "_count"))
+        if family.type == "info":
+            exported.add(family.name + "_info")
+    groups = render(load_doc(DEFAULT_RULES))
+    text = "\n".join(groups.values())
+    used = set(re.findall(r"(?<![:\w])finsent_\w+", text))
+    records = {r["record"] for g in _committed_groups() for r in g["rules"] if "record" in r}
+    unknown = {u for u in used if u not in exported and u not in records}
+    assert not unknown, f"rules read metrics the worker does not export: {unknown}"
