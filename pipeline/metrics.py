@@ -44,6 +44,7 @@ class PipelineMetrics:
     ticker_score: Gauge
     ticker_items: Gauge
     ticker_negative_ratio: Gauge
+    ticker_positive_ratio: Gauge
     ticker_decayed: Gauge
     ticker_sentiment_z: Gauge
     ticker_volume_z: Gauge
@@ -95,6 +96,10 @@ class PipelineMetrics:
             ticker_negative_ratio=Gauge("finsent_ticker_negative_ratio", "Share of new stories "
                                         "labelled negative in the current window",
                                         ["ticker", "window"], registry=r),
+            # With the negative share, the pos/neg mix the ticker drill-down dashboard shows.
+            ticker_positive_ratio=Gauge("finsent_ticker_positive_ratio", "Share of new stories "
+                                        "labelled positive in the current window",
+                                        ["ticker", "window"], registry=r),
             ticker_decayed=Gauge("finsent_ticker_decayed_score", "Exponentially decayed sentiment",
                                  ["ticker", "half_life"], registry=r),
             ticker_sentiment_z=Gauge("finsent_ticker_sentiment_zscore", "Current-window sentiment "
@@ -129,6 +134,8 @@ class PipelineMetrics:
                 self.ticker_score.labels(t, name).set(w.mean_score)
             if w.share_negative is not None:
                 self.ticker_negative_ratio.labels(t, name).set(w.share_negative)
+            if w.unique:
+                self.ticker_positive_ratio.labels(t, name).set(w.positive / w.unique)
         for half_life, value in snap.decayed.items():
             if value is not None:
                 self.ticker_decayed.labels(t, half_life).set(value)
