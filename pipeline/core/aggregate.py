@@ -109,15 +109,28 @@ def _ew_update(mean: float, var: float, x: float, alpha: float) -> tuple[float, 
     return mean + incr, (1 - alpha) * (var + diff * incr)
 
 
+def _alpha(cfg: AggregationConfig) -> float:
+    return 1 - 0.5 ** (1 / cfg.baseline_half_life_windows)
+
+
+def _fill_quiet(state: dict[str, Any], upto_start_ms: int, cfg: AggregationConfig) -> None:
+    """Closed windows without a single item are observations too: zero volume."""
+    b = state["baseline"]
+    if b["last_start_ms"] is None:
+        return
+    size = cfg.windows_ms[cfg.baseline_window]
+    gap = (upto_start_ms - b["last_start_ms"]) // size - 1
+    for _ in range(min(max(gap, 0), cfg.baseline_max_gap_windows)):
+        b["vol_mean"], b["vol_var"] = _ew_update(b["vol_mean"], b["vol_var"], 0.0, _alpha(cfg))
+        b["n"] += 1
+    if gap > 0:
+        b["last_start_ms"] = upto_start_ms - size
+
+
 def _update_baseline(state: dict[str, Any], stats: WindowStats, cfg: AggregationConfig) -> None:
     b = state["baseline"]
-    size = cfg.windows_ms[cfg.baseline_window]
-    alpha = 1 - 0.5 ** (1 / cfg.baseline_half_life_windows)
-    if b["last_start_ms"] is not None:
-        gap = (stats.start_ms - b["last_start_ms"]) // size - 1
-        for _ in range(min(max(gap, 0), cfg.baseline_max_gap_windows)):  # quiet hours count too
-            b["vol_mean"], b["vol_var"] = _ew_update(b["vol_mean"], b["vol_var"], 0.0, alpha)
-            b["n"] += 1
+    alpha = _alpha(cfg)
+    _fill_quiet(state, stats.start_ms, cfg)
     b["vol_mean"], b["vol_var"] = _ew_update(b["vol_mean"], b["vol_var"], float(stats.count), alpha)
     b["n"] += 1
     if stats.mean_score is not None:
@@ -154,6 +167,10 @@ def add(state: dict[str, Any], s: Scored, repeat: bool, cfg: AggregationConfig
                 closed.append(final)
                 if name == cfg.baseline_window:
                     _update_baseline(state, final, cfg)
+        if name == cfg.baseline_window:
+            # every window up to the newest closed one is closed now, items or not
+            newest_closed = window_start_ms(wm - cfg.grace_ms, size) - size
+            _fill_quiet(state, newest_closed + size, cfg)
     return updated, closed
 
 
