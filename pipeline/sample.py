@@ -42,6 +42,16 @@ SOCIAL = [
     "${sym} {text}", "{text} ${sym}", "Just saw this: {text} ${sym}", "${sym} {text} #stocks",
 ]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+# Tails make stories from one template distinct, as real headlines are.
+TAILS = {
+    "positive": ["as margins widen", "on booming orders", "after a blowout quarter",
+                 "beating every analyst forecast", "with cash flow at a record",
+                 "while rivals struggle", "on upbeat comments from the CEO", ""],
+    "negative": ["amid supply chain chaos", "as costs spiral", "after a dismal quarter",
+                 "as customers walk away", "while the CFO resigns", "on weak cash flow",
+                 "as lawsuits pile up", ""],
+    "neutral": ["according to a filing", "the company said in a statement", "", "per its website"],
+}
 
 
 def _fill(template: str, sym: str, rng: random.Random) -> str:
@@ -53,7 +63,8 @@ def _fill(template: str, sym: str, rng: random.Random) -> str:
 
 def story(sym: str, mood: str, rng: random.Random) -> str:
     pool = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}[mood]
-    return _fill(rng.choice(pool), sym, rng)
+    tail = rng.choice(TAILS[mood])
+    return _fill(rng.choice(pool), sym, rng) + (f", {tail}" if tail else "")
 
 
 def generate(
