@@ -62,8 +62,9 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -
         else:
             m.items_consumed.labels(topic=event.message.topic, source=parsed.source).inc()
             good.append((event, parsed))
+    scored: list[list[Scored] | None]
     try:
-        scored = await _score(rt, [it for _, it in good])
+        scored = list(await _score(rt, [it for _, it in good]))
     except Exception:  # noqa: BLE001 - isolate the record that breaks the model, keep the rest
         log.exception("batch scoring failed; retrying item by item")
         scored = []
@@ -72,8 +73,10 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -
                 scored.extend(await _score(rt, [item]))
             except Exception as exc:  # noqa: BLE001
                 await dead_letter(rt, topics, event, "processing_error", repr(exc)[:500])
-                scored.append([])
+                scored.append(None)  # dead-lettered, not "unlinked"
     for records in scored:
+        if records is None:
+            continue
         if not records:
             m.items_unlinked.inc()
         for s in records:
