@@ -57,7 +57,8 @@ def ic_over_time(ics: Mapping[str, pd.Series], path: Path, roll: int = 60) -> Pa
     ax.axhline(0, color="k", lw=0.6)
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("Spearman IC across tickers")
-    ax.legend(fontsize=8, loc="lower left")
+    if any(not ic.empty for ic in ics.values()):
+        ax.legend(fontsize=8, loc="lower left")
     ax.set_title("Daily information coefficient of sentiment with forward returns", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -79,7 +80,11 @@ def event_study(curves: Mapping[str, pd.DataFrame], path: Path) -> Path:
     ax.axvline(0, color="k", lw=0.6, ls=":")
     ax.set_xlabel("trading days relative to the alert (day 0: first close after it)")
     ax.set_ylabel("mean CAR, % (market-adjusted)")
-    ax.legend(fontsize=8)
+    if curves:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no alerts with enough price history", ha="center",
+                transform=ax.transAxes)
     ax.set_title("Event study: cumulative abnormal return around alerts", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)

@@ -1,0 +1,61 @@
+"""Replay: records keyed by item id, event time as timestamp and value, speed-factor schedule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.core.records import Item
+from pipeline.core.validate import parse_item
+from pipeline.replay import encode, publish, resolve_topic
+
+T0 = 1_700_000_000_000
+
+
+def _items(offsets_ms: list[int]) -> list[Item]:
+    return [Item(id=f"i{n}", source="wire", published_at_ms=T0 + o, text=f"text {n}",
+                 provider_tickers=("AAPL",)) for n, o in enumerate(offsets_ms)]
+
+
+def test_encode_round_trips_through_the_worker_parser() -> None:
+    item = _items([5])[0]
+    key, value, ts = encode(item)
+    assert key == b"i0" and ts == T0 + 5
+    assert json.loads(value)["published_at"] == T0 + 5
+    assert parse_item(value) == item
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.sleeps.append(s)
+        self.now += s
+
+
+def test_speed_sleeps_event_gaps_divided_by_speed() -> None:
+    clock, sent = FakeClock(), []
+    n = publish(_items([0, 60_000, 60_000, 180_000]), lambda k, v, t: sent.append(t),
+                speed=60, clock=clock, sleep=clock.sleep)
+    assert n == 4 and sent == [T0, T0 + 60_000, T0 + 60_000, T0 + 180_000]
+    assert clock.sleeps == pytest.approx([1.0, 2.0])
+
+
+def test_as_fast_as_possible_never_sleeps() -> None:
+    clock = FakeClock()
+    assert publish(_items([0, 10**9]), lambda *a: None, clock=clock, sleep=clock.sleep) == 2
+    assert clock.sleeps == []
+
+
+def test_bad_speed_and_topic_names() -> None:
+    with pytest.raises(ValueError):
+        publish(_items([0]), lambda *a: None, speed=0)
+    assert resolve_topic("news.raw", "p.news.raw", "p.social.raw") == "p.news.raw"
+    assert resolve_topic("social.raw", "p.news.raw", "p.social.raw") == "p.social.raw"
+    assert resolve_topic("other", "a", "b") == "other"
