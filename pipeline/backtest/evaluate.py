@@ -37,7 +37,9 @@ DAY_MS = 86_400_000
 
 def signal_frame(daily_windows: pd.DataFrame, min_items: int = 3) -> pd.DataFrame:
     """`1d` window rows -> [date, ticker, score, n]: days with >= `min_items` unique items."""
-    w = daily_windows[daily_windows["window"] == "1d"] if "window" in daily_windows else daily_windows
+    w = daily_windows
+    if "window" in w:
+        w = w[w["window"] == "1d"]
     w = w[(w["unique"] >= min_items) & w["mean_score"].notna()]
     return pd.DataFrame({
         "date": pd.to_datetime(w["start_ms"], unit="ms").dt.normalize(),
@@ -47,8 +49,8 @@ def signal_frame(daily_windows: pd.DataFrame, min_items: int = 3) -> pd.DataFram
 
 
 def forward_returns(prices: pd.DataFrame) -> pd.DataFrame:
-    """Per ticker and trading day t (as entry): ret_1d, ret_5d from t's open; ret_0d = close-to-close
-    return of t (used for the same-day diagnostic when t is the signal day)."""
+    """Per ticker and trading day t (as entry): ret_1d, ret_5d from t's open; ret_0d = the
+    close-to-close return of t (the same-day diagnostic when t is the signal day)."""
     out = []
     for ticker, p in prices.sort_values("date").groupby("ticker", sort=True):
         o, c = p["adj_open"].to_numpy(float), p["adj_close"].to_numpy(float)
@@ -74,7 +76,8 @@ def align(signal: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
             continue
         days = pd.DatetimeIndex(f["date"])
         pos = days.searchsorted(pd.DatetimeIndex(sig["date"]), side="left")
-        is_trading = (pos < len(days)) & (days[np.minimum(pos, len(days) - 1)] == sig["date"].values)
+        found = days[np.minimum(pos, len(days) - 1)]
+        is_trading = (pos < len(days)) & (found == sig["date"].values)
         s = sig[is_trading].copy()
         p = pos[is_trading]
         nxt = p + 1  # the first trading day strictly after D
@@ -88,7 +91,8 @@ def align(signal: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
     cols = ["date", "ticker", "score", "n", "entry", "ret_1d", "ret_5d", "ret_0d"]
     if not rows:
         return pd.DataFrame(columns=cols)
-    return pd.concat(rows, ignore_index=True)[cols].sort_values(["date", "ticker"], ignore_index=True)
+    out = pd.concat(rows, ignore_index=True)[cols]
+    return out.sort_values(["date", "ticker"], ignore_index=True)
 
 
 def _spearman(x: pd.Series, y: pd.Series) -> float:
@@ -173,7 +177,7 @@ def event_study(events: pd.DataFrame, ar: pd.DataFrame, pre: int = 5, post: int 
     ticker and day count once."""
     days = pd.DatetimeIndex(ar.index)
     seen: set[tuple[str, str, pd.Timestamp]] = set()
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[Any, Any]] = []
     for ev in events.sort_values("event_ms").itertuples(index=False):
         if ev.ticker not in ar.columns:
             continue
@@ -187,8 +191,9 @@ def event_study(events: pd.DataFrame, ar: pd.DataFrame, pre: int = 5, post: int 
         path = ar[ev.ticker].iloc[i0 - pre : i0 + post + 1].to_numpy()
         if np.isnan(path).any():
             continue
-        rows.append({"rule": ev.rule, "ticker": ev.ticker, "day0": d0,
-                     **{k: float(v) for k, v in zip(range(-pre, post + 1), path, strict=True)}})
+        row: dict[Any, Any] = {"rule": ev.rule, "ticker": ev.ticker, "day0": d0}
+        row.update({k: float(v) for k, v in zip(range(-pre, post + 1), path, strict=True)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

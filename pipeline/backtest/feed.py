@@ -29,7 +29,7 @@ CSV_FIELDS = ("id", "text", "published_at", "source", "tickers", "url", "author"
 
 @dataclass(frozen=True, slots=True)
 class BadRow:
-    """A row that was skipped, with where it is and why (a core dead-letter reason or a reader's)."""
+    """A skipped row: where it is and why (a core dead-letter reason or the reader's)."""
 
     path: str
     line: int
@@ -80,7 +80,8 @@ def read_jsonl(path: str | Path, *, default_source: str = "unknown") -> Iterator
 
 
 def parse_csv_columns(spec: str | None) -> dict[str, str]:
-    """'id=tweet_id,text=body' -> {'id': 'tweet_id', 'text': 'body'}; unnamed fields keep their name."""
+    """'id=tweet_id,text=body' -> {'id': 'tweet_id', 'text': 'body', ...}; fields not named
+    keep their own name as the column."""
     out = {f: f for f in CSV_FIELDS}
     for part in (spec or "").split(","):
         if not part.strip():
@@ -88,7 +89,8 @@ def parse_csv_columns(spec: str | None) -> dict[str, str]:
         key, sep, col = part.partition("=")
         key = key.strip()
         if not sep or key not in CSV_FIELDS or not col.strip():
-            raise ValueError(f"bad --csv-columns entry {part!r}: want FIELD=COLUMN, FIELD in {CSV_FIELDS}")
+            raise ValueError(
+                f"bad --csv-columns entry {part!r}: want FIELD=COLUMN, FIELD in {CSV_FIELDS}")
         out[key] = col.strip()
     return out
 
@@ -205,9 +207,9 @@ def collect(
     """Bad rows aside, time range applied ([start, end)), sorted by event time, then limited.
 
     Args:
-        merge_ids: one record per (source, id), provider tickers unioned. Right for StockNet, whose
-            per-ticker files repeat a tweet under every ticker it mentions; wrong for a live capture,
-            where a repeated id is a redelivery the core must see.
+        merge_ids: one record per (source, id), provider tickers unioned. Right for StockNet,
+            whose per-ticker files repeat a tweet under every ticker it mentions; wrong for a live
+            capture, where a repeated id is a redelivery the core must see.
     """
     feed = Feed(items=[])
     by_id: dict[tuple[str, str], int] = {}
@@ -244,7 +246,7 @@ def load_feed(
     end_ms: int | None = None,
     limit: int | None = None,
 ) -> Feed:
-    """Read, validate and order a feed: what both `finsent replay` and `finsent backtest` consume."""
+    """Read, validate and order a feed: what `finsent replay` and `finsent backtest` consume."""
     return collect(read_rows(paths, fmt, csv_columns), merge_ids=fmt == "stocknet",
                    start_ms=start_ms, end_ms=end_ms, limit=limit)
 

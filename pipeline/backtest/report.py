@@ -40,7 +40,8 @@ def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
     """Every figure of the report, plus the frames the plots need (keys starting with '_')."""
     signal = ev.signal_frame(windows[windows["window"] == "1d"], min_items=min_items)
     aligned = ev.align(signal, prices)
-    ics = {r: ev.cross_sectional_ic(aligned, r, min_tickers) for r in ("ret_1d", "ret_5d", "ret_0d")}
+    ics = {r: ev.cross_sectional_ic(aligned, r, min_tickers)
+           for r in ("ret_1d", "ret_5d", "ret_0d")}
     out: dict[str, Any] = {
         "signal_days": int(signal["date"].nunique()), "signal_rows": len(signal),
         "aligned_rows": len(aligned), "min_items": min_items, "min_tickers": min_tickers,
@@ -50,7 +51,8 @@ def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
             "next_5d_non_overlapping": ev.ic_stats(ics["ret_5d"], every=5),
             "same_day_diagnostic": ev.ic_stats(ics["ret_0d"]),
         },
-        "ts_ic": {r: ev.time_series_ic(aligned, r).round(4).to_dict() for r in ("ret_1d", "ret_5d")},
+        "ts_ic": {r: ev.time_series_ic(aligned, r).round(4).to_dict()
+                  for r in ("ret_1d", "ret_5d")},
         "hit_rate": {r: ev.hit_rates(aligned, r) for r in ("ret_1d", "ret_5d")},
         "_signal": signal, "_ics": ics,
     }
@@ -110,9 +112,11 @@ def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, f
                      f"{_f(x['t_stat'], '+.2f')} | {_f(x['share_positive'], '.3f')} |")
     hr = s["hit_rate"]
     lines += [
-        "", f"Hit rate of the sign (pooled ticker-days): next day {_f(hr['ret_1d']['relative'], '.3f')}"
-        f" relative to the cross-section, {_f(hr['ret_1d']['raw'], '.3f')} raw; next 5 days "
-        f"{_f(hr['ret_5d']['relative'], '.3f')} relative, {_f(hr['ret_5d']['raw'], '.3f')} raw.", "",
+        "", "Hit rate of the sign (pooled ticker-days): next day "
+        f"{_f(hr['ret_1d']['relative'], '.3f')} relative to the cross-section, "
+        f"{_f(hr['ret_1d']['raw'], '.3f')} raw; next 5 days "
+        f"{_f(hr['ret_5d']['relative'], '.3f')} relative, {_f(hr['ret_5d']['raw'], '.3f')} raw.",
+        "",
         "Per-ticker time-series IC (next day): " + ", ".join(
             f"{t} {_f(v, '+.3f')}" for t, v in s["ts_ic"]["ret_1d"].items()), "",
         "![IC over time](ic_over_time.png)", "",
@@ -126,7 +130,8 @@ def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, f
                      f"{_f(w['day0']['mean'], '+.2%')} | {_f(w['post']['mean'], '+.2%')} "
                      f"({_f(w['post']['t_stat'], '+.2f')}) |")
     lines += ["", "![Event study](event_study.png)", "",
-              "## Sentiment and price per ticker", "", "![Sentiment vs price](sentiment_vs_price.png)",
+              "## Sentiment and price per ticker", "",
+              "![Sentiment vs price](sentiment_vs_price.png)",
               "", "Files: `series_daily.parquet|csv`, `series_hourly.parquet|csv`, `alerts.jsonl`, "
               "`metrics.json`.", ""]
     return "\n".join(lines)

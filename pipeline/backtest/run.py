@@ -81,7 +81,8 @@ def run_core(
                     res.alerts.extend(out.alerts)
             bar.update(len(chunk))
     for ticker in sorted(states):
-        res.windows.extend(w for w in flush(states[ticker], cfg) if keep is None or w.window in keep)
+        flushed = flush(states[ticker], cfg)
+        res.windows.extend(w for w in flushed if keep is None or w.window in keep)
     return res
 
 

@@ -88,7 +88,8 @@ def test_stocknet_time_sort_and_merge_across_files(tmp_path: Path) -> None:
         _tweet("3", "yesterday", ["AAPL"]),
         '{"id_str": "4"',
     ])
-    g = _write(tmp_path / "GOOG.jsonl", [_tweet("1", "Wed Jan 01 03:59:03 +0000 2014", ["GOOG", "MSFT"])])
+    g = _write(tmp_path / "GOOG.jsonl",
+               [_tweet("1", "Wed Jan 01 03:59:03 +0000 2014", ["GOOG", "MSFT"])])
     feed = load_feed([a, g], "stocknet")
     assert [it.id for it in feed.items] == ["1", "2"]
     assert feed.items[0].published_at_ms == 1388548743000  # 2014-01-01T03:59:03Z
