@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -34,8 +35,13 @@ def sentiment_vs_price(signal: pd.DataFrame, prices: pd.DataFrame, path: Path,
         ax2.axhline(0, color="tab:blue", lw=0.4, ls=":")
         ax2.tick_params(labelsize=7, colors="tab:blue")
         ax.tick_params(labelsize=7)
+        ax.tick_params(axis="x", labelbottom=True)
     for ax in list(axes.flat)[len(tickers):]:
         ax.axis("off")
+    locator = mdates.AutoDateLocator(maxticks=8)
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     fig.suptitle(f"Adjusted close (grey) and {smooth_days}-day mean daily sentiment (blue)",
                  fontsize=10)
     fig.tight_layout()

@@ -60,7 +60,10 @@ def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
     paths = ev.event_study(alerts, ar) if not alerts.empty else pd.DataFrame()
     curves, windows_car = {}, {}
     if not paths.empty:
-        for rule, g in [("all alerts", paths), *paths.groupby("rule", sort=True)]:
+        groups = list(paths.groupby("rule", sort=True))
+        if len(groups) > 1:
+            groups.insert(0, ("all alerts", paths))
+        for rule, g in groups:
             curves[str(rule)] = ev.car_curve(g)
             windows_car[str(rule)] = ev.car_windows(g)
     out["event_study"] = {"events": len(paths), "car": windows_car,
