@@ -38,8 +38,8 @@ def sentiment_vs_price(signal: pd.DataFrame, prices: pd.DataFrame, path: Path,
         ax.tick_params(axis="x", labelbottom=True)
     for ax in list(axes.flat)[len(tickers):]:
         ax.axis("off")
-    locator = mdates.AutoDateLocator(maxticks=8)
     for ax in axes.flat:
+        locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     fig.suptitle(f"Adjusted close (grey) and {smooth_days}-day mean daily sentiment (blue)",
