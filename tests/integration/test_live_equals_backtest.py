@@ -28,6 +28,7 @@ from pipeline.backtest.feed import load_feed
 from pipeline.backtest.run import run_core
 from pipeline.reference import load_symbols
 from pipeline.scoring.cache import CachingScorer
+from pipeline.scoring.onnx import OnnxScorer
 from tests.integration.harness import Env, Worker, consume_all, json_values
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -50,9 +51,7 @@ def _write_feed(path: Path) -> Path:
     return path
 
 
-def test_replay_through_kafka_equals_backtest(
-    kafka_bootstrap: str, tmp_path: Path, shipped_scorer: Any
-) -> None:
+def test_replay_through_kafka_equals_backtest(kafka_bootstrap: str, tmp_path: Path) -> None:
     env = Env(kafka_bootstrap, tmp_path,
               overrides={"FINSENT_PARTITIONS": "1", "FINSENT_MAX_BATCH": "1"})
     env.create_topics()
@@ -63,8 +62,10 @@ def test_replay_through_kafka_equals_backtest(
     feed = load_feed([feed_file])
     assert len(feed.items) == N_ITEMS and not feed.bad
     cfg = settings.core_config()
+    # The model the worker will load (FINSENT_MODEL_DIR / provider), not merely the default one.
+    model = OnnxScorer.load(settings.model_dir, provider=settings.provider)
     result = run_core(feed.items, load_symbols(settings.symbols_path),
-                      CachingScorer(shipped_scorer, max_batch=settings.max_batch), cfg,
+                      CachingScorer(model, max_batch=settings.max_batch), cfg,
                       max_batch=settings.max_batch)
     expected = {(w.ticker, w.window, w.start_ms): w for w in result.windows}
     open_at_end = sum(len(per) for st in result.states.values() for per in st["windows"].values())
