@@ -141,7 +141,8 @@ def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, f
 
 
 def write_all(out: Path, result: BacktestResult, prices: pd.DataFrame, meta: dict[str, Any],
-              timing: dict[str, float], t0: float, *, progress: bool = False) -> dict[str, Any]:
+              timing: dict[str, float], t0: float, *, min_items: int = 3,
+              min_tickers: int = 5) -> dict[str, Any]:
     """Write every output file into `out`; return the summary (figures as in metrics.json)."""
     from pipeline.backtest import plots
 
@@ -154,7 +155,7 @@ def write_all(out: Path, result: BacktestResult, prices: pd.DataFrame, meta: dic
     with (out / "alerts.jsonl").open("w", encoding="utf-8") as f:
         for a in result.alerts:
             f.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
-    s = summarize(windows, alerts_frame(result), prices)
+    s = summarize(windows, alerts_frame(result), prices, min_items, min_tickers)
     plots.sentiment_vs_price(s["_signal"], prices, out / "sentiment_vs_price.png")
     plots.ic_over_time({"next day": s["_ics"]["ret_1d"], "next 5 days": s["_ics"]["ret_5d"]},
                        out / "ic_over_time.png")

@@ -103,6 +103,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", default=None, help="event times before this (ISO-8601, UTC)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--model", default=None, help="model folder (default: FINSENT_MODEL_DIR)")
+    parser.add_argument("--min-items", type=int, default=3,
+                        help="unique items a ticker-day needs to enter the evaluation")
+    parser.add_argument("--min-tickers", type=int, default=5,
+                        help="tickers a day needs for a cross-sectional IC")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -144,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         "cache_hits": scorer.hits, "verdicts": dict(result.verdicts), "alerts": len(result.alerts),
         "model": inner.describe(), "start": args.start, "end": args.end,
     }
-    write_all(Path(args.out), result, prices, meta, timing, t0, progress=progress)
+    write_all(Path(args.out), result, prices, meta, timing, t0,
+              min_items=args.min_items, min_tickers=args.min_tickers)
     print(f"backtest: {len(feed.items)} items ({len(feed.bad)} bad rows skipped), "
           f"{len(scorer)} unique texts scored, {len(result.alerts)} alerts, "
           f"{time.perf_counter() - t0:.0f}s -> {args.out}/report.md")
