@@ -28,7 +28,9 @@ def resolve_base(spec: str | os.PathLike[str] = DEFAULT_BASE) -> Path:
     path = Path(spec)
     if path.is_dir():
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model directory")
+            raise FileNotFoundError(
+                f"{path} has no config.json: not a Hugging Face model directory"
+            )
         return path.resolve()
     module_name = str(spec).replace("-", "_")
     try:

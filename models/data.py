@@ -48,7 +48,9 @@ def normalize_label(raw: Any, names: Sequence[str] | None = None) -> str:
     return LABEL_ALIASES[key]
 
 
-def read_jsonl(path: str | Path, text_column: str = "text", label_column: str = "label") -> list[Example]:
+def read_jsonl(
+    path: str | Path, text_column: str = "text", label_column: str = "label"
+) -> list[Example]:
     """Read a JSONL file with a text and a label field (PhraseBank rows may carry `agreement`)."""
     path = Path(path)
     out = []
@@ -72,7 +74,9 @@ def read_jsonl(path: str | Path, text_column: str = "text", label_column: str = 
     return out
 
 
-def read_csv(path: str | Path, text_column: str = "text", label_column: str = "label") -> list[Example]:
+def read_csv(
+    path: str | Path, text_column: str = "text", label_column: str = "label"
+) -> list[Example]:
     """Read a CSV (or TSV by extension) using the chosen text and label columns."""
     path = Path(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -82,7 +86,9 @@ def read_csv(path: str | Path, text_column: str = "text", label_column: str = "l
         if missing:
             raise ValueError(f"{path}: missing columns {sorted(missing)}; has {reader.fieldnames}")
         return [
-            Example(text=row[text_column], label=normalize_label(row[label_column]), source=path.stem)
+            Example(
+                text=row[text_column], label=normalize_label(row[label_column]), source=path.stem
+            )
             for row in reader
         ]
 
@@ -105,7 +111,9 @@ def read_hf(spec: str, text_column: str = "text", label_column: str = "label") -
     feature = ds.features.get(label_column)
     names = getattr(feature, "names", None)
     return [
-        Example(text=str(r[text_column]), label=normalize_label(r[label_column], names), source=name)
+        Example(
+            text=str(r[text_column]), label=normalize_label(r[label_column], names), source=name
+        )
         for r in ds
     ]
 

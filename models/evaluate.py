@@ -1,4 +1,4 @@
-"""`finsent eval`: metrics of the shipped ONNX model on a labelled file (what ships is what we measure).
+"""`finsent eval`: metrics of the shipped ONNX model on a labelled file (measures what ships).
 
 Pure metric functions (no model, numpy only) come first so they are testable on their own; the
 command runs through `pipeline.scoring.onnx.OnnxScorer`, never torch.
@@ -21,7 +21,9 @@ import numpy as np
 from pipeline.core.records import LABELS
 
 
-def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS
+) -> np.ndarray:
     """Counts with rows = true label, columns = predicted label, in `labels` order."""
     index = {lab: i for i, lab in enumerate(labels)}
     cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
@@ -63,7 +65,9 @@ def metrics_from_confusion(cm: np.ndarray, labels: Sequence[str] = LABELS) -> di
     }
 
 
-def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS) -> dict[str, Any]:
+def classification_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS
+) -> dict[str, Any]:
     """`metrics_from_confusion` of the confusion matrix of two label lists."""
     return metrics_from_confusion(confusion_matrix(y_true, y_pred, labels), labels)
 
@@ -75,14 +79,22 @@ def format_report(m: dict[str, Any]) -> str:
     lines.append(f"{'class':<10} {'prec':>6} {'recall':>6} {'f1':>6} {'support':>8}")
     for lab in labels:
         c = m["per_class"][lab]
-        lines.append(f"{lab:<10} {c['precision']:6.3f} {c['recall']:6.3f} {c['f1']:6.3f} {c['support']:8d}")
-    lines += ["", "confusion (rows = true, cols = predicted)", " " * 10 + "".join(f"{lab[:8]:>9}" for lab in labels)]
+        lines.append(
+            f"{lab:<10} {c['precision']:6.3f} {c['recall']:6.3f} {c['f1']:6.3f} {c['support']:8d}"
+        )
+    lines += [
+        "",
+        "confusion (rows = true, cols = predicted)",
+        " " * 10 + "".join(f"{lab[:8]:>9}" for lab in labels),
+    ]
     for lab, row in zip(labels, m["confusion"], strict=True):
         lines.append(f"{lab:<10}" + "".join(f"{v:9d}" for v in row))
     return "\n".join(lines)
 
 
-def plot_confusion(m: dict[str, Any], path: str | Path, title: str = "finsent confusion matrix") -> Path:
+def plot_confusion(
+    m: dict[str, Any], path: str | Path, title: str = "finsent confusion matrix"
+) -> Path:
     """Write the confusion matrix as a PNG (matplotlib, headless backend)."""
     import matplotlib
 
@@ -110,13 +122,17 @@ def plot_confusion(m: dict[str, Any], path: str | Path, title: str = "finsent co
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, nargs="+", help="labelled JSONL (text,label) or CSV")
+    parser.add_argument(
+        "--data", required=True, nargs="+", help="labelled JSONL (text,label) or CSV"
+    )
     parser.add_argument("--model", default=None, help="model dir or .onnx (default: shipped model)")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--plot", default=None, metavar="PNG", help="write the confusion matrix PNG")
+    parser.add_argument(
+        "--plot", default=None, metavar="PNG", help="write the confusion matrix PNG"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

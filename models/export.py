@@ -1,4 +1,4 @@
-"""`finsent export`: checkpoint -> ONNX fp32 (parity-checked) -> ORT-optimized -> int8 / fp16 bundle.
+"""`finsent export`: checkpoint -> ONNX fp32 (parity-checked) -> ORT-optimized -> int8/fp16 bundle.
 
 Imports torch/transformers lazily ([train] extra). The bundle (model files, tokenizer.json,
 labels.json, manifest.json, README.md) is what `pipeline.scoring.onnx.OnnxScorer` loads.
@@ -55,13 +55,17 @@ def load_checkpoint(path: str | Path) -> tuple[Any, Any]:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
     except ImportError as e:  # pragma: no cover
         raise SystemExit(TRAIN_HINT) from e
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), attn_implementation="eager")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(path), attn_implementation="eager"
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     return model.eval(), tokenizer
 
 
 def encode(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    enc = tokenizer(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="np"
+    )
     return {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
 
 
@@ -104,14 +108,18 @@ def optimize(src: Path, dst: Path, num_heads: int, hidden_size: int, *, fp16: bo
     """ORT transformer fusions (Attention, SkipLayerNorm, ...); optionally convert to fp16."""
     from onnxruntime.transformers import optimizer
 
-    m = optimizer.optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
+    m = optimizer.optimize_model(
+        str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size
+    )
     if fp16:
         m.convert_float_to_float16(keep_io_types=True)
     m.save_model_to_file(str(dst))
     return dst
 
 
-def quantize_int8(src: Path, dst: Path, *, per_channel: bool = True, exclude: str | None = None) -> Path:
+def quantize_int8(
+    src: Path, dst: Path, *, per_channel: bool = True, exclude: str | None = None
+) -> Path:
     """Dynamic int8 quantization; per-channel keeps far more labels equal to fp32 (DESIGN.md).
 
     Args:
@@ -123,12 +131,19 @@ def quantize_int8(src: Path, dst: Path, *, per_channel: bool = True, exclude: st
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    nodes = [n.name for n in onnx.load(str(src)).graph.node if exclude and re.search(exclude, n.name)]
+    nodes = [
+        n.name for n in onnx.load(str(src)).graph.node if exclude and re.search(exclude, n.name)
+    ]
     quantize_dynamic(
-        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel, nodes_to_exclude=nodes,
+        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+        nodes_to_exclude=nodes,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # needed on optimized graphs
     )  # fmt: skip
-    log.info("int8: %s, %d nodes kept in fp32", "per-tensor" if not per_channel else "per-channel", len(nodes))
+    log.info(
+        "int8: %s, %d nodes kept in fp32",
+        "per-tensor" if not per_channel else "per-channel",
+        len(nodes),
+    )
     return dst
 
 
@@ -160,8 +175,20 @@ def label_order(model: Any) -> list[str]:
 
 def export_command(args: argparse.Namespace) -> str:
     """The command line that reproduces this export (checkpoint path left symbolic)."""
-    parts = ["finsent export --checkpoint CHECKPOINT", f"--out {args.out}", f"--max-length {args.max_length}"]
-    parts += [f for f, on in (("--int8", args.int8), ("--fp16", args.fp16), ("--per-tensor", args.per_tensor)) if on]
+    parts = [
+        "finsent export --checkpoint CHECKPOINT",
+        f"--out {args.out}",
+        f"--max-length {args.max_length}",
+    ]
+    parts += [
+        f
+        for f, on in (
+            ("--int8", args.int8),
+            ("--fp16", args.fp16),
+            ("--per-tensor", args.per_tensor),
+        )
+        if on
+    ]
     if args.int8_exclude:
         parts.append(f"--int8-exclude '{args.int8_exclude}'")
     if args.int8_source != "optimized":
@@ -181,19 +208,31 @@ def _setup_logging() -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="HF sequence-classification checkpoint dir")
+    parser.add_argument(
+        "--checkpoint", required=True, help="HF sequence-classification checkpoint dir"
+    )
     parser.add_argument("--out", required=True, help="bundle directory to write")
     parser.add_argument("--int8", action="store_true", help="write model.int8.onnx (CPU)")
     parser.add_argument("--fp16", action="store_true", help="write model.fp16.onnx (GPU)")
-    parser.add_argument("--keep-fp32", action="store_true", help="also keep model.fp32.onnx in --out")
-    parser.add_argument("--per-tensor", action="store_true", help="int8 per-tensor (default per-channel)")
-    parser.add_argument("--int8-exclude", default=None, metavar="REGEX", help="node names kept fp32")
+    parser.add_argument(
+        "--keep-fp32", action="store_true", help="also keep model.fp32.onnx in --out"
+    )
+    parser.add_argument(
+        "--per-tensor", action="store_true", help="int8 per-tensor (default per-channel)"
+    )
+    parser.add_argument(
+        "--int8-exclude", default=None, metavar="REGEX", help="node names kept fp32"
+    )
     parser.add_argument("--int8-source", choices=("optimized", "plain"), default="optimized")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--name", default="finsent-minilm")
-    parser.add_argument("--val", default=None, help="validation JSONL (default: CHECKPOINT/val.jsonl)")
+    parser.add_argument(
+        "--val", default=None, help="validation JSONL (default: CHECKPOINT/val.jsonl)"
+    )
     parser.add_argument("--work", default=None, help="keep intermediate files here (default: temp)")
-    parser.add_argument("--card-notes", default=None, help="markdown file appended to the model card")
+    parser.add_argument(
+        "--card-notes", default=None, help="markdown file appended to the model card"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,7 +269,9 @@ def run(args: argparse.Namespace) -> int:
     opt = optimize(fp32, work / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size)
     if args.int8:
         src = opt if args.int8_source == "optimized" else fp32
-        quantize_int8(src, out / "model.int8.onnx", per_channel=not args.per_tensor, exclude=args.int8_exclude)
+        quantize_int8(
+            src, out / "model.int8.onnx", per_channel=not args.per_tensor, exclude=args.int8_exclude
+        )
         files["int8"] = "model.int8.onnx"
     if args.fp16:
         optimize(fp32, out / "model.fp16.onnx", cfg.num_attention_heads, cfg.hidden_size, fp16=True)
@@ -242,7 +283,12 @@ def run(args: argparse.Namespace) -> int:
 
     metrics: dict[str, Any] = {"onnx_fp32_vs_torch_max_abs_logit_diff": diff}
     if val_path.exists():
-        metrics |= validation_metrics(val_path, work / "model.fp32.onnx", out / files.get("int8", files.get("fp32", "")), args.max_length)
+        metrics |= validation_metrics(
+            val_path,
+            work / "model.fp32.onnx",
+            out / files.get("int8", files.get("fp32", "")),
+            args.max_length,
+        )
     report_path = ckpt / "training_report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     import onnx
@@ -260,16 +306,26 @@ def run(args: argparse.Namespace) -> int:
         "files": files,
         "sha256": shas,
         "bytes": {f: (out / f).stat().st_size for f in files.values()},
-        "quantization": {"int8": {"method": "dynamic, QInt8 weights", "per_channel": not args.per_tensor,
-                                  "source_graph": args.int8_source, "fp32_nodes_regex": args.int8_exclude}},
+        "quantization": {
+            "int8": {
+                "method": "dynamic, QInt8 weights",
+                "per_channel": not args.per_tensor,
+                "source_graph": args.int8_source,
+                "fp32_nodes_regex": args.int8_exclude,
+            }
+        },
         "versions": {
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
             "python": platform.python_version(),
         },  # fmt: skip
         "base": report.get("base", str(ckpt)),
         "data": report.get("data", []),
-        "training": {k: report[k] for k in ("method", "args", "best_epoch", "seconds") if k in report},
+        "training": {
+            k: report[k] for k in ("method", "args", "best_epoch", "seconds") if k in report
+        },
         "metrics": metrics,
         "export_command": export_command(args),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -45,7 +45,9 @@ def class_weights(labels: Sequence[str], mode: str) -> list[float]:
     return [math.sqrt(x) for x in w] if mode == "sqrt" else w
 
 
-def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+def length_bucketed_batches(
+    lengths: Sequence[int], batch_size: int, rng: random.Random
+) -> list[list[int]]:
     """Shuffle, sort by length inside windows of 50 batches, then shuffle the batches.
 
     Why: short texts padded to the longest in a random batch waste most of the compute; this keeps
@@ -134,7 +136,7 @@ def build_model(base: Path, method: str, args: argparse.Namespace) -> Any:
 
 
 def save_checkpoint(model: Any, tokenizer: Any, out: Path, method: str) -> None:
-    """Save a plain HF checkpoint; LoRA adapters are merged into a copy of the base weights first."""
+    """Save a plain HF checkpoint; LoRA adapters are merged into a copy of the base first."""
     import copy
 
     if method == "lora":
@@ -197,34 +199,57 @@ def run(args: argparse.Namespace) -> int:
     enc_tr = tok([e.text for e in train], truncation=True, max_length=args.max_length)["input_ids"]
     enc_va = tok([e.text for e in val], truncation=True, max_length=args.max_length)["input_ids"]
     y = torch.tensor([LABELS.index(e.label) for e in train])
-    log.info("train %d, val %d rows; label mix %s", len(train), len(val), dict(Counter(e.label for e in train)))
+    log.info(
+        "train %d, val %d rows; label mix %s",
+        len(train),
+        len(val),
+        dict(Counter(e.label for e in train)),
+    )
 
     model = build_model(base, args.method, args)
     weights = class_weights([e.label for e in train], args.class_weights)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights), label_smoothing=args.label_smoothing)
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=torch.tensor(weights), label_smoothing=args.label_smoothing
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+        [
+            {"params": decay, "weight_decay": args.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
     )
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
-    total = steps_per_epoch * args.epochs if args.max_steps is None else min(args.max_steps, steps_per_epoch * args.epochs)
+    total = (
+        steps_per_epoch * args.epochs
+        if args.max_steps is None
+        else min(args.max_steps, steps_per_epoch * args.epochs)
+    )
     sched = get_linear_schedule_with_warmup(opt, int(args.warmup * total), total)
     rng = random.Random(args.seed)
     lengths = [len(e) for e in enc_tr]
 
+    argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else None
+    command = "finsent train " + " ".join(map(shlex.quote, argv)) if argv else "finsent train (API)"
     report: dict[str, Any] = {
-        "command": "finsent train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["train"] else "finsent train (API)",
-        "base": str(args.base), "base_dir": str(base), "data": [str(d) for d in args.data], "method": args.method,
+        "command": command,
+        "base": str(args.base), "base_dir": str(base), "data": [str(d) for d in args.data],
+        "method": args.method,
         "args": {k: v for k, v in vars(args).items() if k not in ("func",)} | {"lr": lr},
-        "n_train": len(train), "n_val": len(val), "class_weights": dict(zip(LABELS, weights)), "epochs": [],
+        "n_train": len(train), "n_val": len(val), "epochs": [],
+        "class_weights": dict(zip(LABELS, weights, strict=True)),
     }  # fmt: skip
     best, best_epoch, bad, step, t0 = -1.0, 0, 0, 0, time.time()
     for epoch in range(1, args.epochs + 1):
         model.train()
         te, losses = time.time(), []
-        bar = tqdm(length_bucketed_batches(lengths, args.batch_size, rng), desc=f"epoch {epoch}", mininterval=5)
+        bar = tqdm(
+            length_bucketed_batches(lengths, args.batch_size, rng),
+            desc=f"epoch {epoch}",
+            mininterval=5,
+        )
         for b in bar:
             ids, mask = _pad([enc_tr[i] for i in b])
             loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, y[b])
@@ -240,10 +265,17 @@ def run(args: argparse.Namespace) -> int:
                 break
         m = evaluate_split(model, val, enc_va)
         row = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "first_losses": losses[:5],
-               "last_losses": losses[-5:], "seconds": time.time() - te, "val": m, "select": m["select"]}  # fmt: skip
+               "last_losses": losses[-5:], "seconds": time.time() - te, "val": m,
+               "select": m["select"]}  # fmt: skip
         report["epochs"].append(row)
         summary = {k: round(v["macro_f1"], 4) for k, v in m.items() if isinstance(v, dict)}
-        log.info("epoch %d loss %.4f val macro-F1 %s (%.0f s)", epoch, row["train_loss"], summary, row["seconds"])
+        log.info(
+            "epoch %d loss %.4f val macro-F1 %s (%.0f s)",
+            epoch,
+            row["train_loss"],
+            summary,
+            row["seconds"],
+        )
         if m["select"] > best:
             best, best_epoch, bad = m["select"], epoch, 0
             save_checkpoint(model, tok, out, args.method)  # on disk at once: usable while training

@@ -1,4 +1,4 @@
-"""`finsent bench`: scoring throughput and batch latency, torch eager vs ONNX fp32 vs the shipped model.
+"""`finsent bench`: throughput and batch latency, torch eager vs ONNX fp32 vs the shipped model.
 
 torch/transformers are imported lazily (rows skipped with a note without them). All rows score the
 same deterministic, realistic 9-60-word texts in calls of `--batch` texts, in one run, so the
@@ -49,13 +49,19 @@ def make_texts(n: int, seed: int = 0) -> list[str]:
         target = rng.randint(9, 60)
         words = rng.choice(SUBJECTS).split()
         while len(words) < target:
-            c = rng.choice(CLAUSES).format(n=rng.randint(2, 900), m=rng.randint(2, 900), p=rng.randint(1, 60))
-            words += c.split() + ([rng.choice(["while", "and", ";", "but"])] if rng.random() < 0.7 else [])
+            c = rng.choice(CLAUSES).format(
+                n=rng.randint(2, 900), m=rng.randint(2, 900), p=rng.randint(1, 60)
+            )
+            words += c.split() + (
+                [rng.choice(["while", "and", ";", "but"])] if rng.random() < 0.7 else []
+            )
         out.append(" ".join(words[:target]).rstrip(" ;") + " .")
     return out
 
 
-def measure(name: str, fn: Callable[[Sequence[str]], Any], batches: list[list[str]], warmup: int = 2) -> dict[str, Any]:
+def measure(
+    name: str, fn: Callable[[Sequence[str]], Any], batches: list[list[str]], warmup: int = 2
+) -> dict[str, Any]:
     """Time `fn` on each batch (after `warmup` untimed batches): texts/s and p50/p99 latency."""
     from tqdm.auto import tqdm
 
@@ -79,7 +85,7 @@ def chunks(texts: Sequence[str], size: int) -> list[list[str]]:
 
 
 def sorted_batches(scorer: Any, texts: Sequence[str], batch: int, pool: int) -> list[list[str]]:
-    """What the worker does: sort each micro-batch pool of `pool` texts by tokens, cut into batches."""
+    """What the worker does: sort each pool of `pool` texts by token length, cut into batches."""
     from pipeline.scoring.batching import length_sorted_chunks
 
     out = []
@@ -88,13 +94,18 @@ def sorted_batches(scorer: Any, texts: Sequence[str], batch: int, pool: int) -> 
     return out
 
 
-def torch_rows(args: argparse.Namespace, texts: list[str], notes: list[str], tmp: Path) -> tuple[list[dict[str, Any]], Path | None]:
+def torch_rows(
+    args: argparse.Namespace, texts: list[str], notes: list[str], tmp: Path
+) -> tuple[list[dict[str, Any]], Path | None]:
     """(a) eager PyTorch and the fp32 ONNX export of the same weights; skipped without torch."""
     try:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
     except ImportError:
-        notes.append("torch/transformers not installed: eager and fp32 rows skipped (pip install 'finsent[train]')")
+        notes.append(
+            "torch/transformers not installed: eager and fp32 rows skipped "
+            "(pip install 'finsent[train]')"
+        )
         return [], None
     from models import resolve_base
     from models.export import export_fp32
@@ -105,9 +116,14 @@ def torch_rows(args: argparse.Namespace, texts: list[str], notes: list[str], tmp
         path = Path(src)
     else:
         path = resolve_base()
-        notes.append(f"no checkpoint: eager/fp32 rows use the base {path.name} with a random head (same architecture and cost)")
+        notes.append(
+            f"no checkpoint: eager/fp32 rows use the base {path.name} with a random head "
+            "(same architecture and cost)"
+        )
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=3, attn_implementation="eager").eval()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(path), num_labels=3, attn_implementation="eager"
+    ).eval()
     tok = AutoTokenizer.from_pretrained(str(path))
 
     def eager(batch: Sequence[str]) -> Any:
@@ -124,13 +140,17 @@ def torch_rows(args: argparse.Namespace, texts: list[str], notes: list[str], tmp
         model.cuda()
 
         def eager_cuda(batch: Sequence[str]) -> Any:
-            enc = tok(list(batch), padding=True, truncation=True, max_length=128, return_tensors="pt").to("cuda")
+            enc = tok(
+                list(batch), padding=True, truncation=True, max_length=128, return_tensors="pt"
+            ).to("cuda")
             with torch.inference_mode():
                 out = model(**enc).logits
             torch.cuda.synchronize()
             return out
 
-        rows.append(measure("torch eager fp32 CUDA (unsorted)", eager_cuda, chunks(texts, args.batch)))
+        rows.append(
+            measure("torch eager fp32 CUDA (unsorted)", eager_cuda, chunks(texts, args.batch))
+        )
     return rows, fp32
 
 
@@ -156,9 +176,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=512, help="number of texts (default %(default)s)")
     parser.add_argument("--batch", type=int, default=32, help="texts per model call")
     parser.add_argument("--pool", type=int, default=256, help="micro-batch pool sorted by length")
-    parser.add_argument("--model", default=None, help="shipped model dir (default: models/finsent-minilm)")
-    parser.add_argument("--checkpoint", default=None, help="torch checkpoint for the eager/fp32 rows")
-    parser.add_argument("--providers", default="cpu,cuda", help="cpu,cuda: CUDA rows only run on a GPU")
+    parser.add_argument(
+        "--model", default=None, help="shipped model dir (default: models/finsent-minilm)"
+    )
+    parser.add_argument(
+        "--checkpoint", default=None, help="torch checkpoint for the eager/fp32 rows"
+    )
+    parser.add_argument(
+        "--providers", default="cpu,cuda", help="cpu,cuda: CUDA rows only run on a GPU"
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -175,10 +201,23 @@ def run(args: argparse.Namespace) -> int:
         rows, _ = torch_rows(args, texts, notes, Path(tmp))
         rows.append(onnx_row("shipped int8 (unsorted)", model_dir, texts, args, sort=False))
         rows.append(onnx_row("shipped int8 (length-sorted)", model_dir, texts, args, sort=True))
-        if "cuda" in args.providers and CUDA in ort.get_available_providers() and cuda_driver_present():
+        if (
+            "cuda" in args.providers
+            and CUDA in ort.get_available_providers()
+            and cuda_driver_present()
+        ):
             try:
                 OnnxScorer.load(model_dir, provider="cuda")
-                rows.append(onnx_row("shipped CUDA (length-sorted)", model_dir, texts, args, sort=True, provider="cuda"))
+                rows.append(
+                    onnx_row(
+                        "shipped CUDA (length-sorted)",
+                        model_dir,
+                        texts,
+                        args,
+                        sort=True,
+                        provider="cuda",
+                    )
+                )
             except Exception as e:  # noqa: BLE001 - no GPU here: note it, keep the CPU rows
                 notes.append(f"CUDA rows skipped: {str(e).splitlines()[0][:120]}")
         elif "cuda" in args.providers:
@@ -188,18 +227,23 @@ def run(args: argparse.Namespace) -> int:
         r["vs_eager"] = r["texts_per_s"] / base["texts_per_s"] if base else None
     result = {
         "rows": rows, "notes": notes, "n": args.n, "batch": args.batch, "pool": args.pool,
-        "cpu_count": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "cpu_count": os.cpu_count(), "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
         "mean_words": sum(len(t.split()) for t in texts) / len(texts),
     }  # fmt: skip
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.n} texts, {result['mean_words']:.1f} words on average, batch {args.batch}, "
-          f"{os.cpu_count()} cores, load average before {load_before[0]:.2f} / after {result['loadavg_after'][0]:.2f}")  # fmt: skip
+    after = result["loadavg_after"][0]
+    print(
+        f"{args.n} texts, {result['mean_words']:.1f} words on average, batch {args.batch}, "
+        f"{os.cpu_count()} cores, load average before {load_before[0]:.2f} / after {after:.2f}"
+    )
     print(f"{'backend':<34} {'texts/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs eager':>9}")
     for r in rows:
         ratio = f"{r['vs_eager']:.2f}x" if r["vs_eager"] else "–"
-        print(f"{r['name']:<34} {r['texts_per_s']:9.1f} {r['p50_batch_ms']:8.1f} {r['p99_batch_ms']:8.1f} {ratio:>9}")
+        p50, p99 = r["p50_batch_ms"], r["p99_batch_ms"]
+        print(f"{r['name']:<34} {r['texts_per_s']:9.1f} {p50:8.1f} {p99:8.1f} {ratio:>9}")
     for note in notes:
         print(f"note: {note}")
     return 0

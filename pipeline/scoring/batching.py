@@ -45,7 +45,9 @@ def restore_order(chunks: Sequence[Sequence[int]], results: Sequence[Sequence[T]
     return out  # type: ignore[return-value]
 
 
-def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[list[list[int]], list[list[int]]]:
+def pad_batch(
+    seqs: Sequence[Sequence[int]], pad_id: int = 0
+) -> tuple[list[list[int]], list[list[int]]]:
     """Right-pad token id lists to the longest one; return (ids, attention_mask)."""
     width = max((len(s) for s in seqs), default=0)
     ids = [list(s) + [pad_id] * (width - len(s)) for s in seqs]

@@ -115,7 +115,9 @@ class OnnxScorer:
         if path.is_dir():
             if variant is not None:
                 if variant not in files:
-                    raise ModelLoadError(f"variant {variant!r} not in {model_dir / 'manifest.json'}")
+                    raise ModelLoadError(
+                        f"variant {variant!r} not in {model_dir / 'manifest.json'}"
+                    )
                 names = [files[variant]]
             else:
                 order = ["fp16", "int8", "fp32"] if want_cuda else ["int8", "fp32", "fp16"]

@@ -1,4 +1,4 @@
-"""Fixtures for model-lifecycle tests: a tiny random BERT and a tiny generated dataset (no network)."""
+"""Fixtures for model-lifecycle tests: a tiny random BERT and a tiny generated dataset (offline)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ from pathlib import Path
 
 import pytest
 
-SHIPPED_TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "finsent-minilm" / "tokenizer.json"
+SHIPPED_TOKENIZER = (
+    Path(__file__).resolve().parents[2] / "models" / "finsent-minilm" / "tokenizer.json"
+)
 
 POS = ["rises", "beats estimates", "jumps", "raises guidance", "soars", "upgraded"]
 NEG = ["falls", "misses estimates", "plunges", "cuts guidance", "slumps", "downgraded"]
-NEU = ["holds meeting", "publishes report", "names director", "moves office", "files notice", "lists shares"]
+NEU = [
+    "holds meeting",
+    "publishes report",
+    "names director",
+    "moves office",
+    "files notice",
+    "lists shares",
+]
 COMPANIES = ["Nokia", "Apple", "Fortum", "Tesla"]
 
 
@@ -23,7 +32,13 @@ def make_rows(n_per_class: int = 16, seed: int = 0) -> list[dict[str, str]]:
     rows = []
     for label, phrases in (("positive", POS), ("negative", NEG), ("neutral", NEU)):
         for i in range(n_per_class):
-            rows.append({"text": f"{rng.choice(COMPANIES)} {phrases[i % len(phrases)]}", "label": label, "source": "toy"})
+            rows.append(
+                {
+                    "text": f"{rng.choice(COMPANIES)} {phrases[i % len(phrases)]}",
+                    "label": label,
+                    "source": "toy",
+                }
+            )
     return rows
 
 
@@ -52,8 +67,9 @@ def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train_args(base: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--data", str(data), "--base", str(base), "--out", str(out), "--batch-size", "8",
-            "--val-fraction", "0.25", "--patience", "99", "--threads", "2", "--seed", "0", *extra]  # fmt: skip
+    return ["train", "--data", str(data), "--base", str(base), "--out", str(out),
+            "--batch-size", "8", "--val-fraction", "0.25", "--patience", "99", "--threads", "2",
+            "--seed", "0", *extra]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -68,5 +84,10 @@ def tiny_trained(tiny_base: Path, toy_data: Path, tmp_path_factory: pytest.TempP
     from pipeline.cli import main
 
     out = tmp_path_factory.mktemp("tiny-ckpt")
-    assert main(_train_args(tiny_base, toy_data, out, "--epochs", "6", "--lr", "3e-3", "--warmup", "0")) == 0
+    assert (
+        main(
+            _train_args(tiny_base, toy_data, out, "--epochs", "6", "--lr", "3e-3", "--warmup", "0")
+        )
+        == 0
+    )
     return out

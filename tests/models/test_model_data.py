@@ -18,10 +18,13 @@ def test_read_jsonl_and_csv(tmp_path: Path) -> None:
         + json.dumps({"text": "down", "label": "Bearish"}) + "\n"
     )  # fmt: skip
     rows = read_jsonl(j)
-    assert [(r.text, r.label, r.agreement) for r in rows] == [("up", "positive", 1.0), ("down", "negative", None)]
+    assert [(r.text, r.label, r.agreement) for r in rows] == [
+        ("up", "positive", 1.0),
+        ("down", "negative", None),
+    ]
     assert rows[0].source == "pb"
     c = tmp_path / "b.csv"
-    c.write_text("headline,sentiment\nflat,neutral\n\"up, a lot\",2\n")
+    c.write_text('headline,sentiment\nflat,neutral\n"up, a lot",2\n')
     rows = read_csv(c, text_column="headline", label_column="sentiment")
     assert [(r.text, r.label) for r in rows] == [("flat", "neutral"), ("up, a lot", "positive")]
     assert len(read_examples([j])) == 2
@@ -53,10 +56,18 @@ def test_hf_reader_without_datasets_is_clear(monkeypatch: pytest.MonkeyPatch) ->
 def test_stratified_split_keeps_mix_and_is_deterministic(tmp_path: Path) -> None:
     from models.data import Example
 
-    rows = [Example(f"t{i}", lab, "a") for i, lab in enumerate(["negative"] * 20 + ["neutral"] * 60 + ["positive"] * 20)]
+    rows = [
+        Example(f"t{i}", lab, "a")
+        for i, lab in enumerate(["negative"] * 20 + ["neutral"] * 60 + ["positive"] * 20)
+    ]
     rows += [Example(f"u{i}", "neutral", "b") for i in range(40)]
     tr, va = stratified_split(rows, 0.2, seed=0)
     assert len(tr) + len(va) == len(rows) and not {r.text for r in tr} & {r.text for r in va}
-    assert Counter((r.source, r.label) for r in va) == {("a", "negative"): 4, ("a", "neutral"): 12, ("a", "positive"): 4, ("b", "neutral"): 8}
+    assert Counter((r.source, r.label) for r in va) == {
+        ("a", "negative"): 4,
+        ("a", "neutral"): 12,
+        ("a", "positive"): 4,
+        ("b", "neutral"): 8,
+    }
     assert stratified_split(rows, 0.2, seed=0) == (tr, va)
     assert stratified_split(rows, 0.2, seed=1)[1] != va

@@ -19,7 +19,20 @@ def test_export_parity_and_int8_agreement(tiny_trained: Path, tmp_path: Path) ->
     from pipeline.scoring.onnx import OnnxScorer
 
     out = tmp_path / "bundle"
-    assert main(["export", "--checkpoint", str(tiny_trained), "--out", str(out), "--int8", "--keep-fp32"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(tiny_trained),
+                "--out",
+                str(out),
+                "--int8",
+                "--keep-fp32",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["files"]) == {"int8", "fp32"}
     assert manifest["metrics"]["onnx_fp32_vs_torch_max_abs_logit_diff"] < 1e-4
@@ -30,11 +43,13 @@ def test_export_parity_and_int8_agreement(tiny_trained: Path, tmp_path: Path) ->
     model, tok = load_checkpoint(tiny_trained)
     texts = ["Nokia rises", "Apple misses estimates badly in the third quarter of the year", "ok"]
     feed = encode(tok, texts, 128)
-    np.testing.assert_allclose(onnx_logits(out / "model.fp32.onnx", feed), torch_logits(model, feed), atol=1e-4)
+    np.testing.assert_allclose(
+        onnx_logits(out / "model.fp32.onnx", feed), torch_logits(model, feed), atol=1e-4
+    )
 
     fp32 = OnnxScorer.load(out / "model.fp32.onnx", provider="cpu")
     int8 = OnnxScorer.load(out, provider="cpu")
     assert int8.path.name == "model.int8.onnx" and int8.version == manifest["version"]
     a = [s.label for s in fp32.score(texts * 3)]
     b = [s.label for s in int8.score(texts * 3)]
-    assert sum(x == y for x, y in zip(a, b)) >= 7
+    assert sum(x == y for x, y in zip(a, b, strict=True)) >= 7

@@ -1,4 +1,4 @@
-"""`finsent train` on a tiny random BERT and 48 generated sentences: loss falls, checkpoint loads."""
+"""`finsent train` on a tiny random BERT and 48 generated sentences: loss falls, ckpt loads."""
 
 from __future__ import annotations
 

@@ -47,7 +47,9 @@ def test_metrics_by_hand() -> None:
 def test_matches_sklearn_when_available() -> None:
     sk = pytest.importorskip("sklearn.metrics")
     y, p = [t for t, _ in CASE], [p for _, p in CASE]
-    assert classification_metrics(y, p)["macro_f1"] == pytest.approx(sk.f1_score(y, p, average="macro"))
+    assert classification_metrics(y, p)["macro_f1"] == pytest.approx(
+        sk.f1_score(y, p, average="macro")
+    )
 
 
 def test_class_never_predicted_gets_zero_not_nan() -> None:
@@ -71,7 +73,11 @@ def test_eval_cli_on_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture
     from pipeline.cli import main
 
     data = tmp_path / "d.jsonl"
-    rows = [("Profit rose sharply", "positive"), ("Sales fell", "negative"), ("The firm has 10 staff", "neutral")]
+    rows = [
+        ("Profit rose sharply", "positive"),
+        ("Sales fell", "negative"),
+        ("The firm has 10 staff", "neutral"),
+    ]
     data.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
     png = tmp_path / "cm.png"
     assert main(["eval", "--data", str(data), "--json", "--plot", str(png)]) == 0

@@ -1,4 +1,4 @@
-"""The benchmark's generated texts are deterministic and realistic (9-60 words); a tiny run works."""
+"""Benchmark texts are deterministic and realistic (9-60 words); a tiny bench run works."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def test_texts_deterministic_and_in_range() -> None:
     assert 25 <= sum(words) / len(words) <= 45
 
 
-def test_bench_json_runs_shipped_rows(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_json_runs_shipped_rows(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "torch", None)  # the worker-only install: torch rows skip

@@ -19,7 +19,9 @@ from pipeline.scoring.batching import length_sorted_chunks, pad_batch, restore_o
         ([9, 8, 7, 6], 1, [[3], [2], [1], [0]]),
     ],
 )
-def test_length_sorted_chunks(lengths: list[int], max_batch: int, expected: list[list[int]]) -> None:
+def test_length_sorted_chunks(
+    lengths: list[int], max_batch: int, expected: list[list[int]]
+) -> None:
     assert length_sorted_chunks(lengths, max_batch) == expected
 
 
