@@ -1,0 +1,146 @@
+"""The runtime image's install, for real: `pip install .` into a clean venv, as the runtime stage
+of k8s/images/Dockerfile does, then run from it.
+
+Why: the image must not carry torch (3 GB, and a sign that `models/` leaked onto the worker path),
+and every file the worker reads must ship in the wheel (the model, rules, symbol data). No Docker
+engine runs here, so this is the closest honest check:
+1. copy exactly what the Dockerfile COPYs (pyproject.toml, README.md, pipeline/, models/) to a
+   temp dir, build wheels (cached in ~/.cache/finsent/wheelhouse, so repeat runs download
+   nothing) and install them offline into a fresh venv, like the two Dockerfile stages;
+2. `import torch` must fail there; `finsent score` must work from the installed wheel;
+3. `finsent worker` from that venv reaches /ready against the test broker, and writes nothing
+   outside FINSENT_DATA_DIR, HOME and TMPDIR (the read-only root filesystem, approximated: we
+   are root here, so permissions cannot enforce it; file mtimes can show it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Env
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+# What k8s/images/Dockerfile COPYs into the builder stage.
+BUILD_CONTEXT = ("pyproject.toml", "README.md", "pipeline", "models")
+CACHE = Path(os.environ.get("FINSENT_CACHE", Path.home() / ".cache" / "finsent"))
+WHEELHOUSE = CACHE / "wheelhouse"
+
+
+def _ignore(directory: str, names: list[str]) -> set[str]:
+    # .dockerignore keeps these out of the image too
+    return {n for n in names if n in ("__pycache__", "checkpoints", ".pytest_cache")
+            or n.endswith((".pyc", ".egg-info"))}
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("runtime")
+    src = root / "src"
+    src.mkdir()
+    for name in BUILD_CONTEXT:
+        path = REPO / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=_ignore)
+        else:
+            shutil.copy2(path, src / name)
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "pip"), "--disable-pip-version-check", "-q"]
+    pip_env = {**os.environ, "PIP_PROGRESS_BAR": "off"}
+    # 1. builder stage: wheels for finsent and its runtime deps. A persistent wheelhouse stands in
+    #    for pip's HTTP cache (which this index does not let pip fill), so only new versions are
+    #    downloaded on later runs.
+    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run([*pip, "wheel", "--wheel-dir", str(WHEELHOUSE), "--find-links",
+                          str(WHEELHOUSE), str(src)], capture_output=True, text=True,
+                         timeout=1500, env=pip_env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # 2. runtime stage: offline, from those wheels only (the Dockerfile's --no-index install)
+    res = subprocess.run([*pip, "install", "--no-index", "--find-links", str(WHEELHOUSE),
+                          "finsent"], capture_output=True, text=True, timeout=1500, env=pip_env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    yield venv
+
+
+def run_in(venv: Path, *args: str, cwd: Path | None = None,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a console script or python of `venv` (not of the test's own environment)."""
+    return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], capture_output=True,
+                          text=True, timeout=180, cwd=cwd, env=env)
+
+
+def test_torch_is_not_installed(runtime_venv: Path) -> None:
+    res = run_in(runtime_venv, "python", "-c", "import torch")
+    assert res.returncode != 0 and "No module named 'torch'" in res.stderr
+    listing = run_in(runtime_venv, "pip", "list", "--format=json")
+    names = {p["name"].lower() for p in json.loads(listing.stdout)}
+    assert not names & {"torch", "transformers", "peft"}, names
+    assert "finsent" in names
+
+
+def test_worker_module_imports_and_score_runs(runtime_venv: Path, tmp_path: Path) -> None:
+    res = run_in(runtime_venv, "python", "-c", "import pipeline.stream.worker", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run_in(runtime_venv, "finsent", "score", "--json", "Apple beats on revenue",
+                 cwd=tmp_path, env={**os.environ, "FINSENT_MODEL_DIR": ""})
+    assert res.returncode == 0, res.stderr
+    row = json.loads(res.stdout.splitlines()[0])
+    assert row["label"] in ("negative", "neutral", "positive")
+    assert -1.0 <= row["score"] <= 1.0
+
+
+@pytest.mark.kafka
+def test_worker_from_clean_venv_gets_ready_and_writes_only_where_allowed(
+        runtime_venv: Path, kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = Env(kafka_bootstrap, tmp_path)
+    env.create_topics()
+    cwd, home = tmp_path / "workdir", tmp_path / "home"
+    cwd.mkdir()
+    home.mkdir()
+    installed_at = time.time()
+    time.sleep(0.05)
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FINSENT_")},
+        **env.env(),
+        # the container's environment (k8s/images/Dockerfile): writes go to /tmp and the data dir
+        "HOME": str(home), "TMPDIR": str(home), "MPLCONFIGDIR": str(home / "matplotlib"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    log = tmp_path / "worker.log"
+    proc = subprocess.Popen([str(runtime_venv / "bin" / "finsent"), "worker", "--log-level",
+                             "warning"], cwd=cwd, env=full_env, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "not ready:\n" + log.read_text()[-3000:]
+            try:
+                url = f"http://127.0.0.1:{env.web_port}/ready"
+                with urllib.request.urlopen(url, timeout=3) as r:
+                    if r.status == 200:
+                        break
+            except (OSError, urllib.error.HTTPError):
+                pass
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=60)
+    assert rc == 0, log.read_text()[-3000:]
+    assert list(cwd.iterdir()) == [], "the worker wrote into its working directory"
+    written = [p for p in runtime_venv.rglob("*")
+               if p.is_file() and p.stat().st_mtime > installed_at]
+    assert written == [], f"the worker wrote into its installation: {written[:5]}"
