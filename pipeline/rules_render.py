@@ -46,7 +46,7 @@ _PARAM_RE = re.compile(r"\$\{(\w+)\}")
 
 
 def substitute(text: str, params: dict[str, Any], where: str) -> str:
-    """Replace `${name}` from `params`; Prometheus' own `{{ $labels.x }}` templates stay as they are."""
+    """Replace `${name}` from `params`; Prometheus' own `{{ $labels.x }}` templates stay."""
     def repl(m: re.Match[str]) -> str:
         if m.group(1) not in params:
             raise ValueError(f"{where}: unknown parameter ${{{m.group(1)}}}")
@@ -146,7 +146,8 @@ def render(doc: dict[str, Any], for_override: str | None = None) -> dict[Path, s
         "metadata": {
             "name": "finsent",
             # kube-prometheus-stack selects rules by label; match your Prometheus' ruleSelector.
-            "labels": {"app.kubernetes.io/name": "finsent", "app.kubernetes.io/component": "alerting",
+            "labels": {"app.kubernetes.io/name": "finsent",
+                       "app.kubernetes.io/component": "alerting",
                        "app.kubernetes.io/part-of": "finsent"},
         },
         "spec": {"groups": groups},
@@ -173,7 +174,8 @@ def stale(outputs: dict[Path, str], root: Path) -> list[str]:
         old = path.read_text(encoding="utf-8") if path.exists() else ""
         if old != text:
             diffs.append("".join(difflib.unified_diff(
-                old.splitlines(True), text.splitlines(True), f"{rel} (committed)", f"{rel} (fresh)")))
+                old.splitlines(True), text.splitlines(True),
+                f"{rel} (committed)", f"{rel} (fresh)")))
     return diffs
 
 

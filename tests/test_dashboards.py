@@ -100,7 +100,8 @@ def test_dashboard_model(path: Path) -> None:
         assert p.get("title"), where
         g = p["gridPos"]
         assert all(isinstance(g[k], int) for k in "hwxy") and g["x"] + g["w"] <= 24, where
-        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
+                for y in range(g["y"], g["y"] + g["h"])}
         assert not cells & mine, f"{where}: overlaps another panel"
         cells |= mine
         if p["type"] == "row":
@@ -186,7 +187,8 @@ def test_decodes_through_grafanas_dashboard_model(path: Path) -> None:
     assert [p["type"] for p in back["panels"]] == [p["type"] for p in dash["panels"]]
     for mine, theirs in zip(dash["panels"], back["panels"], strict=True):
         assert theirs["gridPos"] == mine["gridPos"]
-        assert [t["expr"] for t in theirs.get("targets", [])] == [t["expr"] for t in mine["targets"]]
+        exprs = [t["expr"] for t in theirs.get("targets", [])]
+        assert exprs == [t["expr"] for t in mine["targets"]]
     assert [v["name"] for v in back.get("templating", {}).get("list", [])] == \
         [v["name"] for v in dash["templating"]["list"]]
 

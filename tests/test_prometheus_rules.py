@@ -57,7 +57,8 @@ def test_promtool_unit_tests(path: Path) -> None:
 
 def test_every_alert_has_a_firing_unit_test() -> None:
     groups = yaml.safe_load((REPO_DIR / RULES_FILE).read_text())["groups"]
-    fired, quiet = set(), set()
+    fired: set[str] = set()
+    quiet: set[str] = set()
     for path in UNIT_TESTS:
         for case in yaml.safe_load(path.read_text())["tests"]:
             for check in case.get("alert_rule_test", []):

@@ -19,7 +19,6 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,13 @@ from pipeline.rules import load_doc
 from pipeline.rules_render import RULES_FILE, render
 from pipeline.sample import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE
 from tests.integration.harness import (
-    Env, PrometheusServer, Worker, consume_all, json_values, produce, wait_for,
+    Env,
+    PrometheusServer,
+    Worker,
+    consume_all,
+    json_values,
+    produce,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.slow]
