@@ -111,3 +111,13 @@ def test_rules_read_only_exported_metrics() -> None:
     records = {r["record"] for g in _committed_groups() for r in g["rules"] if "record" in r}
     unknown = {u for u in used if u not in exported and u not in records}
     assert not unknown, f"rules read metrics the worker does not export: {unknown}"
+
+
+def test_for_override_and_unknown_parameters() -> None:
+    """`--for` shortens every rule (end-to-end tests); a typo in `${param}` fails the render."""
+    doc = load_doc(DEFAULT_RULES)
+    groups = yaml.safe_load(render(doc, for_override="5s")[RULES_FILE])["groups"]
+    assert {r["for"] for r in _rendered_alerts(groups).values()} == {"5s"}
+    broken = {**doc, "pipeline_rules": [{**doc["pipeline_rules"][0], "params": {}}]}
+    with pytest.raises(ValueError, match="unknown parameter"):
+        render(broken)
