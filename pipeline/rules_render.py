@@ -40,6 +40,7 @@ SIGNAL_GAUGES: dict[str, tuple[str, str]] = {
     "decayed_score": ("finsent_ticker_decayed_score", "half_life"),
 }
 ITEMS_GAUGE = "finsent_ticker_window_items"
+MENTIONS = "finsent_ticker_mentions_total"
 REQUIRED = ("name", "for", "severity", "summary", "description", "runbook")
 SEVERITIES = ("critical", "warning")
 _PARAM_RE = re.compile(r"\$\{(\w+)\}")
@@ -55,11 +56,14 @@ def substitute(text: str, params: dict[str, Any], where: str) -> str:
     return _PARAM_RE.sub(repl, text)
 
 
-def ticker_expr(spec: dict[str, Any]) -> str:
+def ticker_expr(spec: dict[str, Any], freshness: str | None = None) -> str:
     """The in-stream condition on the exported gauges: signal op threshold, gated on volume.
 
     `and on (instance, ticker)` pairs the value with the item count of the same worker (a ticker
-    lives in one partition, so in one worker at a time).
+    lives in one partition, so in one worker at a time). The gauges keep the last window's value
+    until the ticker's next story, so with `ticker_rule_freshness` set the alert also needs a story
+    in that much wall-clock time: a collapse followed by silence resolves instead of paging all
+    night. (In-stream, a rule fires once per window, so it needs no such gate.)
     """
     gauge, label = SIGNAL_GAUGES[spec["signal"]]
     sel = spec.get("decay", "1h") if label == "half_life" else spec.get("window", "1h")
@@ -67,6 +71,8 @@ def ticker_expr(spec: dict[str, Any]) -> str:
     if int(spec.get("min_items", 0)) > 0:
         expr += (f'\nand on (instance, ticker) {ITEMS_GAUGE}{{window="{spec.get("window", "1h")}"}}'
                  f' >= {int(spec["min_items"])}')
+    if freshness:
+        expr += f"\nand on (instance, ticker) increase({MENTIONS}[{freshness}]) > 0"
     return expr
 
 
@@ -108,7 +114,8 @@ def render_groups(doc: dict[str, Any], for_override: str | None = None) -> list[
     for spec in doc.get("ticker_rules", []):
         desc = (_labels_template(str(spec["description"]))
                 + ' Current value: {{ $value | printf "%.2f" }}.')
-        tickers.append(_alert(spec, ticker_expr(spec), desc, base_url, for_override))
+        expr = ticker_expr(spec, doc.get("ticker_rule_freshness"))
+        tickers.append(_alert(spec, expr, desc, base_url, for_override))
     pipeline = [
         _alert(spec, substitute(str(spec["expr"]), spec.get("params") or {}, spec["name"]),
                str(spec["description"]), base_url, for_override)
