@@ -13,7 +13,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-DPI = 80  # keeps each PNG well under 300 KB
+DPI = 72  # keeps each PNG under ~250 KB
 
 
 def sentiment_vs_price(signal: pd.DataFrame, prices: pd.DataFrame, path: Path,
@@ -29,7 +29,7 @@ def sentiment_vs_price(signal: pd.DataFrame, prices: pd.DataFrame, path: Path,
         ax.plot(p["date"], p["adj_close"], color="0.35", lw=0.9)
         ax.set_ylabel(t, fontsize=9)
         s = signal[signal["ticker"] == t].set_index("date")["score"].sort_index()
-        sm = s.rolling(f"{smooth_days}D", min_periods=3).mean()
+        sm = s.rolling(f"{smooth_days}D", min_periods=1).mean()
         ax2 = ax.twinx()
         ax2.plot(sm.index, sm.values, color="tab:blue", lw=0.9)
         ax2.axhline(0, color="tab:blue", lw=0.4, ls=":")

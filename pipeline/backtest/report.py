@@ -156,7 +156,8 @@ def write_all(out: Path, result: BacktestResult, prices: pd.DataFrame, meta: dic
         for a in result.alerts:
             f.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
     s = summarize(windows, alerts_frame(result), prices, min_items, min_tickers)
-    plots.sentiment_vs_price(s["_signal"], prices, out / "sentiment_vs_price.png")
+    every_day = ev.signal_frame(windows, min_items=1)  # the picture shows all days, smoothed
+    plots.sentiment_vs_price(every_day, prices, out / "sentiment_vs_price.png")
     plots.ic_over_time({"next day": s["_ics"]["ret_1d"], "next 5 days": s["_ics"]["ret_5d"]},
                        out / "ic_over_time.png")
     plots.event_study(s["_curves"], out / "event_study.png")

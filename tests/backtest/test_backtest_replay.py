@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,44 @@ def test_bad_speed_and_topic_names() -> None:
     assert resolve_topic("news.raw", "p.news.raw", "p.social.raw") == "p.news.raw"
     assert resolve_topic("social.raw", "p.news.raw", "p.social.raw") == "p.social.raw"
     assert resolve_topic("other", "a", "b") == "other"
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes, int]] = []
+        self.flushed = self.closed = False
+
+    def send(self, topic: str, *, key: bytes, value: bytes, timestamp_ms: int) -> None:
+        self.sent.append((topic, key, value, timestamp_ms))
+
+    def flush(self) -> None:
+        self.flushed = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_replay_command_reports_bad_rows_and_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pipeline import kafka_clients
+    from pipeline.cli import main
+
+    f = tmp_path / "feed.jsonl"
+    f.write_text("\n".join([
+        json.dumps({"id": "b", "text": "Apple up", "published_at": T0 + 10}),
+        "{broken",
+        json.dumps({"id": "a", "text": "Apple down", "published_at": T0}),
+        json.dumps({"id": "c", "text": "", "published_at": T0}),
+    ]) + "\n")
+    fake = FakeProducer()
+    monkeypatch.setattr(kafka_clients, "producer", lambda settings: fake)
+    monkeypatch.setenv("FINSENT_NEWS_TOPIC", "x.news.raw")
+    assert main(["replay", str(f), "--topic", "news.raw", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert f"{f}:2: not_json" in err and f"{f}:4: empty_text" in err
+    assert "replayed 2 records to x.news.raw; skipped 2 bad rows" in out
+    assert [(t, k, ts) for t, k, _v, ts in fake.sent] == [
+        ("x.news.raw", b"a", T0), ("x.news.raw", b"b", T0 + 10)]
+    assert fake.flushed and fake.closed
