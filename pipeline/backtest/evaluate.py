@@ -48,6 +48,20 @@ def signal_frame(daily_windows: pd.DataFrame, min_items: int = 3) -> pd.DataFram
     }).sort_values(["date", "ticker"]).reset_index(drop=True)
 
 
+def versus_own_history(signal: pd.DataFrame, lookback: int = 20, min_obs: int = 5
+                       ) -> pd.DataFrame:
+    """Score minus the ticker's own mean over its previous `lookback` signal days (strictly
+    before D, so no look-ahead). Why: tickers differ in their usual tone (bots, retail fans), and
+    a cross-sectional IC of levels mostly ranks those constant habits; the change is the news."""
+    out = []
+    for _t, g in signal.sort_values("date").groupby("ticker", sort=True):
+        past = g["score"].shift(1).rolling(lookback, min_periods=min_obs).mean()
+        out.append(g.assign(score=g["score"] - past).dropna(subset=["score"]))
+    if not out:
+        return signal.iloc[0:0]
+    return pd.concat(out).sort_values(["date", "ticker"], ignore_index=True)
+
+
 def forward_returns(prices: pd.DataFrame) -> pd.DataFrame:
     """Per ticker and trading day t (as entry): ret_1d, ret_5d from t's open; ret_0d = the
     close-to-close return of t (the same-day diagnostic when t is the signal day)."""

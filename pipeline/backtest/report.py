@@ -42,6 +42,8 @@ def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
     aligned = ev.align(signal, prices)
     ics = {r: ev.cross_sectional_ic(aligned, r, min_tickers)
            for r in ("ret_1d", "ret_5d", "ret_0d")}
+    rel = ev.align(ev.versus_own_history(signal), prices)
+    rel_ics = {r: ev.cross_sectional_ic(rel, r, min_tickers) for r in ("ret_1d", "ret_5d")}
     out: dict[str, Any] = {
         "signal_days": int(signal["date"].nunique()), "signal_rows": len(signal),
         "aligned_rows": len(aligned), "min_items": min_items, "min_tickers": min_tickers,
@@ -50,6 +52,8 @@ def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
             "next_5d": ev.ic_stats(ics["ret_5d"]),
             "next_5d_non_overlapping": ev.ic_stats(ics["ret_5d"], every=5),
             "same_day_diagnostic": ev.ic_stats(ics["ret_0d"]),
+            "change_next_day": ev.ic_stats(rel_ics["ret_1d"]),
+            "change_next_5d_non_overlapping": ev.ic_stats(rel_ics["ret_5d"], every=5),
         },
         "ts_ic": {r: ev.time_series_ic(aligned, r).round(4).to_dict()
                   for r in ("ret_1d", "ret_5d")},
@@ -108,7 +112,9 @@ def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, f
     ]
     names = {"next_day": "next day (open→close)", "next_5d": "next 5 days",
              "next_5d_non_overlapping": "next 5 days, every 5th day",
-             "same_day_diagnostic": "same day (close→close, NOT tradable)"}
+             "same_day_diagnostic": "same day (close→close, NOT tradable)",
+             "change_next_day": "change vs own 20-day mean: next day",
+             "change_next_5d_non_overlapping": "change vs own 20-day mean: 5 days, every 5th"}
     for key, label in names.items():
         x = ic[key]
         lines.append(f"| {label} | {x['n']} | {_f(x['mean'])} | {_f(x['std'], '.4f')} | "

@@ -134,3 +134,13 @@ def test_event_study_drops_events_near_the_edges() -> None:
     t = int(pd.Timestamp(f"{days[3].date()}T15:00:00Z").timestamp() * 1000)
     ar = ev.abnormal_returns(prices)
     assert ev.event_study(pd.DataFrame({"rule": ["R"], "ticker": ["X"], "event_ms": [t]}), ar).empty
+
+
+def test_versus_own_history_uses_only_past_days() -> None:
+    dates = pd.bdate_range("2015-01-05", periods=8)
+    sig = pd.DataFrame({"date": dates, "ticker": "A", "score": [1, 2, 3, 4, 5, 6, 7, 100.0],
+                        "n": 3})
+    rel = ev.versus_own_history(sig, lookback=3, min_obs=2)
+    # first row has no past, second has one observation (< min_obs): both dropped
+    assert rel["date"].iloc[0] == dates[2]
+    assert rel["score"].tolist() == pytest.approx([3 - 1.5, 4 - 2, 5 - 3, 6 - 4, 7 - 5, 100 - 6])
