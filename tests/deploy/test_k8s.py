@@ -8,7 +8,9 @@ cluster, long after review. Everything here runs offline:
 2. built-in kinds against the Kubernetes OpenAPI schemas shipped by the `kubernetes-validate`
    wheel, in strict mode (unknown fields fail), for the oldest Kubernetes we support and the newest;
 3. CRD kinds (Strimzi, KEDA, Prometheus Operator) against focused schemas vendored in
-   tests/deploy/schemas/ (kubeconform's `{group}/{kind}_{version}.json` layout);
+   tests/deploy/schemas/ (kubeconform's `{group}/{kind}_{version}.json` layout; unknown fields
+   fail), and KEDA/Prometheus Operator kinds also against validators generated from the upstream
+   CRDs (npm @kubernetes-models/*, run with Node.js; values, patterns, enums);
 4. cross-object facts: security context, probes, resources, topic names vs `Settings`, KEDA vs
    partitions, secret references, selectors, the dashboards copy.
 """
@@ -32,7 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 SCHEMAS = Path(__file__).parent / "schemas"
 OVERLAYS = ("cpu", "gpu")
-TOOLS_BIN = Path.home() / ".cache" / "finsent" / "bin"
+CACHE = Path(os.environ.get("FINSENT_CACHE", Path.home() / ".cache" / "finsent"))
+TOOLS_BIN = CACHE / "bin"
+NPM_DIR = CACHE / "npm"
 # The oldest Kubernetes minor we support (policy/v1 PDB, seccompProfile field, HPA v2 behavior)
 # and the newest the schema wheel knows.
 OLDEST_K8S = "1.30"
@@ -139,6 +143,27 @@ def test_crd_kinds_valid_against_vendored_schemas(docs: tuple[Doc, ...]) -> None
         errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(d), key=str)
         assert not errors, f"{d['kind']}/{d['metadata']['name']}: " + "; ".join(
             f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_crd_kinds_valid_against_upstream_validators(docs: tuple[Doc, ...],
+                                                    tmp_path: Path) -> None:
+    """KEDA and Prometheus Operator objects through validators generated from the upstream CRDs
+    (npm @kubernetes-models/*, installed by .ci/install-k8s-tools.sh). Strimzi has no such
+    package; its kinds are covered by the vendored schemas only."""
+    node, npm_dir = shutil.which("node"), NPM_DIR / "node_modules" / "@kubernetes-models"
+    if node is None or not (npm_dir / "keda").is_dir():
+        if os.environ.get("CI") and node is not None:
+            pytest.fail("CRD validators missing: run .ci/install-k8s-tools.sh")
+        pytest.skip("node or @kubernetes-models/* missing: run .ci/install-k8s-tools.sh")
+    # ESM resolves packages from the script's folder, so the script runs from the cache dir.
+    script = NPM_DIR / "crd_validate.mjs"
+    shutil.copyfile(Path(__file__).parent / "crd_validate.mjs", script)
+    groups = ("keda.sh", "monitoring.coreos.com")
+    custom = [d for d in docs if d["apiVersion"].split("/")[0] in groups]
+    res = subprocess.run([node, str(script)], input=json.dumps(custom), capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"checked {len(custom)}, failed 0" in res.stdout
 
 
 def test_vendored_schemas_reject_a_typo() -> None:
