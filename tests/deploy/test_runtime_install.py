@@ -8,9 +8,11 @@ engine runs here, so this is the closest honest check:
    temp dir, build wheels (cached in ~/.cache/finsent/wheelhouse, so repeat runs download
    nothing) and install them offline into a fresh venv, like the two Dockerfile stages;
 2. `import torch` must fail there; `finsent score` must work from the installed wheel;
-3. `finsent worker` from that venv reaches /ready against the test broker, and writes nothing
-   outside FINSENT_DATA_DIR, HOME and TMPDIR (the read-only root filesystem, approximated: we
-   are root here, so permissions cannot enforce it; file mtimes can show it).
+3. `finsent worker` from that venv reaches /ready against the test broker with its install, the
+   interpreter and its working directory mounted read-only (a private mount namespace, where the
+   machine allows one), and writes nothing outside FINSENT_DATA_DIR, HOME and TMPDIR (checked
+   by file mtimes as well): the pod's read-only root filesystem, as near as we get without an
+   engine.
 """
 
 from __future__ import annotations
@@ -82,6 +84,26 @@ def run_in(venv: Path, *args: str, cwd: Path | None = None,
                           text=True, timeout=180, cwd=cwd, env=env)
 
 
+def readonly_prefix(paths: list[Path], scratch: Path) -> list[str]:
+    """A command prefix that runs the rest with `paths` mounted read-only, in a private mount
+    namespace (`unshare --mount`, as root): a write there fails with EROFS, as it would on the
+    pod's read-only root filesystem. Empty where mount namespaces are not allowed; the mtime
+    checks after the run still apply then."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    script = " && ".join(f'mount --bind "{p}" "{p}" && mount -o remount,bind,ro "{p}"'
+                         for p in paths) + ' && exec "$@"'
+    prefix = [unshare, "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+    probe_dir = scratch / "ro-probe"
+    probe_dir.mkdir(exist_ok=True)
+    probe_script = (f'mount --bind "{probe_dir}" "{probe_dir}" && '
+                    f'mount -o remount,bind,ro "{probe_dir}" && ! touch "{probe_dir}/x"')
+    probe = subprocess.run([unshare, "--mount", "--propagation", "private", "sh", "-c",
+                            probe_script], capture_output=True, timeout=30)
+    return prefix if probe.returncode == 0 else []
+
+
 def test_torch_is_not_installed(runtime_venv: Path) -> None:
     res = run_in(runtime_venv, "python", "-c", "import torch")
     assert res.returncode != 0 and "No module named 'torch'" in res.stderr
@@ -120,9 +142,10 @@ def test_worker_from_clean_venv_gets_ready_and_writes_only_where_allowed(
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     log = tmp_path / "worker.log"
-    proc = subprocess.Popen([str(runtime_venv / "bin" / "finsent"), "worker", "--log-level",
-                             "warning"], cwd=cwd, env=full_env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
+    cmd = [str(runtime_venv / "bin" / "finsent"), "worker", "--log-level", "warning"]
+    readonly = [runtime_venv, cwd, Path(sys.base_prefix)]
+    proc = subprocess.Popen([*readonly_prefix(readonly, tmp_path), *cmd], cwd=cwd, env=full_env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240
         while True:
