@@ -16,7 +16,15 @@ from pipeline.core import aggregate
 from pipeline.stream.app import Runtime
 
 
-def stalled(rt: Runtime, now_monotonic: float) -> bool:
+def stalled(rt: Runtime, now_monotonic: float, busy: bool = False) -> bool:
+    """True when lag > 0 and nothing was processed for `stall_after_s`.
+
+    `busy` (rebalancing or recovering tables) is never a stall: recovery can legitimately take
+    longer than the stall budget, and restarting the pod then would only start it over.
+    """
+    if busy:
+        rt.health.last_progress_monotonic = now_monotonic
+        return False
     lag = sum(rt.health.lag.values())
     return lag > 0 and now_monotonic - rt.health.last_progress_monotonic > rt.settings.stall_after_s
 
@@ -39,7 +47,8 @@ def register(rt: Runtime, table: Any) -> None:
 
     @app.page("/live")
     async def live(web: Any, request: Any) -> Any:
-        bad = stalled(rt, time.monotonic())
+        busy = bool(app.rebalancing) or not app.tables.recovery.completed.is_set()
+        bad = stalled(rt, time.monotonic(), busy)
         body = {"live": not bad, "lag": rt.health.lag,
                 "seconds_since_progress": round(time.monotonic()
                                                 - rt.health.last_progress_monotonic, 1)}
