@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pipeline.errors import FinsentError
+
 # name -> (module, one-line help). Modules are imported lazily.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pipeline.demo", "start a local broker + worker, feed bundled sample news, show live table"),
@@ -43,13 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] not in ("-h", "--help"):
             parser.error(f"unknown command {argv[0]!r}")
         parser.print_help()
-        return 0 if argv else 2
+        return 0 if argv else 2  # bare `finsent` is a usage error
     name = argv[0]
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"finsent {name}", description=COMMANDS[name][1])
     module.configure(parser)
     args = parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except FinsentError as exc:
+        print(f"finsent {name}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,9 +5,29 @@ the same settings in `pipeline.stream.app`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.errors import FinsentError
+
+
+class KafkaConnectError(FinsentError):
+    """The broker could not be reached or refused us; the message says which settings to check."""
+
+
+def _connect(settings: Settings, factory: Callable[[], Any]) -> Any:
+    # kafka-python reports bad credentials as a bare bootstrap timeout; name the knobs instead.
+    from kafka.errors import KafkaError
+
+    try:
+        return factory()
+    except KafkaError as exc:
+        raise KafkaConnectError(
+            f"cannot use Kafka at {settings.bootstrap_servers} "
+            f"(security protocol {settings.security_protocol}): {exc!r}. Check "
+            "FINSENT_BOOTSTRAP_SERVERS, and FINSENT_SASL_* / FINSENT_SSL_* if the cluster is secured."
+        ) from exc
 
 
 def client_kwargs(settings: Settings) -> dict[str, Any]:
@@ -35,7 +55,7 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
 def admin(settings: Settings, **extra: Any) -> Any:
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(**client_kwargs(settings), **extra)
+    return _connect(settings, lambda: KafkaAdminClient(**client_kwargs(settings), **extra))
 
 
 def producer(settings: Settings, **extra: Any) -> Any:
@@ -43,7 +63,7 @@ def producer(settings: Settings, **extra: Any) -> Any:
 
     opts: dict[str, Any] = {"acks": "all", "linger_ms": 5}
     opts.update(extra)
-    return KafkaProducer(**client_kwargs(settings), **opts)
+    return _connect(settings, lambda: KafkaProducer(**client_kwargs(settings), **opts))
 
 
 def consumer(settings: Settings, *topics: str, **extra: Any) -> Any:
@@ -51,4 +71,4 @@ def consumer(settings: Settings, *topics: str, **extra: Any) -> Any:
 
     opts: dict[str, Any] = {"auto_offset_reset": "earliest", "enable_auto_commit": False}
     opts.update(extra)
-    return KafkaConsumer(*topics, **client_kwargs(settings), **opts)
+    return _connect(settings, lambda: KafkaConsumer(*topics, **client_kwargs(settings), **opts))

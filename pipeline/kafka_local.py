@@ -27,6 +27,8 @@ from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import FinsentError
+
 KAFKA_VERSION = os.environ.get("FINSENT_KAFKA_VERSION", "4.4.0")
 CACHE = Path(os.environ.get("FINSENT_CACHE", Path.home() / ".cache" / "finsent"))
 DEFAULT_DIR = CACHE / "broker"
@@ -51,7 +53,7 @@ logger.kafka.level = INFO
 """
 
 
-class BrokerError(RuntimeError):
+class BrokerError(FinsentError):
     """The local broker could not be fetched, started or reached."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pipeline.errors import FinsentError
 
-class ScoringError(Exception):
+
+class ScoringError(FinsentError):
     """Base class for errors of the scoring runtime."""
 
 
