@@ -5,12 +5,16 @@ Used by `finsent export`; runs the ONNX files through `OnnxScorer`, so the card 
 
 from __future__ import annotations
 
+import argparse
 import json
+import platform
+import time
 from pathlib import Path
 from typing import Any
 
 from models.data import read_jsonl
 from models.evaluate import classification_metrics
+from models.export import sha256
 
 
 def validation_metrics(val_path: Path, fp32: Path, int8: Path, max_length: int) -> dict[str, Any]:
@@ -51,6 +55,79 @@ def validation_metrics(val_path: Path, fp32: Path, int8: Path, max_length: int) 
     out["accuracy_all"] = acc
     out["int8_accuracy_loss_points"] = 100 * (acc["fp32"] - acc["int8"])
     return out
+
+
+def build_manifest(
+    args: argparse.Namespace,
+    out: Path,
+    files: dict[str, str],
+    labels: list[str],
+    metrics: dict[str, Any],
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    """manifest.json: files, sha256, versions, base, data, training and validation metrics."""
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    shas = {f: sha256(out / f) for f in files.values()}
+    primary = files.get("int8") or next(iter(files.values()))
+    return {
+        "name": args.name,
+        "version": f"{args.name}-{shas[primary][:8]}",
+        "labels": labels,
+        "max_length": args.max_length,
+        "files": files,
+        "sha256": shas,
+        "bytes": {f: (out / f).stat().st_size for f in files.values()},
+        "quantization": {
+            "int8": {
+                "method": "dynamic, QInt8 weights",
+                "per_channel": not args.per_tensor,
+                "source_graph": args.int8_source,
+                "fp32_nodes_regex": args.int8_exclude,
+            }
+        },
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version(),
+        },  # fmt: skip
+        "base": report.get("base", str(args.checkpoint)),
+        "data": report.get("data", []),
+        "training": {
+            k: report[k] for k in ("method", "args", "best_epoch", "seconds") if k in report
+        },
+        "metrics": metrics,
+        "export_command": export_command(args),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def export_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this export (checkpoint path left symbolic)."""
+    parts = [
+        "finsent export --checkpoint CHECKPOINT",
+        f"--out {args.out}",
+        f"--max-length {args.max_length}",
+    ]
+    parts += [
+        f
+        for f, on in (
+            ("--int8", args.int8),
+            ("--fp16", args.fp16),
+            ("--per-tensor", args.per_tensor),
+        )
+        if on
+    ]
+    if args.int8_exclude:
+        parts.append(f"--int8-exclude '{args.int8_exclude}'")
+    if args.int8_source != "optimized":
+        parts.append(f"--int8-source {args.int8_source}")
+    return " ".join(parts)
 
 
 def _metric_rows(metrics: dict[str, Any]) -> str:

@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import json
 import logging
-import platform
 import shutil
 import tempfile
 import time
@@ -173,29 +172,6 @@ def label_order(model: Any) -> list[str]:
     return labels
 
 
-def export_command(args: argparse.Namespace) -> str:
-    """The command line that reproduces this export (checkpoint path left symbolic)."""
-    parts = [
-        "finsent export --checkpoint CHECKPOINT",
-        f"--out {args.out}",
-        f"--max-length {args.max_length}",
-    ]
-    parts += [
-        f
-        for f, on in (
-            ("--int8", args.int8),
-            ("--fp16", args.fp16),
-            ("--per-tensor", args.per_tensor),
-        )
-        if on
-    ]
-    if args.int8_exclude:
-        parts.append(f"--int8-exclude '{args.int8_exclude}'")
-    if args.int8_source != "optimized":
-        parts.append(f"--int8-source {args.int8_source}")
-    return " ".join(parts)
-
-
 def _setup_logging() -> None:
     """Our INFO lines only: onnxruntime.quantization logs per-tensor chatter on the root logger."""
     handler = logging.StreamHandler()
@@ -208,35 +184,24 @@ def _setup_logging() -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint", required=True, help="HF sequence-classification checkpoint dir"
-    )
-    parser.add_argument("--out", required=True, help="bundle directory to write")
-    parser.add_argument("--int8", action="store_true", help="write model.int8.onnx (CPU)")
-    parser.add_argument("--fp16", action="store_true", help="write model.fp16.onnx (GPU)")
-    parser.add_argument(
-        "--keep-fp32", action="store_true", help="also keep model.fp32.onnx in --out"
-    )
-    parser.add_argument(
-        "--per-tensor", action="store_true", help="int8 per-tensor (default per-channel)"
-    )
-    parser.add_argument(
-        "--int8-exclude", default=None, metavar="REGEX", help="node names kept fp32"
-    )
-    parser.add_argument("--int8-source", choices=("optimized", "plain"), default="optimized")
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--name", default="finsent-minilm")
-    parser.add_argument(
-        "--val", default=None, help="validation JSONL (default: CHECKPOINT/val.jsonl)"
-    )
-    parser.add_argument("--work", default=None, help="keep intermediate files here (default: temp)")
-    parser.add_argument(
-        "--card-notes", default=None, help="markdown file appended to the model card"
-    )
+    add = parser.add_argument
+    add("--checkpoint", required=True, help="HF sequence-classification checkpoint dir")
+    add("--out", required=True, help="bundle directory to write")
+    add("--int8", action="store_true", help="write model.int8.onnx (CPU)")
+    add("--fp16", action="store_true", help="write model.fp16.onnx (GPU)")
+    add("--keep-fp32", action="store_true", help="also keep model.fp32.onnx in --out")
+    add("--per-tensor", action="store_true", help="int8 per-tensor (default per-channel)")
+    add("--int8-exclude", default=None, metavar="REGEX", help="node names kept fp32")
+    add("--int8-source", choices=("optimized", "plain"), default="optimized")
+    add("--max-length", type=int, default=128)
+    add("--name", default="finsent-minilm")
+    add("--val", default=None, help="validation JSONL (default: CHECKPOINT/val.jsonl)")
+    add("--work", default=None, help="keep intermediate files here (default: temp)")
+    add("--card-notes", default=None, help="markdown file appended to the model card")
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.card import render_card, validation_metrics
+    from models.card import build_manifest, render_card, validation_metrics
 
     _setup_logging()
     ckpt, out = Path(args.checkpoint), Path(args.out)
@@ -291,48 +256,14 @@ def run(args: argparse.Namespace) -> int:
         )
     report_path = ckpt / "training_report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    import onnx
-    import onnxruntime
-    import torch
-    import transformers
-
-    shas = {f: sha256(out / f) for f in files.values()}
-    primary = files.get("int8") or next(iter(files.values()))
-    manifest = {
-        "name": args.name,
-        "version": f"{args.name}-{shas[primary][:8]}",
-        "labels": labels,
-        "max_length": args.max_length,
-        "files": files,
-        "sha256": shas,
-        "bytes": {f: (out / f).stat().st_size for f in files.values()},
-        "quantization": {
-            "int8": {
-                "method": "dynamic, QInt8 weights",
-                "per_channel": not args.per_tensor,
-                "source_graph": args.int8_source,
-                "fp32_nodes_regex": args.int8_exclude,
-            }
-        },
-        "versions": {
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "python": platform.python_version(),
-        },  # fmt: skip
-        "base": report.get("base", str(ckpt)),
-        "data": report.get("data", []),
-        "training": {
-            k: report[k] for k in ("method", "args", "best_epoch", "seconds") if k in report
-        },
-        "metrics": metrics,
-        "export_command": export_command(args),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    manifest = build_manifest(args, out, files, labels, metrics, report)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     notes = Path(args.card_notes).read_text() if args.card_notes else ""
     (out / "README.md").write_text(render_card(manifest, report, notes))
     log.info("wrote %s (%s)", out, manifest["version"])
-    print(json.dumps({"version": manifest["version"], "metrics": metrics}, indent=2))
+    summary = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    for key, value in metrics.items():
+        if isinstance(value, dict) and "int8_fp32_label_agreement" in value:
+            summary[f"{key}_int8_fp32_label_agreement"] = value["int8_fp32_label_agreement"]
+    print(json.dumps({"version": manifest["version"], "summary": summary}, indent=2))
     return 0
