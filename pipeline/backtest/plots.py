@@ -53,7 +53,7 @@ def sentiment_vs_price(signal: pd.DataFrame, prices: pd.DataFrame, path: Path,
 def ic_over_time(ics: Mapping[str, pd.Series], path: Path, roll: int = 60) -> Path:
     """Daily cross-sectional IC (dots) and its rolling mean (line), one colour per horizon."""
     fig, ax = plt.subplots(figsize=(10, 3.4))
-    for (name, ic), color in zip(ics.items(), ("tab:blue", "tab:orange", "tab:green"),
+    for (name, ic), color in zip(ics.items(), ("tab:blue", "tab:orange", "0.55"),
                                  strict=False):
         if ic.empty:
             continue
@@ -65,7 +65,7 @@ def ic_over_time(ics: Mapping[str, pd.Series], path: Path, roll: int = 60) -> Pa
     ax.set_ylabel("Spearman IC across tickers")
     if any(not ic.empty for ic in ics.values()):
         ax.legend(fontsize=8, loc="lower left")
-    ax.set_title("Daily information coefficient of sentiment with forward returns", fontsize=10)
+    ax.set_title("Daily information coefficient of sentiment with returns", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

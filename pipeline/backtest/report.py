@@ -164,7 +164,8 @@ def write_all(out: Path, result: BacktestResult, prices: pd.DataFrame, meta: dic
     s = summarize(windows, alerts_frame(result), prices, min_items, min_tickers)
     every_day = ev.signal_frame(windows, min_items=1)  # the picture shows all days, smoothed
     plots.sentiment_vs_price(every_day, prices, out / "sentiment_vs_price.png")
-    plots.ic_over_time({"next day": s["_ics"]["ret_1d"], "next 5 days": s["_ics"]["ret_5d"]},
+    plots.ic_over_time({"next day": s["_ics"]["ret_1d"], "next 5 days": s["_ics"]["ret_5d"],
+                        "same day (diagnostic, not tradable)": s["_ics"]["ret_0d"]},
                        out / "ic_over_time.png")
     plots.event_study(s["_curves"], out / "event_study.png")
     s["_ics"]["ret_1d"].rename("ic").to_csv(out / "ic_next_day.csv", index_label="date")
