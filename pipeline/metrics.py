@@ -123,6 +123,16 @@ class PipelineMetrics:
     def ticker_label(self, ticker: str) -> str:
         return ticker if ticker in self.watchlist else OTHER
 
+    def forget_ticker(self, ticker: str) -> None:
+        """Drop a ticker's gauges when its partition moves to another worker, so two workers
+        never both export a value for it (the new owner exports the current one)."""
+        gauges = (self.ticker_score, self.ticker_items, self.ticker_negative_ratio,
+                  self.ticker_positive_ratio, self.ticker_decayed, self.ticker_sentiment_z,
+                  self.ticker_volume_z)
+        for gauge in gauges:
+            for labels in [k for k in list(gauge._metrics) if k and k[0] == ticker]:  # noqa: SLF001
+                gauge.remove(*labels)
+
     def observe_snapshot(self, snap: Snapshot, baseline_window: str) -> None:
         """Per-ticker gauges, for watch-list tickers only (others would be unbounded)."""
         t = snap.ticker

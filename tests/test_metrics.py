@@ -46,3 +46,14 @@ def test_undefined_z_score_exports_zero_not_stale_value() -> None:
     m.observe_snapshot(_snap("AAPL"), "1h")
     assert m.registry.get_sample_value(
         "finsent_ticker_volume_zscore", {"ticker": "AAPL", "window": "1h"}) == 0.0
+
+
+def test_forget_ticker_removes_its_gauges_only() -> None:
+    m = PipelineMetrics.create(CollectorRegistry(), watchlist=["AAPL", "MSFT"])
+    m.observe_snapshot(_snap("AAPL"), "1h")
+    m.observe_snapshot(_snap("MSFT"), "1h")
+    m.forget_ticker("AAPL")
+    text = generate_latest(m.registry).decode()
+    assert 'ticker="AAPL",window' not in text and 'ticker="AAPL",half_life' not in text
+    assert 'finsent_ticker_sentiment_zscore{ticker="MSFT",window="1h"}' in text
+    assert 'finsent_ticker_mentions_total{ticker="AAPL"}' in text  # counters stay

@@ -33,4 +33,11 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
         async for event in stream.events():
             await handle_scored(rt, topics, ticker_to_state, event)
 
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        gone = {tp.partition for tp in revoked if tp.topic == s.scored_topic}
+        for ticker in [t for t, p in rt.ticker_partition.items() if p in gone]:
+            rt.metrics.forget_ticker(ticker)
+            del rt.ticker_partition[ticker]
+
     return topics, ticker_to_state

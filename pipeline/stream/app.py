@@ -75,3 +75,5 @@ class Runtime:
     core: CoreConfig
     metrics: PipelineMetrics
     health: Health = field(default_factory=Health)
+    # scored-topic partition of every ticker this worker has aggregated (for revocations)
+    ticker_partition: dict[str, int] = field(default_factory=dict)

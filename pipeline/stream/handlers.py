@@ -96,6 +96,7 @@ async def handle_scored(rt: Runtime, topics: Topics, table: Any, event: Any) -> 
         m.dead_letters.labels(reason="processing_error").inc()
         return
     key = scored.ticker.encode()
+    rt.ticker_partition[scored.ticker] = event.message.partition
     state, out = step(table.get(scored.ticker), scored, rt.core)
     table[scored.ticker] = state  # write back, or the changelog misses the update (faust tables guide)
     m.mentions.labels(verdict=out.verdict).inc()
