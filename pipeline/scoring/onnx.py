@@ -142,6 +142,9 @@ class OnnxScorer:
         if intra_op_threads:
             opts.intra_op_num_threads = intra_op_threads
         opts.log_severity_level = 3
+        # No busy-waiting between runs: on shared cores (2-core hosts, k8s CPU limits) spinning
+        # intra-op threads steal CPU from the consumer and tokenizer while the worker is idle.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = None
         if want_cuda:
             try:
