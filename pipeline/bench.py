@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,25 +60,46 @@ def make_texts(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def measure(
-    name: str, fn: Callable[[Sequence[str]], Any], batches: list[list[str]], warmup: int = 2
-) -> dict[str, Any]:
-    """Time `fn` on each batch (after `warmup` untimed batches): texts/s and p50/p99 latency."""
+@dataclass
+class Backend:
+    """One row of the table: a scoring function, its batches, and untimed-but-counted setup."""
+
+    name: str
+    fn: Callable[[Sequence[str]], Any]
+    batches: list[list[str]]
+    extra_s: float = 0.0  # e.g. the length sort's extra tokenization, counted in throughput
+    provider: str = ""
+    lat: list[float] = field(default_factory=list)
+
+
+def measure(backends: list[Backend], rounds: int = 4, warmup: int = 2) -> list[dict[str, Any]]:
+    """Time every backend on its batches, interleaved in `rounds`: texts/s, p50/p99 latency.
+
+    Why interleave: on a shared 2-core machine the load changes within a minute; running the
+    backends in turns, a slice at a time, exposes them all to the same load, so ratios hold.
+    """
     from tqdm.auto import tqdm
 
-    for b in batches[:warmup]:
-        fn(b)
-    lat = []
-    t0 = time.perf_counter()
-    for b in tqdm(batches, desc=name, leave=False):
-        t = time.perf_counter()
-        fn(b)
-        lat.append(time.perf_counter() - t)
-    total = time.perf_counter() - t0
-    n = sum(len(b) for b in batches)
-    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
-    return {"name": name, "texts": n, "seconds": total, "texts_per_s": n / total,
-            "p50_batch_ms": 1e3 * statistics.median(lat), "p99_batch_ms": 1e3 * q[98]}  # fmt: skip
+    for b in backends:
+        for batch in b.batches[:warmup]:
+            b.fn(batch)
+    with tqdm(total=sum(len(b.batches) for b in backends), desc="bench", leave=False) as bar:
+        for r in range(rounds):
+            for b in backends:
+                k = len(b.batches)
+                for batch in b.batches[r * k // rounds : (r + 1) * k // rounds]:
+                    t = time.perf_counter()
+                    b.fn(batch)
+                    b.lat.append(time.perf_counter() - t)
+                    bar.update()
+    rows = []
+    for b in backends:
+        n, total = sum(len(x) for x in b.batches), sum(b.lat) + b.extra_s
+        q = statistics.quantiles(b.lat, n=100) if len(b.lat) > 1 else [b.lat[0]] * 99
+        rows.append({"name": b.name, "texts": n, "seconds": total, "texts_per_s": n / total,
+                     "p50_batch_ms": 1e3 * statistics.median(b.lat), "p99_batch_ms": 1e3 * q[98],
+                     "provider": b.provider})  # fmt: skip
+    return rows
 
 
 def chunks(texts: Sequence[str], size: int) -> list[list[str]]:
@@ -94,9 +116,9 @@ def sorted_batches(scorer: Any, texts: Sequence[str], batch: int, pool: int) -> 
     return out
 
 
-def torch_rows(
+def torch_backends(
     args: argparse.Namespace, texts: list[str], notes: list[str], tmp: Path
-) -> tuple[list[dict[str, Any]], Path | None]:
+) -> tuple[list[Backend], Path | None]:
     """(a) eager PyTorch and the fp32 ONNX export of the same weights; skipped without torch."""
     try:
         import torch
@@ -131,11 +153,13 @@ def torch_rows(
         with torch.inference_mode():
             return model(**enc).logits
 
-    rows = [measure("torch eager fp32 (unsorted)", eager, chunks(texts, args.batch))]
+    rows = [
+        Backend("torch eager fp32 (unsorted)", eager, chunks(texts, args.batch), provider="torch")
+    ]
     fp32 = export_fp32(model, tok, tmp / "model.fp32.onnx")
     tok.backend_tokenizer.save(str(tmp / "tokenizer.json"))
     (tmp / "labels.json").write_text('["negative", "neutral", "positive"]')
-    rows.append(onnx_row("ONNX fp32 (unsorted)", fp32, texts, args, sort=False))
+    rows.append(onnx_backend("ONNX fp32 (unsorted)", fp32, texts, args, sort=False))
     if "cuda" in args.providers and torch.cuda.is_available():
         model.cuda()
 
@@ -149,27 +173,25 @@ def torch_rows(
             return out
 
         rows.append(
-            measure("torch eager fp32 CUDA (unsorted)", eager_cuda, chunks(texts, args.batch))
+            Backend("torch eager fp32 CUDA (unsorted)", eager_cuda, chunks(texts, args.batch))
         )
     return rows, fp32
 
 
-def onnx_row(name: str, path: Path, texts: list[str], args: argparse.Namespace, *, sort: bool,
-             provider: str = "cpu", variant: str | None = None) -> dict[str, Any]:  # fmt: skip
+def onnx_backend(name: str, path: Path, texts: list[str], args: argparse.Namespace, *, sort: bool,
+                 provider: str = "cpu") -> Backend:  # fmt: skip
     from pipeline.scoring.onnx import OnnxScorer
 
-    scorer = OnnxScorer.load(path, provider=provider, variant=variant)
+    scorer = OnnxScorer.load(path, provider=provider)
+
+    def fn(b: Sequence[str]) -> Any:
+        return scorer.score(b, max_batch=len(b))
+
     if not sort:
-        return measure(name, lambda b: scorer.score(b, max_batch=len(b)), chunks(texts, args.batch))
-    # sorting costs one extra tokenization per text: time it as part of the run
-    t = time.perf_counter()
+        return Backend(name, fn, chunks(texts, args.batch), provider=scorer.provider)
+    t = time.perf_counter()  # sorting costs one extra tokenization per text: count it
     batches = sorted_batches(scorer, texts, args.batch, args.pool)
-    sort_s = time.perf_counter() - t
-    row = measure(name, lambda b: scorer.score(b, max_batch=len(b)), batches)
-    row["seconds"] += sort_s
-    row["texts_per_s"] = row["texts"] / row["seconds"]
-    row["provider"] = scorer.provider
-    return row
+    return Backend(name, fn, batches, time.perf_counter() - t, scorer.provider)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -185,43 +207,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--providers", default="cpu,cuda", help="cpu,cuda: CUDA rows only run on a GPU"
     )
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (load fairness)")
     parser.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
-    from pipeline.scoring.onnx import CUDA, DEFAULT_MODEL_DIR, OnnxScorer, cuda_driver_present
+    from pipeline.scoring.onnx import CUDA, DEFAULT_MODEL_DIR, cuda_driver_present
 
     texts = make_texts(args.n)
     model_dir = Path(args.model or os.environ.get("FINSENT_MODEL_DIR") or DEFAULT_MODEL_DIR)
     notes: list[str] = []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="finsent-bench-") as tmp:
-        rows, _ = torch_rows(args, texts, notes, Path(tmp))
-        rows.append(onnx_row("shipped int8 (unsorted)", model_dir, texts, args, sort=False))
-        rows.append(onnx_row("shipped int8 (length-sorted)", model_dir, texts, args, sort=True))
-        if (
-            "cuda" in args.providers
-            and CUDA in ort.get_available_providers()
-            and cuda_driver_present()
+        backends, _ = torch_backends(args, texts, notes, Path(tmp))
+        for name, sort in (
+            ("shipped int8 (unsorted)", False),
+            ("shipped int8 (length-sorted)", True),
         ):
+            backends.append(onnx_backend(name, model_dir, texts, args, sort=sort))
+        gpu = CUDA in ort.get_available_providers() and cuda_driver_present()
+        if "cuda" in args.providers and gpu:
             try:
-                OnnxScorer.load(model_dir, provider="cuda")
-                rows.append(
-                    onnx_row(
-                        "shipped CUDA (length-sorted)",
-                        model_dir,
-                        texts,
-                        args,
-                        sort=True,
-                        provider="cuda",
-                    )
+                name = "shipped CUDA (length-sorted)"
+                backends.append(
+                    onnx_backend(name, model_dir, texts, args, sort=True, provider="cuda")
                 )
-            except Exception as e:  # noqa: BLE001 - no GPU here: note it, keep the CPU rows
+            except Exception as e:  # noqa: BLE001 - no usable GPU: note it, keep the CPU rows
                 notes.append(f"CUDA rows skipped: {str(e).splitlines()[0][:120]}")
         elif "cuda" in args.providers:
             notes.append("no CUDA device: GPU rows skipped")
+        rows = measure(backends, rounds=args.rounds)
     base = next((r for r in rows if r["name"].startswith("torch eager fp32 (")), None)
     for r in rows:
         r["vs_eager"] = r["texts_per_s"] / base["texts_per_s"] if base else None
