@@ -19,6 +19,7 @@ import random
 import shlex
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,15 +132,15 @@ def build_model(base: Path, method: str, args: argparse.Namespace) -> Any:
             task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=0.1,
             target_modules=args.lora_targets.split(","),
         )  # fmt: skip
-        model = get_peft_model(model, cfg)
+        with warnings.catch_warnings():  # peft probes a deprecated transformers 5 attribute
+            warnings.simplefilter("ignore", FutureWarning)
+            model = get_peft_model(model, cfg)
     return model
 
 
 def save_checkpoint(model: Any, tokenizer: Any, out: Path, method: str) -> None:
     """Save a plain HF checkpoint; LoRA adapters are merged into a copy of the base first."""
     import copy
-    import warnings
-
     if method == "lora":
         model = copy.deepcopy(model).merge_and_unload()  # export and runtime need no peft
     with warnings.catch_warnings():  # transformers 5 deprecation chatter inside save_pretrained
