@@ -93,15 +93,14 @@ def test_kafka_python_wrong_password_fails_fast(
     the broker's SaslAuthenticate error response to the connection close that follows it, so this
     asserts the bound and the bootstrap failure, not the wording. The worker (aiokafka) does report
     `SaslAuthenticationFailed ... invalid credentials` (test below), which is what operators see."""
-    from kafka.errors import KafkaError
-
-    from pipeline.kafka_clients import admin
+    from pipeline.kafka_clients import KafkaConnectError, admin
 
     env = secure_env(secure_broker, tmp_path, "not-the-password", protocol)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="kafka"), pytest.raises(KafkaError):
+    with caplog.at_level(logging.WARNING, logger="kafka"), pytest.raises(KafkaConnectError) as err:
         admin(env.settings(), bootstrap_timeout_ms=5000, request_timeout_ms=5000)
     assert time.monotonic() - started < 20
+    assert protocol in str(err.value) and "FINSENT_SASL_" in str(err.value)  # names the knobs
     assert "Bootstrap connection to" in caplog.text  # the failed attempts are logged
 
 
