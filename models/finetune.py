@@ -141,6 +141,7 @@ def build_model(base: Path, method: str, args: argparse.Namespace) -> Any:
 def save_checkpoint(model: Any, tokenizer: Any, out: Path, method: str) -> None:
     """Save a plain HF checkpoint; LoRA adapters are merged into a copy of the base first."""
     import copy
+
     if method == "lora":
         model = copy.deepcopy(model).merge_and_unload()  # export and runtime need no peft
     with warnings.catch_warnings():  # transformers 5 deprecation chatter inside save_pretrained

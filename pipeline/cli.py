@@ -15,17 +15,29 @@ from pipeline.errors import FinsentError
 
 # name -> (module, one-line help). Modules are imported lazily.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("pipeline.demo", "start a local broker + worker, feed bundled sample news, show live table"),
+    "demo": (
+        "pipeline.demo",
+        "start a local broker + worker, feed bundled sample news, show live table",
+    ),
     "worker": ("pipeline.stream.worker", "run the stream worker (faust app)"),
     "kafka": ("pipeline.kafka_local", "start|stop|status a local single-node Apache Kafka (KRaft)"),
     "topics": ("pipeline.stream.admin", "create the finsent topics on the configured broker"),
     "score": ("pipeline.scoring.score_cli", "score texts with the shipped ONNX model"),
     "replay": ("pipeline.replay", "publish a historical feed into Kafka in event time"),
-    "backtest": ("pipeline.backtest.run", "run the core over a feed in-process and evaluate vs prices"),
+    "backtest": (
+        "pipeline.backtest.run",
+        "run the core over a feed in-process and evaluate vs prices",
+    ),
     "rules": ("pipeline.rules", "render alert rules to Prometheus / PrometheusRule YAML"),
-    "train": ("models.finetune", "fine-tune a sentiment model (full or LoRA) [needs finsent[train]]"),
+    "train": (
+        "models.finetune",
+        "fine-tune a sentiment model (full or LoRA) [needs finsent[train]]",
+    ),
     "eval": ("models.evaluate", "evaluate the ONNX model on a labelled JSONL/CSV file"),
-    "export": ("models.export", "export a checkpoint to ONNX (fp32, int8, fp16) [needs finsent[train]]"),
+    "export": (
+        "models.export",
+        "export a checkpoint to ONNX (fp32, int8, fp16) [needs finsent[train]]",
+    ),
     "bench": ("pipeline.bench", "benchmark scoring throughput: torch eager vs ONNX vs shipped"),
 }
 

@@ -29,8 +29,9 @@ DEFAULT_WATCHLIST = (
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FINSENT_", env_file=".env", frozen=True,
-                                      extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="FINSENT_", env_file=".env", frozen=True, extra="ignore"
+    )
 
     # Kafka
     app_id: str = "finsent"

@@ -44,8 +44,17 @@ def _table(base_url: str, alerts: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
     t = Table(title=f"finsent live - metrics at {base_url}/metrics", expand=False)
-    for col in ("ticker", "items 1h", "unique", "repeats", "score 5m", "score 1h", "decayed 1h",
-                "+ / = / -", "sentiment z"):
+    for col in (
+        "ticker",
+        "items 1h",
+        "unique",
+        "repeats",
+        "score 5m",
+        "score 1h",
+        "decayed 1h",
+        "+ / = / -",
+        "sentiment z",
+    ):
         t.add_column(col, justify="right" if col != "ticker" else "left")
     for sym in COMPANIES:
         d = _get_json(f"{base_url}/tickers/{sym}")
@@ -60,10 +69,17 @@ def _table(base_url: str, alerts: list[dict[str, Any]]) -> Any:
             colour = "green" if x > 0.15 else "red" if x < -0.15 else "white"
             return f"[{colour}]{x:+.2f}[/{colour}]"
 
-        t.add_row(sym, str(h["count"]), str(h["unique"]), str(h["duplicates"]),
-                  fmt(m5["mean_score"]), fmt(h["mean_score"]), fmt(d["decayed"].get("1h")),
-                  f"{h['positive']}/{h['neutral']}/{h['negative']}",
-                  "-" if d["sentiment_z"] is None else f"{d['sentiment_z']:+.1f}")
+        t.add_row(
+            sym,
+            str(h["count"]),
+            str(h["unique"]),
+            str(h["duplicates"]),
+            fmt(m5["mean_score"]),
+            fmt(h["mean_score"]),
+            fmt(d["decayed"].get("1h")),
+            f"{h['positive']}/{h['neutral']}/{h['negative']}",
+            "-" if d["sentiment_z"] is None else f"{d['sentiment_z']:+.1f}",
+        )
     if alerts:
         t.caption = "alerts: " + "; ".join(f"{a['rule']} {a['ticker']}" for a in alerts[-3:])
     return t
@@ -82,10 +98,15 @@ def _follow_alerts(settings: Any, sink: list[dict[str, Any]], stop: threading.Ev
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=int, default=400, help="sample items to feed")
     parser.add_argument("--rate", type=float, default=8.0, help="items per second")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--bootstrap", default=None,
-                        help="use this broker instead of starting a local one")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--bootstrap", default=None, help="use this broker instead of starting a local one"
+    )
     parser.add_argument("--web-port", type=int, default=None)
 
 
@@ -112,18 +133,26 @@ def run(args: argparse.Namespace) -> int:
         else:
             bootstrap = args.bootstrap
         port = args.web_port or kafka_local.free_port()
-        env = {**os.environ, "FINSENT_BOOTSTRAP_SERVERS": bootstrap, "FINSENT_WEB_PORT": str(port),
-               "FINSENT_WEB_HOST": "127.0.0.1", "FINSENT_DATA_DIR": str(tmp / "worker"),
-               "FINSENT_APP_ID": f"finsent-demo-{int(time.time())}",
-               "FINSENT_BASELINE_MIN_WINDOWS": os.environ.get("FINSENT_BASELINE_MIN_WINDOWS", "3")}
+        env = {
+            **os.environ,
+            "FINSENT_BOOTSTRAP_SERVERS": bootstrap,
+            "FINSENT_WEB_PORT": str(port),
+            "FINSENT_WEB_HOST": "127.0.0.1",
+            "FINSENT_DATA_DIR": str(tmp / "worker"),
+            "FINSENT_APP_ID": f"finsent-demo-{int(time.time())}",
+            "FINSENT_BASELINE_MIN_WINDOWS": os.environ.get("FINSENT_BASELINE_MIN_WINDOWS", "3"),
+        }
         os.environ.update({k: v for k, v in env.items() if k.startswith("FINSENT_")})
         settings = Settings()
         console.print("[bold]2/4[/] creating topics and starting the worker...")
         create_topics(settings)
         log = (tmp / "worker.log").open("wb")
-        worker = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "worker",
-                                   "--log-level", "warning"], env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
         while (_get_json(f"{base_url}/ready") or {}).get("ready") is not True:
@@ -135,18 +164,24 @@ def run(args: argparse.Namespace) -> int:
         alerts: list[dict[str, Any]] = []
         threading.Thread(target=_follow_alerts, args=(settings, alerts, stop), daemon=True).start()
         p = producer(settings)
-        console.print(f"[bold]4/4[/] feeding {args.items} sample items at {args.rate}/s "
-                      "(Ctrl-C to stop)")
+        console.print(
+            f"[bold]4/4[/] feeding {args.items} sample items at {args.rate}/s (Ctrl-C to stop)"
+        )
         t_end = time.monotonic() + args.duration if args.duration else None
-        items = generate(args.items, int(time.time() * 1000), spacing_ms=0, seed=int(time.time()),
-                         moods=MOODS)
+        items = generate(
+            args.items, int(time.time() * 1000), spacing_ms=0, seed=int(time.time()), moods=MOODS
+        )
         with Live(_table(base_url, alerts), console=console, refresh_per_second=2) as live:
             last = 0.0
             while t_end is None or time.monotonic() < t_end:
                 rec = next(items, None)
                 if rec is not None:
                     rec["published_at"] = int(time.time() * 1000)
-                    topic = settings.news_topic if rec["source"] == "newswire" else settings.social_topic
+                    topic = (
+                        settings.news_topic
+                        if rec["source"] == "newswire"
+                        else settings.social_topic
+                    )
                     p.send(topic, key=rec["id"].encode(), value=json.dumps(rec).encode())
                 if time.monotonic() - last > 1.0:
                     live.update(_table(base_url, alerts))

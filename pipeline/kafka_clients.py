@@ -26,7 +26,8 @@ def _connect(settings: Settings, factory: Callable[[], Any]) -> Any:
         raise KafkaConnectError(
             f"cannot use Kafka at {settings.bootstrap_servers} "
             f"(security protocol {settings.security_protocol}): {exc!r}. Check "
-            "FINSENT_BOOTSTRAP_SERVERS, and FINSENT_SASL_* / FINSENT_SSL_* if the cluster is secured."
+            "FINSENT_BOOTSTRAP_SERVERS, and FINSENT_SASL_* / FINSENT_SSL_* if the cluster is "
+            "secured."
         ) from exc
 
 

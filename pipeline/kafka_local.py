@@ -16,6 +16,7 @@ Why 4.4.0: the newest release; aiokafka 0.14 (under faust) and kafka-python 3.x 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -70,17 +71,29 @@ def ensure_jars(version: str = KAFKA_VERSION, *, quiet: bool = False) -> Path:
     if (libs / f"kafka_2.13-{version}.jar").exists():
         return libs
     if shutil.which("mvn") is None:
-        raise BrokerError("Maven (mvn) is needed once to fetch the Kafka jars; install Maven + Java 17")
+        raise BrokerError(
+            "Maven (mvn) is needed once to fetch the Kafka jars; install Maven + Java 17"
+        )
     work = libs.parent
     work.mkdir(parents=True, exist_ok=True)
     (work / "pom.xml").write_text(_POM.format(v=version))
     if not quiet:
         print(f"fetching Apache Kafka {version} jars from Maven Central into {libs} (once)...")
-    cmd = ["mvn", "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-           f"-DoutputDirectory={libs}", "-DincludeScope=runtime"]
+    cmd = [
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(work / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={libs}",
+        "-DincludeScope=runtime",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
-        raise BrokerError(f"mvn failed ({res.returncode}):\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+        raise BrokerError(
+            f"mvn failed ({res.returncode}):\n{res.stdout[-2000:]}{res.stderr[-2000:]}"
+        )
     return libs
 
 
@@ -95,9 +108,17 @@ def _java(libs: Path, data_dir: Path, main: str, *args: str) -> list[str]:
     if java is None:
         raise BrokerError("Java 17+ is needed to run the local Kafka broker")
     heap = os.environ.get("FINSENT_KAFKA_HEAP", "-Xmx512m")
-    return [java, heap, "-XX:+UseG1GC", f"-Dkafka.logs.dir={data_dir}",
-            f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
-            "-cp", f"{libs}/*", main, *args]
+    return [
+        java,
+        heap,
+        "-XX:+UseG1GC",
+        f"-Dkafka.logs.dir={data_dir}",
+        f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
+        "-cp",
+        f"{libs}/*",
+        main,
+        *args,
+    ]
 
 
 def write_config(data_dir: Path, port: int, controller_port: int, extra: dict[str, str]) -> Path:
@@ -147,14 +168,31 @@ def start(
     cfg = write_config(data_dir, port, free_port(), extra_config or {})
     if not (data_dir / "logs" / "meta.properties").exists():
         cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        res = subprocess.run(_java(libs, data_dir, "kafka.tools.StorageTool", "format",
-                                   "--standalone", "-t", cluster_id, "-c", str(cfg), *format_args),
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            _java(
+                libs,
+                data_dir,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(cfg),
+                *format_args,
+            ),
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             raise BrokerError(f"formatting {data_dir} failed: {res.stdout}{res.stderr}")
     log = (data_dir / "stdout.log").open("ab")
-    proc = subprocess.Popen(_java(libs, data_dir, "kafka.Kafka", str(cfg)), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        _java(libs, data_dir, "kafka.Kafka", str(cfg)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     bootstrap = f"127.0.0.1:{port}"
     (data_dir / "broker.pid").write_text(f"{proc.pid} {bootstrap}\n")
     deadline = time.monotonic() + timeout_s
@@ -225,10 +263,8 @@ def stop(data_dir: Path = DEFAULT_DIR, timeout_s: float = 30.0) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -246,13 +282,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         print("stopped" if stop(args.dir) else "not running")
     else:
-        b = status(args.dir)
-        print(f"running at {b.bootstrap} (pid {b.pid})" if b else "not running")
-        return 0 if b else 1
+        found = status(args.dir)
+        print(f"running at {found.bootstrap} (pid {found.pid})" if found else "not running")
+        return 0 if found else 1
     return 0
 
 
 # -- A secured broker (SASL/SCRAM, optionally TLS), for tests of Kafka security -----------------
+
 
 @dataclass(frozen=True)
 class SecureBroker:
@@ -279,21 +316,62 @@ def make_tls_files(out_dir: Path, hostname: str = "127.0.0.1") -> tuple[Path, Pa
     san = f"IP:{hostname}" if hostname.replace(".", "").isdigit() else f"DNS:{hostname}"
     (out_dir / "server.ext").write_text(
         f"subjectAltName={san},DNS:localhost\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
 
     def ssl_cmd(*args: str) -> None:
         res = subprocess.run(["openssl", *args], cwd=out_dir, capture_output=True, text=True)
         if res.returncode != 0:
             raise BrokerError(f"openssl {args[0]} failed: {res.stderr}")
 
-    ssl_cmd("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "2", "-subj", "/CN=finsent-test-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=keyCertSign,cRLSign")
-    ssl_cmd("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=finsent-test-broker")
-    ssl_cmd("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
+    ssl_cmd(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=finsent-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=keyCertSign,cRLSign",
+    )
+    ssl_cmd(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=finsent-test-broker",
+    )
+    ssl_cmd(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    )
     pem = out_dir / "server.pem"
     parts = ("server.key", "server.crt", "ca.crt")
     pem.write_text("".join((out_dir / n).read_text() for n in parts))
@@ -330,21 +408,34 @@ def start_secure(
         ca_file, pem = make_tls_files(data_dir / "tls")
         listeners.append(f"SASL_SSL://127.0.0.1:{sasl_ssl}")
         protocols.append("SASL_SSL:SASL_SSL")
-        extra.update({
-            f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": jaas,
-            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
-            "listener.name.sasl_ssl.ssl.keystore.location": str(pem),
-        })
-    extra.update({
-        "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{ctrl}"]),
-        "advertised.listeners": ",".join(listeners),
-        "listener.security.protocol.map": ",".join(protocols),
-        "controller.quorum.bootstrap.servers": f"127.0.0.1:{ctrl}",
-    })
-    scram = tuple(arg for name, password in users.items()
-                  for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]"))
-    broker = start(data_dir, plain, extra_config=extra, format_args=scram, timeout_s=timeout_s,
-                   quiet=True)
-    return SecureBroker(plaintext=broker.bootstrap, sasl_plaintext=f"127.0.0.1:{sasl}",
-                        sasl_ssl=f"127.0.0.1:{sasl_ssl}" if tls else None, ca_file=ca_file,
-                        data_dir=data_dir, pid=broker.pid)
+        extra.update(
+            {
+                f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": jaas,
+                "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+                "listener.name.sasl_ssl.ssl.keystore.location": str(pem),
+            }
+        )
+    extra.update(
+        {
+            "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{ctrl}"]),
+            "advertised.listeners": ",".join(listeners),
+            "listener.security.protocol.map": ",".join(protocols),
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{ctrl}",
+        }
+    )
+    scram = tuple(
+        arg
+        for name, password in users.items()
+        for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+    )
+    broker = start(
+        data_dir, plain, extra_config=extra, format_args=scram, timeout_s=timeout_s, quiet=True
+    )
+    return SecureBroker(
+        plaintext=broker.bootstrap,
+        sasl_plaintext=f"127.0.0.1:{sasl}",
+        sasl_ssl=f"127.0.0.1:{sasl_ssl}" if tls else None,
+        ca_file=ca_file,
+        data_dir=data_dir,
+        pid=broker.pid,
+    )

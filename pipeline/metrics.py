@@ -50,63 +50,132 @@ class PipelineMetrics:
     ticker_volume_z: Gauge
 
     @classmethod
-    def create(cls, registry: CollectorRegistry | None = None,
-               watchlist: Iterable[str] = (), topics: Iterable[str] = ()) -> PipelineMetrics:
+    def create(
+        cls,
+        registry: CollectorRegistry | None = None,
+        watchlist: Iterable[str] = (),
+        topics: Iterable[str] = (),
+    ) -> PipelineMetrics:
         r = registry if registry is not None else CollectorRegistry()
         wl = frozenset(watchlist)
         m = cls(
             registry=r,
             watchlist=wl,
-            items_consumed=Counter("finsent_items_consumed", "Input records consumed",
-                                   ["topic", "source"], registry=r),
-            items_produced=Counter("finsent_items_produced", "Records produced",
-                                   ["topic"], registry=r),
-            dead_letters=Counter("finsent_dead_letters", "Records sent to a dead-letter topic",
-                                 ["reason"], registry=r),
-            items_unlinked=Counter("finsent_items_unlinked", "Valid items that mention no known ticker",
-                                   registry=r),
-            mentions=Counter("finsent_mentions", "Item x ticker records aggregated, by novelty verdict",
-                             ["verdict"], registry=r),
-            late_records=Counter("finsent_late_records", "Records older than watermark - grace, "
-                                 "dropped from windows", registry=r),
-            duplicate_records=Counter("finsent_duplicate_records", "Near-duplicate repeats "
-                                      "(volume only, no sentiment weight)", registry=r),
-            alerts_fired=Counter("finsent_alerts_fired", "In-stream alert events published",
-                                 ["rule", "severity"], registry=r),
-            batch_size=Histogram("finsent_batch_size", "Texts per inference batch",
-                                 buckets=BATCH_BUCKETS, registry=r),
-            inference_seconds=Histogram("finsent_inference_duration_seconds",
-                                        "Model time per batch", buckets=LATENCY_BUCKETS, registry=r),
-            last_processed=Gauge("finsent_last_item_processed_timestamp_seconds",
-                                 "Wall-clock time the last record was processed", ["stage"],
-                                 registry=r),
-            last_event=Gauge("finsent_last_event_timestamp_seconds",
-                             "Event time of the newest record processed", registry=r),
-            consumer_lag=Gauge("finsent_consumer_lag_records",
-                               "Records behind the log end, summed over assigned partitions",
-                               ["topic"], registry=r),
-            model_info=Info("finsent_model", "Model version and the active execution provider",
-                            registry=r),
-            ticker_mentions=Counter("finsent_ticker_mentions", "Item x ticker records aggregated "
-                                    "(repeats included)", ["ticker"], registry=r),
-            ticker_score=Gauge("finsent_ticker_sentiment_score", "Weighted mean sentiment of the "
-                               "current window, in [-1, 1]", ["ticker", "window"], registry=r),
-            ticker_items=Gauge("finsent_ticker_window_items", "Items in the current window",
-                               ["ticker", "window"], registry=r),
-            ticker_negative_ratio=Gauge("finsent_ticker_negative_ratio", "Share of new stories "
-                                        "labelled negative in the current window",
-                                        ["ticker", "window"], registry=r),
+            items_consumed=Counter(
+                "finsent_items_consumed", "Input records consumed", ["topic", "source"], registry=r
+            ),
+            items_produced=Counter(
+                "finsent_items_produced", "Records produced", ["topic"], registry=r
+            ),
+            dead_letters=Counter(
+                "finsent_dead_letters",
+                "Records sent to a dead-letter topic",
+                ["reason"],
+                registry=r,
+            ),
+            items_unlinked=Counter(
+                "finsent_items_unlinked", "Valid items that mention no known ticker", registry=r
+            ),
+            mentions=Counter(
+                "finsent_mentions",
+                "Item x ticker records aggregated, by novelty verdict",
+                ["verdict"],
+                registry=r,
+            ),
+            late_records=Counter(
+                "finsent_late_records",
+                "Records older than watermark - grace, dropped from windows",
+                registry=r,
+            ),
+            duplicate_records=Counter(
+                "finsent_duplicate_records",
+                "Near-duplicate repeats (volume only, no sentiment weight)",
+                registry=r,
+            ),
+            alerts_fired=Counter(
+                "finsent_alerts_fired",
+                "In-stream alert events published",
+                ["rule", "severity"],
+                registry=r,
+            ),
+            batch_size=Histogram(
+                "finsent_batch_size", "Texts per inference batch", buckets=BATCH_BUCKETS, registry=r
+            ),
+            inference_seconds=Histogram(
+                "finsent_inference_duration_seconds",
+                "Model time per batch",
+                buckets=LATENCY_BUCKETS,
+                registry=r,
+            ),
+            last_processed=Gauge(
+                "finsent_last_item_processed_timestamp_seconds",
+                "Wall-clock time the last record was processed",
+                ["stage"],
+                registry=r,
+            ),
+            last_event=Gauge(
+                "finsent_last_event_timestamp_seconds",
+                "Event time of the newest record processed",
+                registry=r,
+            ),
+            consumer_lag=Gauge(
+                "finsent_consumer_lag_records",
+                "Records behind the log end, summed over assigned partitions",
+                ["topic"],
+                registry=r,
+            ),
+            model_info=Info(
+                "finsent_model", "Model version and the active execution provider", registry=r
+            ),
+            ticker_mentions=Counter(
+                "finsent_ticker_mentions",
+                "Item x ticker records aggregated (repeats included)",
+                ["ticker"],
+                registry=r,
+            ),
+            ticker_score=Gauge(
+                "finsent_ticker_sentiment_score",
+                "Weighted mean sentiment of the current window, in [-1, 1]",
+                ["ticker", "window"],
+                registry=r,
+            ),
+            ticker_items=Gauge(
+                "finsent_ticker_window_items",
+                "Items in the current window",
+                ["ticker", "window"],
+                registry=r,
+            ),
+            ticker_negative_ratio=Gauge(
+                "finsent_ticker_negative_ratio",
+                "Share of new stories labelled negative in the current window",
+                ["ticker", "window"],
+                registry=r,
+            ),
             # With the negative share, the pos/neg mix the ticker drill-down dashboard shows.
-            ticker_positive_ratio=Gauge("finsent_ticker_positive_ratio", "Share of new stories "
-                                        "labelled positive in the current window",
-                                        ["ticker", "window"], registry=r),
-            ticker_decayed=Gauge("finsent_ticker_decayed_score", "Exponentially decayed sentiment",
-                                 ["ticker", "half_life"], registry=r),
-            ticker_sentiment_z=Gauge("finsent_ticker_sentiment_zscore", "Current-window sentiment "
-                                     "vs the ticker's own baseline", ["ticker", "window"],
-                                     registry=r),
-            ticker_volume_z=Gauge("finsent_ticker_volume_zscore", "Current-window volume vs the "
-                                  "ticker's own baseline", ["ticker", "window"], registry=r),
+            ticker_positive_ratio=Gauge(
+                "finsent_ticker_positive_ratio",
+                "Share of new stories labelled positive in the current window",
+                ["ticker", "window"],
+                registry=r,
+            ),
+            ticker_decayed=Gauge(
+                "finsent_ticker_decayed_score",
+                "Exponentially decayed sentiment",
+                ["ticker", "half_life"],
+                registry=r,
+            ),
+            ticker_sentiment_z=Gauge(
+                "finsent_ticker_sentiment_zscore",
+                "Current-window sentiment vs the ticker's own baseline",
+                ["ticker", "window"],
+                registry=r,
+            ),
+            ticker_volume_z=Gauge(
+                "finsent_ticker_volume_zscore",
+                "Current-window volume vs the ticker's own baseline",
+                ["ticker", "window"],
+                registry=r,
+            ),
         )
         # Pre-create known label values so rate() sees a 0 before the first event.
         for reason in REASONS:
@@ -126,9 +195,15 @@ class PipelineMetrics:
     def forget_ticker(self, ticker: str) -> None:
         """Drop a ticker's gauges when its partition moves to another worker, so two workers
         never both export a value for it (the new owner exports the current one)."""
-        gauges = (self.ticker_score, self.ticker_items, self.ticker_negative_ratio,
-                  self.ticker_positive_ratio, self.ticker_decayed, self.ticker_sentiment_z,
-                  self.ticker_volume_z)
+        gauges = (
+            self.ticker_score,
+            self.ticker_items,
+            self.ticker_negative_ratio,
+            self.ticker_positive_ratio,
+            self.ticker_decayed,
+            self.ticker_sentiment_z,
+            self.ticker_volume_z,
+        )
         for gauge in gauges:
             for labels in [k for k in list(gauge._metrics) if k and k[0] == ticker]:  # noqa: SLF001
                 gauge.remove(*labels)

@@ -72,19 +72,28 @@ def resolve_topic(name: str, news_topic: str, social_topic: str) -> str:
 
 
 def summary(feed: Feed, sent: int, topic: str) -> str:
-    return (f"replayed {sent} records to {topic}; skipped {len(feed.bad)} bad rows; "
-            f"merged {feed.merged} duplicate ids; {feed.out_of_range} outside the time range")
+    return (
+        f"replayed {sent} records to {topic}; skipped {len(feed.bad)} bad rows; "
+        f"merged {feed.merged} duplicate ids; {feed.out_of_range} outside the time range"
+    )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="feed files")
     parser.add_argument("--topic", required=True, help="news.raw | social.raw (or a topic name)")
     parser.add_argument("--format", choices=FORMATS, default="jsonl")
-    parser.add_argument("--csv-columns", default=None,
-                        help="FIELD=COLUMN,... for --format csv (fields: id,text,published_at,"
-                             "source,tickers,url,author,lang)")
-    parser.add_argument("--speed", type=float, default=None,
-                        help="event-time speed-up factor (default: as fast as possible)")
+    parser.add_argument(
+        "--csv-columns",
+        default=None,
+        help="FIELD=COLUMN,... for --format csv (fields: id,text,published_at,"
+        "source,tickers,url,author,lang)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="event-time speed-up factor (default: as fast as possible)",
+    )
     parser.add_argument("--start", default=None, help="first event time to send (ISO-8601, UTC)")
     parser.add_argument("--end", default=None, help="send event times before this (ISO-8601, UTC)")
     parser.add_argument("--limit", type=int, default=None, help="send at most N records")
@@ -103,8 +112,14 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings()
     start_ms, end_ms = time_range(args)
-    feed = load_feed(args.files, args.format, csv_columns=parse_csv_columns(args.csv_columns),
-                     start_ms=start_ms, end_ms=end_ms, limit=args.limit)
+    feed = load_feed(
+        args.files,
+        args.format,
+        csv_columns=parse_csv_columns(args.csv_columns),
+        start_ms=start_ms,
+        end_ms=end_ms,
+        limit=args.limit,
+    )
     for bad in feed.bad:
         print(f"skipped {bad}", file=sys.stderr)
     topic = resolve_topic(args.topic, settings.news_topic, settings.social_topic)
@@ -113,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         sent = publish(
             feed.items,
             lambda k, v, ts: p.send(topic, key=k, value=v, timestamp_ms=ts),
-            speed=args.speed, progress=not args.no_progress,
+            speed=args.speed,
+            progress=not args.no_progress,
         )
         p.flush()
     finally:

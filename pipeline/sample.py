@@ -12,9 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 COMPANIES = {
-    "AAPL": ("Apple", "iPhone"), "MSFT": ("Microsoft", "Azure"), "TSLA": ("Tesla", "Model Y"),
-    "JPM": ("JPMorgan", "investment banking"), "XOM": ("Exxon Mobil", "refining"),
-    "BA": ("Boeing", "737 MAX"), "NVDA": ("Nvidia", "data-center GPU"), "AMZN": ("Amazon", "AWS"),
+    "AAPL": ("Apple", "iPhone"),
+    "MSFT": ("Microsoft", "Azure"),
+    "TSLA": ("Tesla", "Model Y"),
+    "JPM": ("JPMorgan", "investment banking"),
+    "XOM": ("Exxon Mobil", "refining"),
+    "BA": ("Boeing", "737 MAX"),
+    "NVDA": ("Nvidia", "data-center GPU"),
+    "AMZN": ("Amazon", "AWS"),
 }
 POSITIVE = [
     "{name} shares jump {pct}% after quarterly profit beats estimates",
@@ -39,26 +44,48 @@ NEUTRAL = [
     "{name} completes previously announced bond offering",
 ]
 SOCIAL = [
-    "${sym} {text}", "{text} ${sym}", "Just saw this: {text} ${sym}", "${sym} {text} #stocks",
+    "${sym} {text}",
+    "{text} ${sym}",
+    "Just saw this: {text} ${sym}",
+    "${sym} {text} #stocks",
 ]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 # Tails make stories from one template distinct, as real headlines are.
 TAILS = {
-    "positive": ["as margins widen", "on booming orders", "after a blowout quarter",
-                 "beating every analyst forecast", "with cash flow at a record",
-                 "while rivals struggle", "on upbeat comments from the CEO", ""],
-    "negative": ["amid supply chain chaos", "as costs spiral", "after a dismal quarter",
-                 "as customers walk away", "while the CFO resigns", "on weak cash flow",
-                 "as lawsuits pile up", ""],
+    "positive": [
+        "as margins widen",
+        "on booming orders",
+        "after a blowout quarter",
+        "beating every analyst forecast",
+        "with cash flow at a record",
+        "while rivals struggle",
+        "on upbeat comments from the CEO",
+        "",
+    ],
+    "negative": [
+        "amid supply chain chaos",
+        "as costs spiral",
+        "after a dismal quarter",
+        "as customers walk away",
+        "while the CFO resigns",
+        "on weak cash flow",
+        "as lawsuits pile up",
+        "",
+    ],
     "neutral": ["according to a filing", "the company said in a statement", "", "per its website"],
 }
 
 
 def _fill(template: str, sym: str, rng: random.Random) -> str:
     name, product = COMPANIES[sym]
-    return template.format(name=name, product=product, pct=rng.randint(2, 15),
-                           bn=rng.randint(5, 90), k=rng.randint(2, 12) * 500,
-                           day=rng.choice(DAYS))
+    return template.format(
+        name=name,
+        product=product,
+        pct=rng.randint(2, 15),
+        bn=rng.randint(5, 90),
+        k=rng.randint(2, 12) * 500,
+        day=rng.choice(DAYS),
+    )
 
 
 def story(sym: str, mood: str, rng: random.Random) -> str:
@@ -91,9 +118,14 @@ def generate(
         ts = start_ms + i * spacing_ms
         if seen and rng.random() < repeat_share:
             orig = rng.choice(seen[-50:])
-            yield {"id": f"s{seed}-{i}", "source": "twitter", "published_at": ts,
-                   "text": f"RT @markets: {orig['text']}", "tickers": orig.get("tickers", []),
-                   "author": "markets_fan"}
+            yield {
+                "id": f"s{seed}-{i}",
+                "source": "twitter",
+                "published_at": ts,
+                "text": f"RT @markets: {orig['text']}",
+                "tickers": orig.get("tickers", []),
+                "author": "markets_fan",
+            }
             continue
         sym = rng.choice(tickers)
         bias = moods.get(sym)
@@ -103,12 +135,22 @@ def generate(
             mood = rng.choices(["positive", "negative", "neutral"], [0.4, 0.35, 0.25])[0]
         text = story(sym, mood, rng)
         if rng.random() < 0.5:
-            rec = {"id": f"n{seed}-{i}", "source": "newswire", "published_at": ts, "text": text,
-                   "url": f"https://news.example.com/{seed}/{i}"}
+            rec = {
+                "id": f"n{seed}-{i}",
+                "source": "newswire",
+                "published_at": ts,
+                "text": text,
+                "url": f"https://news.example.com/{seed}/{i}",
+            }
         else:
-            rec = {"id": f"t{seed}-{i}", "source": "twitter", "published_at": ts,
-                   "text": rng.choice(SOCIAL).format(sym=sym, text=text), "tickers": [sym],
-                   "author": f"user{rng.randint(1, 400)}"}
+            rec = {
+                "id": f"t{seed}-{i}",
+                "source": "twitter",
+                "published_at": ts,
+                "text": rng.choice(SOCIAL).format(sym=sym, text=text),
+                "tickers": [sym],
+                "author": f"user{rng.randint(1, 400)}",
+            }
         seen.append(rec)
         yield rec
 

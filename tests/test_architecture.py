@@ -6,8 +6,16 @@ import sys
 
 import pytest
 
-HEAVY = ("faust", "onnxruntime", "prometheus_client", "torch", "transformers", "kafka", "aiokafka",
-         "pandas")
+HEAVY = (
+    "faust",
+    "onnxruntime",
+    "prometheus_client",
+    "torch",
+    "transformers",
+    "kafka",
+    "aiokafka",
+    "pandas",
+)
 
 
 def _modules_after_import(stmt: str) -> set[str]:
@@ -21,8 +29,10 @@ def test_core_imports_no_io_or_framework_modules() -> None:
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
 
 
-@pytest.mark.parametrize("module", ["pipeline.stream.worker", "pipeline.scoring.onnx",
-                                    "pipeline.stream.agents", "pipeline.cli"])
+@pytest.mark.parametrize(
+    "module",
+    ["pipeline.stream.worker", "pipeline.scoring.onnx", "pipeline.stream.agents", "pipeline.cli"],
+)
 def test_worker_path_never_imports_torch(module: str) -> None:
     loaded = _modules_after_import(f"import {module}")
     assert "torch" not in loaded and "transformers" not in loaded
@@ -32,8 +42,30 @@ def test_core_public_surface() -> None:
     import pipeline.core as core
 
     assert sorted(core.__all__) == sorted(
-        ["LABELS", "AggregationConfig", "Alert", "CoreConfig", "Evidence", "Item", "Mention",
-         "Outputs", "Rejected", "Rule", "Score", "Scored", "Scorer", "Snapshot", "SymbolTable",
-         "WindowStats", "flush", "link", "parse_item", "score_from_probs", "score_items", "step"])
+        [
+            "LABELS",
+            "AggregationConfig",
+            "Alert",
+            "CoreConfig",
+            "Evidence",
+            "Item",
+            "Mention",
+            "Outputs",
+            "Rejected",
+            "Rule",
+            "Score",
+            "Scored",
+            "Scorer",
+            "Snapshot",
+            "SymbolTable",
+            "WindowStats",
+            "flush",
+            "link",
+            "parse_item",
+            "score_from_probs",
+            "score_items",
+            "step",
+        ]
+    )
     for name in core.__all__:
         assert getattr(core, name) is not None

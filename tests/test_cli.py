@@ -21,15 +21,22 @@ def test_unknown_command_is_an_error() -> None:
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_subcommand_has_help(name: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "pipeline.cli", name, "--help"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", name, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "usage: finsent " + name in out.stdout
 
 
 def test_missing_model_is_one_line_naming_the_path(tmp_path: object) -> None:
-    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "score", "--model",
-                          "/no/such/model", "Apple beats"], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "score", "--model", "/no/such/model", "Apple beats"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert "/no/such/model" in out.stderr and "Traceback" not in out.stderr

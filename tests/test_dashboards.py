@@ -31,9 +31,30 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 EXPECTED = {"market-overview", "ticker-drilldown", "pipeline-health"}
 # Core panel types of Grafana 10/11 (used when grafana-foundation-sdk is not installed).
 CORE_PANEL_TYPES = {
-    "timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "histogram", "piechart",
-    "state-timeline", "status-history", "barchart", "text", "row", "alertlist", "annolist",
-    "dashlist", "logs", "news", "nodeGraph", "trend", "xychart", "candlestick", "geomap", "canvas",
+    "timeseries",
+    "stat",
+    "gauge",
+    "bargauge",
+    "table",
+    "heatmap",
+    "histogram",
+    "piechart",
+    "state-timeline",
+    "status-history",
+    "barchart",
+    "text",
+    "row",
+    "alertlist",
+    "annolist",
+    "dashlist",
+    "logs",
+    "news",
+    "nodeGraph",
+    "trend",
+    "xychart",
+    "candlestick",
+    "geomap",
+    "canvas",
 }
 GLOBAL_VARS = {"__interval", "__rate_interval", "__range", "__interval_ms", "__range_s"}
 PROMQL_WORDS = {"ALERTS", "ALERTS_FOR_STATE", "vector", "time"}
@@ -100,8 +121,9 @@ def test_dashboard_model(path: Path) -> None:
         assert p.get("title"), where
         g = p["gridPos"]
         assert all(isinstance(g[k], int) for k in "hwxy") and g["x"] + g["w"] <= 24, where
-        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"])
-                for y in range(g["y"], g["y"] + g["h"])}
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
         assert not cells & mine, f"{where}: overlaps another panel"
         cells |= mine
         if p["type"] == "row":
@@ -140,7 +162,7 @@ def test_ticker_drilldown_has_the_ticker_variable_and_alert_annotations() -> Non
     (var,) = [v for v in dash["templating"]["list"] if v["name"] == "ticker"]
     assert var["type"] == "query" and "finsent_ticker_" in var["definition"]
     anns = [a for a in dash["annotations"]["list"] if "ALERTS" in a.get("expr", "")]
-    assert anns and '$ticker' in anns[0]["expr"]
+    assert anns and "$ticker" in anns[0]["expr"]
 
 
 def test_queries_name_only_exported_metrics() -> None:
@@ -157,17 +179,24 @@ def test_queries_name_only_exported_metrics() -> None:
             assert not unknown, f"{path.name}: {expr} reads {unknown}"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None,
-                    reason="promtool not found: apt-get install prometheus (Debian package)")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool not found: apt-get install prometheus (Debian package)",
+)
 def test_every_query_parses(tmp_path: Path) -> None:
     """promtool parses each expr as a recording rule: a PromQL syntax error fails here, offline."""
-    rules = [{"record": f"dashboard:query:{i}",
-              "expr": re.sub(r"\$\{?ticker\}?", "AAPL", e).replace("$__rate_interval", "1m")}
-             for i, e in enumerate(e for p in DASHBOARDS for e in _exprs(_load(p)))]
+    rules = [
+        {
+            "record": f"dashboard:query:{i}",
+            "expr": re.sub(r"\$\{?ticker\}?", "AAPL", e).replace("$__rate_interval", "1m"),
+        }
+        for i, e in enumerate(e for p in DASHBOARDS for e in _exprs(_load(p)))
+    ]
     path = tmp_path / "queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    out = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -175,8 +204,9 @@ def test_every_query_parses(tmp_path: Path) -> None:
 def test_decodes_through_grafanas_dashboard_model(path: Path) -> None:
     """grafana-foundation-sdk is generated from Grafana's own dashboard schema (the kinds in
     grafana/grafana). Decode with it and check nothing we wrote was dropped or retyped."""
-    sdk = pytest.importorskip("grafana_foundation_sdk.models.dashboard",
-                              reason="pip install grafana-foundation-sdk")
+    sdk = pytest.importorskip(
+        "grafana_foundation_sdk.models.dashboard", reason="pip install grafana-foundation-sdk"
+    )
     from grafana_foundation_sdk.cog.plugins import register_default_plugins
 
     register_default_plugins()
@@ -189,8 +219,9 @@ def test_decodes_through_grafanas_dashboard_model(path: Path) -> None:
         assert theirs["gridPos"] == mine["gridPos"]
         exprs = [t["expr"] for t in theirs.get("targets", [])]
         assert exprs == [t["expr"] for t in mine["targets"]]
-    assert [v["name"] for v in back.get("templating", {}).get("list", [])] == \
-        [v["name"] for v in dash["templating"]["list"]]
+    assert [v["name"] for v in back.get("templating", {}).get("list", [])] == [
+        v["name"] for v in dash["templating"]["list"]
+    ]
 
 
 def test_provisioning_points_at_the_dashboards() -> None:

@@ -44,8 +44,12 @@ def test_per_ticker_gauges_only_for_the_watchlist() -> None:
 def test_undefined_z_score_exports_zero_not_stale_value() -> None:
     m = _metrics()
     m.observe_snapshot(_snap("AAPL"), "1h")
-    assert m.registry.get_sample_value(
-        "finsent_ticker_volume_zscore", {"ticker": "AAPL", "window": "1h"}) == 0.0
+    assert (
+        m.registry.get_sample_value(
+            "finsent_ticker_volume_zscore", {"ticker": "AAPL", "window": "1h"}
+        )
+        == 0.0
+    )
 
 
 def test_forget_ticker_removes_its_gauges_only() -> None:

@@ -21,7 +21,8 @@ PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
 UNIT_TESTS = sorted((REPO_DIR / "tests" / "prometheus").glob("*.test.yml"))
 needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not found: apt-get install prometheus (Debian package)")
+    PROMTOOL is None, reason="promtool not found: apt-get install prometheus (Debian package)"
+)
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -89,23 +90,34 @@ def test_recording_rules_follow_level_metric_operations() -> None:
         assert level and metric.startswith("finsent_") and ops, name
 
 
-@pytest.mark.skipif(AMTOOL is None,
-                    reason="amtool not found: apt-get install prometheus-alertmanager")
+@pytest.mark.skipif(
+    AMTOOL is None, reason="amtool not found: apt-get install prometheus-alertmanager"
+)
 def test_alertmanager_example_passes_amtool() -> None:
     out = _run(str(AMTOOL), "check-config", "k8s/alertmanager/alertmanager.yml")
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.skipif(AMTOOL is None,
-                    reason="amtool not found: apt-get install prometheus-alertmanager")
-@pytest.mark.parametrize(("labels", "receiver"), [
-    ("alertname=SentimentCollapse severity=critical ticker=BA", "pager"),
-    ("alertname=FinsentPipelineStalled severity=critical", "pager"),
-    ("alertname=VolumeSpike severity=warning ticker=BA", "tickets"),
-    ("alertname=FinsentNoInput severity=warning", "tickets"),
-])
+@pytest.mark.skipif(
+    AMTOOL is None, reason="amtool not found: apt-get install prometheus-alertmanager"
+)
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        ("alertname=SentimentCollapse severity=critical ticker=BA", "pager"),
+        ("alertname=FinsentPipelineStalled severity=critical", "pager"),
+        ("alertname=VolumeSpike severity=warning ticker=BA", "tickets"),
+        ("alertname=FinsentNoInput severity=warning", "tickets"),
+    ],
+)
 def test_alertmanager_routes_critical_to_the_pager(labels: str, receiver: str) -> None:
-    out = _run(str(AMTOOL), "config", "routes", "test",
-               "--config.file=k8s/alertmanager/alertmanager.yml", *labels.split())
+    out = _run(
+        str(AMTOOL),
+        "config",
+        "routes",
+        "test",
+        "--config.file=k8s/alertmanager/alertmanager.yml",
+        *labels.split(),
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == receiver

@@ -31,8 +31,13 @@ def _committed_groups() -> list[dict[str, Any]]:
 
 
 def test_committed_render_is_fresh() -> None:
-    out = subprocess.run([sys.executable, "-m", "pipeline.cli", "rules", "--check"],
-                         capture_output=True, text=True, cwd=REPO_DIR, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "rules", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_DIR,
+        timeout=60,
+    )
     assert out.returncode == 0, f"stale render, run `finsent rules`:\n{out.stdout}{out.stderr}"
 
 
@@ -42,8 +47,9 @@ def test_check_flags_a_stale_file(tmp_path: Any) -> None:
     assert subprocess.run(cmd, capture_output=True, cwd=REPO_DIR, timeout=60).returncode == 0
     path = root / RULES_FILE
     path.write_text(path.read_text().replace("< -3", "< -2"))
-    out = subprocess.run([*cmd, "--check"], capture_output=True, text=True, cwd=REPO_DIR,
-                         timeout=60)
+    out = subprocess.run(
+        [*cmd, "--check"], capture_output=True, text=True, cwd=REPO_DIR, timeout=60
+    )
     assert out.returncode == 1 and "< -2" in out.stdout
 
 

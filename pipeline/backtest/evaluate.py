@@ -41,15 +41,21 @@ def signal_frame(daily_windows: pd.DataFrame, min_items: int = 3) -> pd.DataFram
     if "window" in w:
         w = w[w["window"] == "1d"]
     w = w[(w["unique"] >= min_items) & w["mean_score"].notna()]
-    return pd.DataFrame({
-        "date": pd.to_datetime(w["start_ms"], unit="ms").dt.normalize(),
-        "ticker": w["ticker"].values, "score": w["mean_score"].astype(float).values,
-        "n": w["unique"].values,
-    }).sort_values(["date", "ticker"]).reset_index(drop=True)
+    return (
+        pd.DataFrame(
+            {
+                "date": pd.to_datetime(w["start_ms"], unit="ms").dt.normalize(),
+                "ticker": w["ticker"].values,
+                "score": w["mean_score"].astype(float).values,
+                "n": w["unique"].values,
+            }
+        )
+        .sort_values(["date", "ticker"])
+        .reset_index(drop=True)
+    )
 
 
-def versus_own_history(signal: pd.DataFrame, lookback: int = 20, min_obs: int = 5
-                       ) -> pd.DataFrame:
+def versus_own_history(signal: pd.DataFrame, lookback: int = 20, min_obs: int = 5) -> pd.DataFrame:
     """Score minus the ticker's own mean over its previous `lookback` signal days (strictly
     before D, so no look-ahead). Why: tickers differ in their usual tone (bots, retail fans), and
     a cross-sectional IC of levels mostly ranks those constant habits; the change is the news."""
@@ -71,9 +77,17 @@ def forward_returns(prices: pd.DataFrame) -> pd.DataFrame:
         c5 = np.full_like(c, np.nan)
         c5[: len(c) - 4] = c[4:]
         c_prev = np.concatenate([[np.nan], c[:-1]])
-        out.append(pd.DataFrame({"date": p["date"].values, "ticker": ticker,
-                                 "ret_1d": c / o - 1, "ret_5d": c5 / o - 1,
-                                 "ret_0d": c / c_prev - 1}))
+        out.append(
+            pd.DataFrame(
+                {
+                    "date": p["date"].values,
+                    "ticker": ticker,
+                    "ret_1d": c / o - 1,
+                    "ret_5d": c5 / o - 1,
+                    "ret_0d": c / c_prev - 1,
+                }
+            )
+        )
     return pd.concat(out, ignore_index=True)
 
 
@@ -141,14 +155,22 @@ def ic_stats(ic: pd.Series, every: int = 1) -> dict[str, float]:
     mean = float(x.mean()) if n else math.nan
     std = float(x.std(ddof=1)) if n > 1 else math.nan
     t = mean / (std / math.sqrt(n)) if n > 1 and std > 0 else math.nan
-    return {"n": n, "mean": mean, "std": std, "t_stat": t,
-            "share_positive": float((x > 0).mean()) if n else math.nan}
+    return {
+        "n": n,
+        "mean": mean,
+        "std": std,
+        "t_stat": t,
+        "share_positive": float((x > 0).mean()) if n else math.nan,
+    }
 
 
 def time_series_ic(aligned: pd.DataFrame, ret: str, min_days: int = 20) -> pd.Series:
     """Per ticker: Spearman correlation over days of its score with its own `ret`."""
-    out = {t: _spearman(g["score"], g[ret]) for t, g in aligned.groupby("ticker", sort=True)
-           if g[ret].notna().sum() >= min_days}
+    out = {
+        t: _spearman(g["score"], g[ret])
+        for t, g in aligned.groupby("ticker", sort=True)
+        if g[ret].notna().sum() >= min_days
+    }
     return pd.Series(out, dtype=float, name=f"ts_ic_{ret}")
 
 
@@ -161,9 +183,11 @@ def hit_rates(aligned: pd.DataFrame, ret: str) -> dict[str, float]:
     ds = a["score"] - a.groupby("date")["score"].transform("mean")
     dr = a[ret] - a.groupby("date")[ret].transform("mean")
     rel = np.sign(ds) * np.sign(dr)
-    return {"raw": float((raw[raw != 0] > 0).mean()) if (raw != 0).any() else math.nan,
-            "relative": float((rel[rel != 0] > 0).mean()) if (rel != 0).any() else math.nan,
-            "n": int(len(a))}
+    return {
+        "raw": float((raw[raw != 0] > 0).mean()) if (raw != 0).any() else math.nan,
+        "relative": float((rel[rel != 0] > 0).mean()) if (rel != 0).any() else math.nan,
+        "n": int(len(a)),
+    }
 
 
 def abnormal_returns(prices: pd.DataFrame) -> pd.DataFrame:
@@ -183,8 +207,9 @@ def event_day0(event_ms: int, trading_days: pd.DatetimeIndex) -> pd.Timestamp | 
     return trading_days[i] if i < len(trading_days) else None
 
 
-def event_study(events: pd.DataFrame, ar: pd.DataFrame, pre: int = 5, post: int = 10
-                ) -> pd.DataFrame:
+def event_study(
+    events: pd.DataFrame, ar: pd.DataFrame, pre: int = 5, post: int = 10
+) -> pd.DataFrame:
     """Abnormal-return paths around events: one row per (rule, ticker, day 0), columns
     rule, ticker, day0, then AR at relative days -pre..post. Events too close to the ends of the
     price history, or for tickers without prices, are left out. Several alerts of one rule on one
@@ -231,6 +256,10 @@ def car_windows(paths: pd.DataFrame) -> dict[str, dict[str, float]]:
         n = len(x)
         se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
         mean = float(x.mean()) if n else math.nan
-        out[name] = {"mean": mean, "se": se, "t_stat": mean / se if se and se > 0 else math.nan,
-                     "n": n}
+        out[name] = {
+            "mean": mean,
+            "se": se,
+            "t_stat": mean / se if se and se > 0 else math.nan,
+            "n": n,
+        }
     return out

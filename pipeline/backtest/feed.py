@@ -90,7 +90,8 @@ def parse_csv_columns(spec: str | None) -> dict[str, str]:
         key = key.strip()
         if not sep or key not in CSV_FIELDS or not col.strip():
             raise ValueError(
-                f"bad --csv-columns entry {part!r}: want FIELD=COLUMN, FIELD in {CSV_FIELDS}")
+                f"bad --csv-columns entry {part!r}: want FIELD=COLUMN, FIELD in {CSV_FIELDS}"
+            )
         out[key] = col.strip()
     return out
 
@@ -142,8 +143,11 @@ def stocknet_to_wire(obj: Any) -> dict[str, Any] | None:
         except ValueError as exc:
             raise ValueError(f"created_at {created!r} is not Twitter time") from exc
     out: dict[str, Any] = {
-        "id": obj.get("id_str"), "source": "twitter", "published_at": published_at,
-        "text": obj.get("text"), "tickers": obj.get("symbols") or [],
+        "id": obj.get("id_str"),
+        "source": "twitter",
+        "published_at": published_at,
+        "text": obj.get("text"),
+        "tickers": obj.get("symbols") or [],
     }
     if isinstance(obj.get("user_id_str"), str):
         out["author"] = obj["user_id_str"]
@@ -247,8 +251,13 @@ def load_feed(
     limit: int | None = None,
 ) -> Feed:
     """Read, validate and order a feed: what `finsent replay` and `finsent backtest` consume."""
-    return collect(read_rows(paths, fmt, csv_columns), merge_ids=fmt == "stocknet",
-                   start_ms=start_ms, end_ms=end_ms, limit=limit)
+    return collect(
+        read_rows(paths, fmt, csv_columns),
+        merge_ids=fmt == "stocknet",
+        start_ms=start_ms,
+        end_ms=end_ms,
+        limit=limit,
+    )
 
 
 def read_prices(directory: str | Path, tickers: Iterable[str] | None = None) -> pd.DataFrame:
@@ -263,10 +272,16 @@ def read_prices(directory: str | Path, tickers: Iterable[str] | None = None) -> 
             continue
         df = pd.read_csv(path)
         factor = df["Adj Close"] / df["Close"]
-        frames.append(pd.DataFrame({
-            "date": pd.to_datetime(df["Date"]).dt.normalize(), "ticker": ticker,
-            "adj_open": df["Open"] * factor, "adj_close": df["Adj Close"],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": pd.to_datetime(df["Date"]).dt.normalize(),
+                    "ticker": ticker,
+                    "adj_open": df["Open"] * factor,
+                    "adj_close": df["Adj Close"],
+                }
+            )
+        )
     if not frames:
         raise FileNotFoundError(f"no <TICKER>.csv price files in {directory}")
     out = pd.concat(frames, ignore_index=True).dropna()

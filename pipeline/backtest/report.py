@@ -35,18 +35,27 @@ def alerts_frame(result: BacktestResult) -> pd.DataFrame:
     return pd.DataFrame([{c: getattr(a, c) for c in cols} for a in result.alerts], columns=cols)
 
 
-def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
-              min_items: int = 3, min_tickers: int = 5) -> dict[str, Any]:
+def summarize(
+    windows: pd.DataFrame,
+    alerts: pd.DataFrame,
+    prices: pd.DataFrame,
+    min_items: int = 3,
+    min_tickers: int = 5,
+) -> dict[str, Any]:
     """Every figure of the report, plus the frames the plots need (keys starting with '_')."""
     signal = ev.signal_frame(windows[windows["window"] == "1d"], min_items=min_items)
     aligned = ev.align(signal, prices)
-    ics = {r: ev.cross_sectional_ic(aligned, r, min_tickers)
-           for r in ("ret_1d", "ret_5d", "ret_0d")}
+    ics = {
+        r: ev.cross_sectional_ic(aligned, r, min_tickers) for r in ("ret_1d", "ret_5d", "ret_0d")
+    }
     rel = ev.align(ev.versus_own_history(signal), prices)
     rel_ics = {r: ev.cross_sectional_ic(rel, r, min_tickers) for r in ("ret_1d", "ret_5d")}
     out: dict[str, Any] = {
-        "signal_days": int(signal["date"].nunique()), "signal_rows": len(signal),
-        "aligned_rows": len(aligned), "min_items": min_items, "min_tickers": min_tickers,
+        "signal_days": int(signal["date"].nunique()),
+        "signal_rows": len(signal),
+        "aligned_rows": len(aligned),
+        "min_items": min_items,
+        "min_tickers": min_tickers,
         "ic": {
             "next_day": ev.ic_stats(ics["ret_1d"]),
             "next_5d": ev.ic_stats(ics["ret_5d"]),
@@ -55,10 +64,12 @@ def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
             "change_next_day": ev.ic_stats(rel_ics["ret_1d"]),
             "change_next_5d_non_overlapping": ev.ic_stats(rel_ics["ret_5d"], every=5),
         },
-        "ts_ic": {r: ev.time_series_ic(aligned, r).round(4).to_dict()
-                  for r in ("ret_1d", "ret_5d")},
+        "ts_ic": {
+            r: ev.time_series_ic(aligned, r).round(4).to_dict() for r in ("ret_1d", "ret_5d")
+        },
         "hit_rate": {r: ev.hit_rates(aligned, r) for r in ("ret_1d", "ret_5d")},
-        "_signal": signal, "_ics": ics,
+        "_signal": signal,
+        "_ics": ics,
     }
     ar = ev.abnormal_returns(prices)
     paths = ev.event_study(alerts, ar) if not alerts.empty else pd.DataFrame()
@@ -70,8 +81,11 @@ def summarize(windows: pd.DataFrame, alerts: pd.DataFrame, prices: pd.DataFrame,
         for rule, g in groups:
             curves[str(rule)] = ev.car_curve(g)
             windows_car[str(rule)] = ev.car_windows(g)
-    out["event_study"] = {"events": len(paths), "car": windows_car,
-                          "alerts_by_rule": alerts["rule"].value_counts().to_dict()}
+    out["event_study"] = {
+        "events": len(paths),
+        "car": windows_car,
+        "alerts_by_rule": alerts["rule"].value_counts().to_dict(),
+    }
     out["_curves"] = curves
     return out
 
@@ -91,64 +105,97 @@ def _f(x: float | None, fmt: str = "+.4f") -> str:
 def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, float]) -> str:
     ic = s["ic"]
     lines = [
-        "# finsent backtest report", "",
+        "# finsent backtest report",
+        "",
         f"Feed: {', '.join(meta['feeds'][:3])}{' ...' if len(meta['feeds']) > 3 else ''} "
         f"({meta['format']}); model `{meta['model']['version']}` on {meta['model']['provider']}.",
         f"{meta['items']} items ({meta['bad_rows']} bad rows skipped, {meta['merged_ids']} "
         f"duplicate ids merged), {meta['linked_items']} linked to a ticker, "
         f"{meta['unique_texts_scored']} unique texts scored; {meta['alerts']} alerts. "
         f"Runtime {timing['total_s']:.0f} s ({meta['items'] / timing['total_s']:.0f} items/s; "
-        f"scoring {timing['score_s']:.0f} s, core {timing['core_s']:.0f} s).", "",
-        "## Timing convention (no look-ahead)", "",
+        f"scoring {timing['score_s']:.0f} s, core {timing['core_s']:.0f} s).",
+        "",
+        "## Timing convention (no look-ahead)",
+        "",
         "Signal of day D = the core's `1d` window [D 00:00, D+1 00:00) UTC, known after the US "
         "close of D (16:00 New York = 21:00 UTC winter / 20:00 UTC summer). Returns start at the "
         "adjusted OPEN of the first trading day after D: next-day = that day's open to close, "
         "next-5-day = that open to the close four sessions later. Only trading days D are "
         f"evaluated; a ticker enters a day's cross-section with >= {s['min_items']} unique items, "
-        f"a day needs >= {s['min_tickers']} tickers.", "",
-        "## Information coefficient (Spearman across tickers, per day)", "",
+        f"a day needs >= {s['min_tickers']} tickers.",
+        "",
+        "## Information coefficient (Spearman across tickers, per day)",
+        "",
         "| horizon | days | mean IC | std | t-stat | share IC > 0 |",
         "|---|---|---|---|---|---|",
     ]
-    names = {"next_day": "next day (open→close)", "next_5d": "next 5 days",
-             "next_5d_non_overlapping": "next 5 days, every 5th day",
-             "same_day_diagnostic": "same day (close→close, NOT tradable)",
-             "change_next_day": "change vs own 20-day mean: next day",
-             "change_next_5d_non_overlapping": "change vs own 20-day mean: 5 days, every 5th"}
+    names = {
+        "next_day": "next day (open→close)",
+        "next_5d": "next 5 days",
+        "next_5d_non_overlapping": "next 5 days, every 5th day",
+        "same_day_diagnostic": "same day (close→close, NOT tradable)",
+        "change_next_day": "change vs own 20-day mean: next day",
+        "change_next_5d_non_overlapping": "change vs own 20-day mean: 5 days, every 5th",
+    }
     for key, label in names.items():
         x = ic[key]
-        lines.append(f"| {label} | {x['n']} | {_f(x['mean'])} | {_f(x['std'], '.4f')} | "
-                     f"{_f(x['t_stat'], '+.2f')} | {_f(x['share_positive'], '.3f')} |")
+        lines.append(
+            f"| {label} | {x['n']} | {_f(x['mean'])} | {_f(x['std'], '.4f')} | "
+            f"{_f(x['t_stat'], '+.2f')} | {_f(x['share_positive'], '.3f')} |"
+        )
     hr = s["hit_rate"]
     lines += [
-        "", "Hit rate of the sign (pooled ticker-days): next day "
+        "",
+        "Hit rate of the sign (pooled ticker-days): next day "
         f"{_f(hr['ret_1d']['relative'], '.3f')} relative to the cross-section, "
         f"{_f(hr['ret_1d']['raw'], '.3f')} raw; next 5 days "
         f"{_f(hr['ret_5d']['relative'], '.3f')} relative, {_f(hr['ret_5d']['raw'], '.3f')} raw.",
         "",
-        "Per-ticker time-series IC (next day): " + ", ".join(
-            f"{t} {_f(v, '+.3f')}" for t, v in s["ts_ic"]["ret_1d"].items()), "",
-        "![IC over time](ic_over_time.png)", "",
-        "## Event study around alerts (market-adjusted CAR)", "",
+        "Per-ticker time-series IC (next day): "
+        + ", ".join(f"{t} {_f(v, '+.3f')}" for t, v in s["ts_ic"]["ret_1d"].items()),
+        "",
+        "![IC over time](ic_over_time.png)",
+        "",
+        "## Event study around alerts (market-adjusted CAR)",
+        "",
         f"{s['event_study']['events']} events (one per rule, ticker and day 0); alerts by rule: "
-        f"{s['event_study']['alerts_by_rule']}.", "",
-        "| rule | n | CAR −5..−1 | AR day 0 | CAR +1..+10 (t) |", "|---|---|---|---|---|",
+        f"{s['event_study']['alerts_by_rule']}.",
+        "",
+        "| rule | n | CAR −5..−1 | AR day 0 | CAR +1..+10 (t) |",
+        "|---|---|---|---|---|",
     ]
     for rule, w in s["event_study"]["car"].items():
-        lines.append(f"| {rule} | {w['post']['n']} | {_f(w['pre']['mean'], '+.2%')} | "
-                     f"{_f(w['day0']['mean'], '+.2%')} | {_f(w['post']['mean'], '+.2%')} "
-                     f"({_f(w['post']['t_stat'], '+.2f')}) |")
-    lines += ["", "![Event study](event_study.png)", "",
-              "## Sentiment and price per ticker", "",
-              "![Sentiment vs price](sentiment_vs_price.png)",
-              "", "Files: `series_daily.parquet|csv`, `series_hourly.parquet|csv`, `alerts.jsonl`, "
-              "`metrics.json`.", ""]
+        lines.append(
+            f"| {rule} | {w['post']['n']} | {_f(w['pre']['mean'], '+.2%')} | "
+            f"{_f(w['day0']['mean'], '+.2%')} | {_f(w['post']['mean'], '+.2%')} "
+            f"({_f(w['post']['t_stat'], '+.2f')}) |"
+        )
+    lines += [
+        "",
+        "![Event study](event_study.png)",
+        "",
+        "## Sentiment and price per ticker",
+        "",
+        "![Sentiment vs price](sentiment_vs_price.png)",
+        "",
+        "Files: `series_daily.parquet|csv`, `series_hourly.parquet|csv`, `alerts.jsonl`, "
+        "`metrics.json`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def write_all(out: Path, result: BacktestResult, prices: pd.DataFrame, meta: dict[str, Any],
-              timing: dict[str, float], t0: float, *, min_items: int = 3,
-              min_tickers: int = 5) -> dict[str, Any]:
+def write_all(
+    out: Path,
+    result: BacktestResult,
+    prices: pd.DataFrame,
+    meta: dict[str, Any],
+    timing: dict[str, float],
+    t0: float,
+    *,
+    min_items: int = 3,
+    min_tickers: int = 5,
+) -> dict[str, Any]:
     """Write every output file into `out`; return the summary (figures as in metrics.json)."""
     from pipeline.backtest import plots
 
@@ -164,14 +211,20 @@ def write_all(out: Path, result: BacktestResult, prices: pd.DataFrame, meta: dic
     s = summarize(windows, alerts_frame(result), prices, min_items, min_tickers)
     every_day = ev.signal_frame(windows, min_items=1)  # the picture shows all days, smoothed
     plots.sentiment_vs_price(every_day, prices, out / "sentiment_vs_price.png")
-    plots.ic_over_time({"next day": s["_ics"]["ret_1d"], "next 5 days": s["_ics"]["ret_5d"],
-                        "same day (diagnostic, not tradable)": s["_ics"]["ret_0d"]},
-                       out / "ic_over_time.png")
+    plots.ic_over_time(
+        {
+            "next day": s["_ics"]["ret_1d"],
+            "next 5 days": s["_ics"]["ret_5d"],
+            "same day (diagnostic, not tradable)": s["_ics"]["ret_0d"],
+        },
+        out / "ic_over_time.png",
+    )
     plots.event_study(s["_curves"], out / "event_study.png")
     s["_ics"]["ret_1d"].rename("ic").to_csv(out / "ic_next_day.csv", index_label="date")
     timing = {**timing, "total_s": time.perf_counter() - t0}
     public = {k: v for k, v in s.items() if not k.startswith("_")}
-    (out / "metrics.json").write_text(json.dumps(
-        _clean({"meta": meta, "timing": timing, **public}), indent=2, default=str))
+    (out / "metrics.json").write_text(
+        json.dumps(_clean({"meta": meta, "timing": timing, **public}), indent=2, default=str)
+    )
     (out / "report.md").write_text(render_markdown(s, meta, timing), encoding="utf-8")
     return public

@@ -103,10 +103,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", default=None, help="event times before this (ISO-8601, UTC)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--model", default=None, help="model folder (default: FINSENT_MODEL_DIR)")
-    parser.add_argument("--min-items", type=int, default=3,
-                        help="unique items a ticker-day needs to enter the evaluation")
-    parser.add_argument("--min-tickers", type=int, default=5,
-                        help="tickers a day needs for a cross-sectional IC")
+    parser.add_argument(
+        "--min-items",
+        type=int,
+        default=3,
+        help="unique items a ticker-day needs to enter the evaluation",
+    )
+    parser.add_argument(
+        "--min-tickers", type=int, default=5, help="tickers a day needs for a cross-sectional IC"
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -125,32 +130,67 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings()
     t0 = time.perf_counter()
     start_ms, end_ms = time_range(args)
-    feed = load_feed(args.feeds, args.format, csv_columns=parse_csv_columns(args.csv_columns),
-                     start_ms=start_ms, end_ms=end_ms, limit=args.limit)
+    feed = load_feed(
+        args.feeds,
+        args.format,
+        csv_columns=parse_csv_columns(args.csv_columns),
+        start_ms=start_ms,
+        end_ms=end_ms,
+        limit=args.limit,
+    )
     for bad in feed.bad:
         print(f"skipped {bad}", file=sys.stderr)
     symbols = load_symbols(settings.symbols_path)
-    inner = OnnxScorer.load(args.model or settings.model_dir, provider=settings.provider,
-                            intra_op_threads=settings.intra_op_threads)
+    inner = OnnxScorer.load(
+        args.model or settings.model_dir,
+        provider=settings.provider,
+        intra_op_threads=settings.intra_op_threads,
+    )
     scorer = CachingScorer(inner)
     t_read = time.perf_counter()
     scorer.prime(linked_texts(feed.items, symbols), max_batch=settings.max_batch, progress=progress)
     t_score = time.perf_counter()
-    result = run_core(feed.items, symbols, scorer, settings.core_config(),
-                      max_batch=settings.max_batch, keep_windows={"1h", "1d"}, progress=progress)
+    result = run_core(
+        feed.items,
+        symbols,
+        scorer,
+        settings.core_config(),
+        max_batch=settings.max_batch,
+        keep_windows={"1h", "1d"},
+        progress=progress,
+    )
     t_core = time.perf_counter()
     prices = read_prices(args.prices)
     timing = {"read_s": t_read - t0, "score_s": t_score - t_read, "core_s": t_core - t_score}
     meta = {
-        "feeds": [str(f) for f in args.feeds], "format": args.format, "items": len(feed.items),
-        "bad_rows": len(feed.bad), "merged_ids": feed.merged, "out_of_range": feed.out_of_range,
-        "linked_items": result.linked_items, "unique_texts_scored": len(scorer),
-        "cache_hits": scorer.hits, "verdicts": dict(result.verdicts), "alerts": len(result.alerts),
-        "model": inner.describe(), "start": args.start, "end": args.end,
+        "feeds": [str(f) for f in args.feeds],
+        "format": args.format,
+        "items": len(feed.items),
+        "bad_rows": len(feed.bad),
+        "merged_ids": feed.merged,
+        "out_of_range": feed.out_of_range,
+        "linked_items": result.linked_items,
+        "unique_texts_scored": len(scorer),
+        "cache_hits": scorer.hits,
+        "verdicts": dict(result.verdicts),
+        "alerts": len(result.alerts),
+        "model": inner.describe(),
+        "start": args.start,
+        "end": args.end,
     }
-    write_all(Path(args.out), result, prices, meta, timing, t0,
-              min_items=args.min_items, min_tickers=args.min_tickers)
-    print(f"backtest: {len(feed.items)} items ({len(feed.bad)} bad rows skipped), "
-          f"{len(scorer)} unique texts scored, {len(result.alerts)} alerts, "
-          f"{time.perf_counter() - t0:.0f}s -> {args.out}/report.md")
+    write_all(
+        Path(args.out),
+        result,
+        prices,
+        meta,
+        timing,
+        t0,
+        min_items=args.min_items,
+        min_tickers=args.min_tickers,
+    )
+    print(
+        f"backtest: {len(feed.items)} items ({len(feed.bad)} bad rows skipped), "
+        f"{len(scorer)} unique texts scored, {len(result.alerts)} alerts, "
+        f"{time.perf_counter() - t0:.0f}s -> {args.out}/report.md"
+    )
     return 0

@@ -6,7 +6,16 @@ onnxruntime, prometheus_client or torch (tests/test_architecture.py enforces it)
 from pipeline.core.aggregate import AggregationConfig
 from pipeline.core.alerts import Rule
 from pipeline.core.records import (
-    LABELS, Alert, Evidence, Item, Mention, Rejected, Score, Scored, Snapshot, WindowStats,
+    LABELS,
+    Alert,
+    Evidence,
+    Item,
+    Mention,
+    Rejected,
+    Score,
+    Scored,
+    Snapshot,
+    WindowStats,
 )
 from pipeline.core.scoring import Scorer, score_from_probs
 from pipeline.core.step import CoreConfig, Outputs, flush, score_items, step
@@ -15,7 +24,26 @@ from pipeline.core.tickers import link
 from pipeline.core.validate import parse_item
 
 __all__ = [
-    "LABELS", "AggregationConfig", "Alert", "CoreConfig", "Evidence", "Item", "Mention", "Outputs",
-    "Rejected", "Rule", "Score", "Scored", "Scorer", "Snapshot", "SymbolTable", "WindowStats",
-    "flush", "link", "parse_item", "score_from_probs", "score_items", "step",
+    "LABELS",
+    "AggregationConfig",
+    "Alert",
+    "CoreConfig",
+    "Evidence",
+    "Item",
+    "Mention",
+    "Outputs",
+    "Rejected",
+    "Rule",
+    "Score",
+    "Scored",
+    "Scorer",
+    "Snapshot",
+    "SymbolTable",
+    "WindowStats",
+    "flush",
+    "link",
+    "parse_item",
+    "score_from_probs",
+    "score_items",
+    "step",
 ]

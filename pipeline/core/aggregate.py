@@ -45,25 +45,51 @@ def initialize(ticker: str) -> dict[str, Any]:
         "novelty": novelty.initialize(),
         "windows": {},
         "decay": {},
-        "baseline": {"n": 0, "score_n": 0, "score_mean": 0.0, "score_var": 0.0,
-                     "vol_mean": 0.0, "vol_var": 0.0, "last_start_ms": None},
+        "baseline": {
+            "n": 0,
+            "score_n": 0,
+            "score_mean": 0.0,
+            "score_var": 0.0,
+            "vol_mean": 0.0,
+            "vol_var": 0.0,
+            "last_start_ms": None,
+        },
         "fired": {},
         "totals": {"items": 0, "duplicates": 0, "late": 0, "redelivered": 0},
     }
 
 
 def _new_acc() -> dict[str, Any]:
-    return {"count": 0, "unique": 0, "duplicates": 0, "w": 0.0, "ws": 0.0,
-            "pos": 0, "neu": 0, "neg": 0, "top": []}
+    return {
+        "count": 0,
+        "unique": 0,
+        "duplicates": 0,
+        "w": 0.0,
+        "ws": 0.0,
+        "pos": 0,
+        "neu": 0,
+        "neg": 0,
+        "top": [],
+    }
 
 
-def window_stats(ticker: str, name: str, size_ms: int, start_ms: int, acc: dict[str, Any],
-                 final: bool = False) -> WindowStats:
+def window_stats(
+    ticker: str, name: str, size_ms: int, start_ms: int, acc: dict[str, Any], final: bool = False
+) -> WindowStats:
     return WindowStats(
-        ticker=ticker, window=name, start_ms=start_ms, end_ms=start_ms + size_ms,
-        count=acc["count"], unique=acc["unique"], duplicates=acc["duplicates"],
-        mean_score=acc["ws"] / acc["w"] if acc["w"] > 0 else None, weight=acc["w"],
-        positive=acc["pos"], neutral=acc["neu"], negative=acc["neg"], final=final,
+        ticker=ticker,
+        window=name,
+        start_ms=start_ms,
+        end_ms=start_ms + size_ms,
+        count=acc["count"],
+        unique=acc["unique"],
+        duplicates=acc["duplicates"],
+        mean_score=acc["ws"] / acc["w"] if acc["w"] > 0 else None,
+        weight=acc["w"],
+        positive=acc["pos"],
+        neutral=acc["neu"],
+        negative=acc["neg"],
+        final=final,
     )
 
 
@@ -138,21 +164,26 @@ def _update_baseline(state: dict[str, Any], stats: WindowStats, cfg: Aggregation
             b["score_mean"] = stats.mean_score
         else:
             b["score_mean"], b["score_var"] = _ew_update(
-                b["score_mean"], b["score_var"], stats.mean_score, alpha)
+                b["score_mean"], b["score_var"], stats.mean_score, alpha
+            )
         b["score_n"] += 1
     b["last_start_ms"] = stats.start_ms
 
 
-def add(state: dict[str, Any], s: Scored, repeat: bool, cfg: AggregationConfig
-        ) -> tuple[list[WindowStats], list[WindowStats]]:
+def add(
+    state: dict[str, Any], s: Scored, repeat: bool, cfg: AggregationConfig
+) -> tuple[list[WindowStats], list[WindowStats]]:
     """Add one (non-late) scored record in place; return (updated windows, windows just closed)."""
     ticker = state["ticker"]
     state["totals"]["items"] += 1
     state["totals"]["duplicates"] += int(repeat)
     if not repeat:
         _decay(state, s, cfg)
-    wm = s.published_at_ms if state["watermark_ms"] is None else max(
-        state["watermark_ms"], s.published_at_ms)
+    wm = (
+        s.published_at_ms
+        if state["watermark_ms"] is None
+        else max(state["watermark_ms"], s.published_at_ms)
+    )
     state["watermark_ms"] = wm
     updated, closed = [], []
     for name, size in cfg.windows_ms.items():
@@ -196,6 +227,7 @@ def snapshot(state: dict[str, Any], cfg: AggregationConfig) -> Snapshot:
     if ready and base.count >= cfg.min_volume:
         volume_z = _z(base.count, b["vol_mean"], b["vol_var"], cfg.volume_std_floor)
         if base.unique >= cfg.min_volume and base.mean_score is not None and b["score_n"] > 0:
-            sentiment_z = _z(base.mean_score, b["score_mean"], b["score_var"],
-                             cfg.sentiment_std_floor)
+            sentiment_z = _z(
+                base.mean_score, b["score_mean"], b["score_var"], cfg.sentiment_std_floor
+            )
     return Snapshot(ticker, wm, current, decayed, sentiment_z, volume_z, b["n"])

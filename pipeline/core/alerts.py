@@ -1,9 +1,9 @@
 """Alert rules on per-ticker analytics, evaluated in-stream. Pure.
 
-The same rule definitions (`pipeline/alert_rules.yaml`) are rendered into Prometheus alerting rules
-(`pipeline.rules`), so the pager and the `sentiment.alerts` topic agree on what an alert is. Prometheus
-adds `for:` (the condition must hold across scrapes); in-stream, a rule fires at most once per
-ticker, rule and window, with the items that moved the window as evidence.
+The same rule definitions (`pipeline/alert_rules.yaml`) are rendered into Prometheus alerting
+rules (`pipeline.rules`), so the pager and the `sentiment.alerts` topic agree on what an alert is.
+Prometheus adds `for:` (the condition must hold across scrapes); in-stream, a rule fires at most
+once per ticker, rule and window, with the items that moved the window as evidence.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from typing import Any
 from pipeline.core.records import Alert, Evidence, Snapshot
 
 OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 # Signals a ticker rule may read from a Snapshot, and the gauge Prometheus reads for it.
 SIGNALS = ("sentiment_z", "volume_z", "decayed_score", "mean_score")
@@ -69,7 +72,7 @@ def evaluate(
     evidence_by_window: Mapping[str, Iterable[Evidence]],
     evidence_items: int = 5,
 ) -> list[Alert]:
-    """Alerts that fire now. `fired` (rule -> window start ms) is updated in place: once per window."""
+    """Alerts that fire now; `fired` (rule -> window start ms) is updated: once per window."""
     alerts = []
     for rule in rules:
         value = value_of(rule, snap)
@@ -80,14 +83,27 @@ def evaluate(
             continue
         fired[rule.name] = win.start_ms
         values: dict[str, float | int | None] = {
-            rule.signal: value, "threshold": rule.threshold, "count": win.count,
-            "unique": win.unique, "mean_score": win.mean_score,
-            "sentiment_z": snap.sentiment_z, "volume_z": snap.volume_z,
+            rule.signal: value,
+            "threshold": rule.threshold,
+            "count": win.count,
+            "unique": win.unique,
+            "mean_score": win.mean_score,
+            "sentiment_z": snap.sentiment_z,
+            "volume_z": snap.volume_z,
         }
-        alerts.append(Alert(
-            rule=rule.name, ticker=snap.ticker, severity=rule.severity, window=rule.window,
-            window_start_ms=win.start_ms, event_ms=snap.event_ms, values=values,
-            summary=(rule.summary or rule.name).format(ticker=snap.ticker, value=value),
-            evidence=_pick_evidence(rule, evidence_by_window.get(rule.window, ()), evidence_items),
-        ))
+        alerts.append(
+            Alert(
+                rule=rule.name,
+                ticker=snap.ticker,
+                severity=rule.severity,
+                window=rule.window,
+                window_start_ms=win.start_ms,
+                event_ms=snap.event_ms,
+                values=values,
+                summary=(rule.summary or rule.name).format(ticker=snap.ticker, value=value),
+                evidence=_pick_evidence(
+                    rule, evidence_by_window.get(rule.window, ()), evidence_items
+                ),
+            )
+        )
     return alerts

@@ -3,8 +3,9 @@
 Method (why): each text gets two 64-bit fingerprints of its normalized form (lower case; URLs,
 "RT @user:", @handles, punctuation and digits' formatting removed):
 - an exact hash, which catches retweets and verbatim syndication;
-- a SimHash over character 4-grams (Charikar 2002; Manku et al., "Detecting near-duplicates for web
-  crawling", WWW 2007), which catches trivially edited copies ("...jumps 5%" / "...jumps 5% on earnings").
+- a SimHash over character 4-grams (Charikar 2002; Manku et al., "Detecting near-duplicates for
+  web crawling", WWW 2007), which catches trivially edited copies ("...jumps 5%" / "...jumps 5%
+  on earnings").
 Character n-grams rather than word shingles because headlines are short: one edited word changes
 most word bigrams but few character 4-grams. A SimHash is 8 bytes, so a per-ticker chain of a few
 hundred stories stays small enough to live in a changelogged table; MinHash would need 64+ values

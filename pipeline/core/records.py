@@ -5,8 +5,9 @@ Event times are ``int`` epoch milliseconds with an ``_ms`` suffix (as Quix Strea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
 
@@ -84,7 +85,7 @@ class Scored:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Scored":
+    def from_dict(cls, d: Mapping[str, Any]) -> Scored:
         return cls(
             item_id=str(d["id"]),
             source=str(d["source"]),
@@ -110,8 +111,13 @@ class Evidence:
     text: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.item_id, "source": self.source, "score": self.score,
-                "weight": self.weight, "text": self.text}
+        return {
+            "id": self.item_id,
+            "source": self.source,
+            "score": self.score,
+            "weight": self.weight,
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,7 @@ class WindowStats:
     """A per-ticker tumbling window: the record on `sentiment.aggregates`.
 
     `count` includes repeats (volume); `unique`, the label counts and `mean_score` only new stories.
-    `final` is True once the window is closed (watermark passed end + grace) and can no longer change.
+    `final` is True once the window is closed (watermark passed end + grace): it cannot change.
     """
 
     ticker: str
@@ -142,11 +148,21 @@ class WindowStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "type": "window", "ticker": self.ticker, "window": self.window,
-            "start_ms": self.start_ms, "end_ms": self.end_ms, "count": self.count,
-            "unique": self.unique, "duplicates": self.duplicates, "mean_score": self.mean_score,
-            "weight": self.weight, "positive": self.positive, "neutral": self.neutral,
-            "negative": self.negative, "share_negative": self.share_negative, "final": self.final,
+            "type": "window",
+            "ticker": self.ticker,
+            "window": self.window,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "count": self.count,
+            "unique": self.unique,
+            "duplicates": self.duplicates,
+            "mean_score": self.mean_score,
+            "weight": self.weight,
+            "positive": self.positive,
+            "neutral": self.neutral,
+            "negative": self.negative,
+            "share_negative": self.share_negative,
+            "final": self.final,
         }
 
 
@@ -179,8 +195,14 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "type": "alert", "rule": self.rule, "ticker": self.ticker, "severity": self.severity,
-            "window": self.window, "window_start_ms": self.window_start_ms,
-            "event_ms": self.event_ms, "values": dict(self.values), "summary": self.summary,
+            "type": "alert",
+            "rule": self.rule,
+            "ticker": self.ticker,
+            "severity": self.severity,
+            "window": self.window,
+            "window_start_ms": self.window_start_ms,
+            "event_ms": self.event_ms,
+            "values": dict(self.values),
+            "summary": self.summary,
             "evidence": [e.to_dict() for e in self.evidence],
         }

@@ -6,7 +6,8 @@ The stream and the backtest both score through a `Scorer`; the ONNX implementati
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from pipeline.core.records import LABELS, Score
 

@@ -57,9 +57,15 @@ def score_items(
         item = items[i]
         out[i] = [
             Scored(
-                item_id=item.id, source=item.source, ticker=m.ticker, relevance=m.relevance,
-                label=sc.label, score=sc.score, confidence=sc.confidence,
-                published_at_ms=item.published_at_ms, model_version=scorer.version,
+                item_id=item.id,
+                source=item.source,
+                ticker=m.ticker,
+                relevance=m.relevance,
+                label=sc.label,
+                score=sc.score,
+                confidence=sc.confidence,
+                published_at_ms=item.published_at_ms,
+                model_version=scorer.version,
                 text=item.text[:TEXT_CHARS],
             )
             for m in mentions[i]
@@ -78,8 +84,12 @@ def step(
         state["totals"]["late"] += 1
         return state, Outputs(LATE)
     state["novelty"], verdict = novelty.observe(
-        state["novelty"], s.item_id, novelty.fingerprint(s.text), s.published_at_ms,
-        ttl_ms=cfg.novelty_ttl_ms, max_entries=cfg.novelty_max_entries,
+        state["novelty"],
+        s.item_id,
+        novelty.fingerprint(s.text),
+        s.published_at_ms,
+        ttl_ms=cfg.novelty_ttl_ms,
+        max_entries=cfg.novelty_max_entries,
         max_hamming=cfg.novelty_max_hamming,
     )
     if verdict == REDELIVERY:

@@ -15,9 +15,10 @@ COMMON_WORD_SYMBOLS: frozenset[str] = frozenset(
     """
     A ALL AM AN AMP ANY APP ARE AS AT BE BIG BIO BY CAN CAR CASH CAT CEO COST DAY DD DE DO ED EL
     ELSE ES EV EW FAST FOR FUN GO GOOD HAS HD HE HOLD HOME HOPE HUGE ICE IF IN IP IR IS IT JOB KEY
-    KEYS KIM LIFE LIN LOVE LOW LUV MA MAN MAR MAS MET MO MS NEW NI NICE NOW OK ON ONE OR OUT PEAK PEG
-    PH PLAY PM POOL REAL RE RF RL RUN SEE SO STAR SUN TAP TECH TEL TRUE TT TWO UP US USA WELL YOU
-    """.split()
+    KEYS KIM LIFE LIN LOVE LOW LUV MA MAN MAR MAS MET MO MS NEW NI NICE NOW OK ON ONE OR OUT PEAK
+    PEG PH PLAY PM POOL REAL RE RF RL RUN SEE SO STAR SUN TAP TECH TEL TRUE TT TWO UP US USA WELL
+    YOU
+    """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
 
@@ -40,7 +41,10 @@ class SymbolTable:
 
     @classmethod
     def from_rows(
-        cls, rows: Iterable[Mapping[str, str]], *, common_words: frozenset[str] = COMMON_WORD_SYMBOLS
+        cls,
+        rows: Iterable[Mapping[str, str]],
+        *,
+        common_words: frozenset[str] = COMMON_WORD_SYMBOLS,
     ) -> SymbolTable:
         """Rows with `symbol`, `name`, optional `aliases` (';'-separated) and `sector`."""
         companies: dict[str, Company] = {}
@@ -48,7 +52,9 @@ class SymbolTable:
         for row in rows:
             symbol = row["symbol"].strip().upper()
             aliases = tuple(a.strip() for a in (row.get("aliases") or "").split(";") if a.strip())
-            company = Company(symbol, row["name"].strip(), aliases, (row.get("sector") or "").strip())
+            company = Company(
+                symbol, row["name"].strip(), aliases, (row.get("sector") or "").strip()
+            )
             companies[symbol] = company
             for alias in (company.name, *aliases):
                 # First writer wins: an alias shared by two companies is ambiguous, so drop it.
@@ -77,7 +83,9 @@ class SymbolTable:
         """(symbol, char offset) for every company name / alias found in `text`."""
         if self._alias_re is None:
             return []
-        return [(self.alias_to_symbol[m.group(1)], m.start()) for m in self._alias_re.finditer(text)]
+        return [
+            (self.alias_to_symbol[m.group(1)], m.start()) for m in self._alias_re.finditer(text)
+        ]
 
 
 def _one_letter(companies: Mapping[str, Company]) -> frozenset[str]:

@@ -1,8 +1,9 @@
 """Ticker linking: which companies an item is about, and how much (relevance in [0, 1]). Pure.
 
 Signals, strongest first: cashtags ($AAPL) and exchange prefixes (NASDAQ:AAPL), company names and
-aliases from the symbol table, provider-supplied tickers, bare upper-case symbols (AAPL). Common-word
-symbols (ALL, IT, ON...) count only as cashtags or prefixed (see `symbols.COMMON_WORD_SYMBOLS`).
+aliases from the symbol table, provider-supplied tickers, bare upper-case symbols (AAPL).
+Common-word symbols (ALL, IT, ON...) count only as cashtags or prefixed
+(see `symbols.COMMON_WORD_SYMBOLS`).
 """
 
 from __future__ import annotations

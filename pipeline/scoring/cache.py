@@ -28,7 +28,7 @@ class CachingScorer:
 
     def __init__(self, inner: Scorer, *, max_batch: int | None = None) -> None:
         """Args:
-            max_batch: overrides the batch size callers pass (e.g. 1 for batch-invariant scores).
+        max_batch: overrides the batch size callers pass (e.g. 1 for batch-invariant scores).
         """
         self.inner = inner
         self.version: str = inner.version
@@ -53,8 +53,14 @@ class CachingScorer:
             self._cache.update(zip(todo, fresh, strict=True))
         return [self._cache[k] for k in keys]
 
-    def prime(self, texts: Sequence[str], *, chunk: int = 1024, max_batch: int = 32,
-              progress: bool = False) -> int:
+    def prime(
+        self,
+        texts: Sequence[str],
+        *,
+        chunk: int = 1024,
+        max_batch: int = 32,
+        progress: bool = False,
+    ) -> int:
         """Score every not-yet-cached unique text in chunks, with a progress bar; return how many.
 
         Chunks of ~1000 texts let the inner scorer sort by length across many texts (less padding).

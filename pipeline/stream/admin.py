@@ -18,8 +18,11 @@ from pipeline.kafka_clients import admin
 def topic_names(settings: Settings) -> list[str]:
     ins = list(settings.topics_in())
     return [
-        *ins, *(t + settings.dlq_suffix for t in ins),
-        settings.scored_topic, settings.aggregates_topic, settings.alerts_topic,
+        *ins,
+        *(t + settings.dlq_suffix for t in ins),
+        settings.scored_topic,
+        settings.aggregates_topic,
+        settings.alerts_topic,
     ]
 
 

@@ -19,8 +19,9 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
     """Declare topics, the per-ticker table and both agents on `rt.app`."""
     app, s = rt.app, rt.settings
     topics = declare(app, s)
-    ticker_to_state = app.Table(TABLE_NAME, default=None, partitions=s.partitions,
-                                key_type=str)  # ticker -> plain JSON state
+    ticker_to_state = app.Table(
+        TABLE_NAME, default=None, partitions=s.partitions, key_type=str
+    )  # ticker -> plain JSON state
 
     @app.agent(topics.raw_topic, name="score_items")
     async def score_items(stream: Any) -> None:
@@ -33,7 +34,7 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
         async for event in stream.events():
             await handle_scored(rt, topics, ticker_to_state, event)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         gone = {tp.partition for tp in revoked if tp.topic == s.scored_topic}
         for ticker in [t for t, p in rt.ticker_partition.items() if p in gone]:

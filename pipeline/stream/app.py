@@ -22,14 +22,20 @@ def broker_credentials(settings: Settings) -> Any:
     ctx = None
     if proto.endswith("SSL"):
         ctx = ssl.create_default_context(
-            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+        )
         if settings.ssl_certfile:
-            ctx.load_cert_chain(str(settings.ssl_certfile),
-                                str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+            ctx.load_cert_chain(
+                str(settings.ssl_certfile),
+                str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+            )
     if proto.startswith("SASL"):
         return faust.SASLCredentials(
-            username=settings.sasl_username, password=settings.sasl_secret(),
-            mechanism=settings.sasl_mechanism, ssl_context=ctx)
+            username=settings.sasl_username,
+            password=settings.sasl_secret(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ctx,
+        )
     if proto == "SSL":
         return faust.SSLCredentials(ctx)
     return None

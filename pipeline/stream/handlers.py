@@ -42,7 +42,8 @@ async def _score(rt: Runtime, items: Sequence[Item]) -> list[list[Scored]]:
     t0 = time.perf_counter()
     # ONNX Runtime releases the GIL: run it off the event loop so heartbeats keep flowing.
     out = await loop.run_in_executor(
-        None, lambda: score_items(items, rt.symbols, rt.scorer, max_batch=rt.settings.max_batch))
+        None, lambda: score_items(items, rt.symbols, rt.scorer, max_batch=rt.settings.max_batch)
+    )
     n_texts = sum(1 for o in out if o)
     if n_texts:
         rt.metrics.batch_size.observe(n_texts)
@@ -98,7 +99,9 @@ async def handle_scored(rt: Runtime, topics: Topics, table: Any, event: Any) -> 
     key = scored.ticker.encode()
     rt.ticker_partition[scored.ticker] = event.message.partition
     state, out = step(table.get(scored.ticker), scored, rt.core)
-    table[scored.ticker] = state  # write back, or the changelog misses the update (faust tables guide)
+    table[scored.ticker] = (
+        state  # write back, or the changelog misses the update (faust tables guide)
+    )
     m.mentions.labels(verdict=out.verdict).inc()
     if out.verdict == "late":
         m.late_records.inc()

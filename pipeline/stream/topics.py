@@ -22,8 +22,14 @@ class Topics:
 
 def declare(app: faust.App, settings: Settings) -> Topics:
     def topic(*names: str) -> Any:
-        return app.topic(*names, key_type=bytes, value_type=bytes, value_serializer="raw",
-                         key_serializer="raw", internal=False)
+        return app.topic(
+            *names,
+            key_type=bytes,
+            value_type=bytes,
+            value_serializer="raw",
+            key_serializer="raw",
+            internal=False,
+        )
 
     return Topics(
         raw_topic=topic(*settings.topics_in()),

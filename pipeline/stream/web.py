@@ -34,24 +34,33 @@ def register(rt: Runtime, table: Any) -> None:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(rt.metrics.registry),
-                         content_type=CONTENT_TYPE_LATEST.split(";")[0])
+        return web.bytes(
+            generate_latest(rt.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
+        )
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         ok = rt.health.model_loaded and recovered and not app.rebalancing
-        body = {"ready": ok, "model_loaded": rt.health.model_loaded, "tables_recovered": recovered,
-                "rebalancing": bool(app.rebalancing)}
+        body = {
+            "ready": ok,
+            "model_loaded": rt.health.model_loaded,
+            "tables_recovered": recovered,
+            "rebalancing": bool(app.rebalancing),
+        }
         return web.json(body, status=200 if ok else 503)
 
     @app.page("/live")
     async def live(web: Any, request: Any) -> Any:
-        busy = bool(app.rebalancing) or not app.tables.recovery.completed.is_set()
+        busy = bool(app.rebalancing) or not app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         bad = stalled(rt, time.monotonic(), busy)
-        body = {"live": not bad, "lag": rt.health.lag,
-                "seconds_since_progress": round(time.monotonic()
-                                                - rt.health.last_progress_monotonic, 1)}
+        body = {
+            "live": not bad,
+            "lag": rt.health.lag,
+            "seconds_since_progress": round(
+                time.monotonic() - rt.health.last_progress_monotonic, 1
+            ),
+        }
         return web.json(body, status=503 if bad else 200)
 
     @app.page("/tickers/{ticker}")
@@ -61,12 +70,21 @@ def register(rt: Runtime, table: Any) -> None:
         if state is None:
             return web.json({"error": f"no state for {ticker} on this worker"}, status=404)
         snap = aggregate.snapshot(state, rt.core.aggregation)
-        return web.json(json.loads(json.dumps({
-            "ticker": snap.ticker, "event_ms": snap.event_ms,
-            "windows": {k: v.to_dict() for k, v in snap.windows.items()},
-            "decayed": snap.decayed, "sentiment_z": snap.sentiment_z, "volume_z": snap.volume_z,
-            "totals": state["totals"],
-        })))
+        return web.json(
+            json.loads(
+                json.dumps(
+                    {
+                        "ticker": snap.ticker,
+                        "event_ms": snap.event_ms,
+                        "windows": {k: v.to_dict() for k, v in snap.windows.items()},
+                        "decayed": snap.decayed,
+                        "sentiment_z": snap.sentiment_z,
+                        "volume_z": snap.volume_z,
+                        "totals": state["totals"],
+                    }
+                )
+            )
+        )
 
     @app.timer(5.0)
     async def update_lag() -> None:
@@ -79,9 +97,11 @@ def register(rt: Runtime, table: Any) -> None:
         lag: dict[str, int] = {}
         for tp in assigned:
             # `_read_offset` is faust's last offset handed to the stream (no public accessor).
-            read = consumer._read_offset.get(tp)  # noqa: SLF001
+            read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]  # noqa: SLF001
             hw = highwaters.get(tp) or 0
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, hw - (read + 1 if read is not None else 0))
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(
+                0, hw - (read + 1 if read is not None else 0)
+            )
         rt.health.lag = lag
         for topic, value in lag.items():
             rt.metrics.consumer_lag.labels(topic=topic).set(value)

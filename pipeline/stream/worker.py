@@ -27,23 +27,32 @@ log = logging.getLogger("finsent.worker")
 def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[object, object]:
     """The faust app with agents and web pages registered; `scorer` overrides the ONNX model."""
     from pipeline.stream import agents, web
-    from pipeline.stream.app import Runtime, create_app
     from pipeline.stream.admin import topic_names
+    from pipeline.stream.app import Runtime, create_app
 
     disable_created_metrics()
     if scorer is None:
         from pipeline.scoring.onnx import OnnxScorer
 
-        scorer = OnnxScorer.load(settings.model_dir, provider=settings.provider,
-                                 intra_op_threads=settings.intra_op_threads)
-    metrics = PipelineMetrics.create(CollectorRegistry(), settings.watchlist_set(),
-                                     topic_names(settings))
+        scorer = OnnxScorer.load(
+            settings.model_dir,
+            provider=settings.provider,
+            intra_op_threads=settings.intra_op_threads,
+        )
+    metrics = PipelineMetrics.create(
+        CollectorRegistry(), settings.watchlist_set(), topic_names(settings)
+    )
     provider = getattr(scorer, "provider", "custom")
     metrics.model_info.info({"version": scorer.version, "provider": provider})  # type: ignore[attr-defined]
     log.info("model %s on %s", scorer.version, provider)  # type: ignore[attr-defined]
-    rt = Runtime(settings=settings, app=create_app(settings), scorer=scorer,
-                 symbols=load_symbols(settings.symbols_path), core=settings.core_config(),
-                 metrics=metrics)
+    rt = Runtime(
+        settings=settings,
+        app=create_app(settings),
+        scorer=scorer,
+        symbols=load_symbols(settings.symbols_path),
+        core=settings.core_config(),
+        metrics=metrics,
+    )
     rt.health.model_loaded = True
     rt.health.last_progress_monotonic = time.monotonic()
     _topics, table = agents.register(rt)
@@ -58,8 +67,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from faust import Worker
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     rt, _table = build_runtime(Settings())
     worker = Worker(rt.app, loglevel=args.log_level, quiet=True)  # type: ignore[attr-defined]
     worker.execute_from_commandline()

@@ -28,18 +28,26 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 def test_jsonl_bad_rows_carry_line_number_and_reason(tmp_path: Path) -> None:
     good = {"id": "a", "text": "Apple beats", "published_at": T0 + 2000, "tickers": ["aapl"]}
-    f = _write(tmp_path / "feed.jsonl", [
-        json.dumps(good),
-        "not json {",
-        json.dumps({"id": "b", "published_at": T0}),  # no text
-        "",
-        json.dumps({"id": "c", "text": "x", "published_at": 1_700_000_000}),  # seconds
-        json.dumps({"id": "d", "text": "Microsoft slides", "published_at": "2023-11-14T22:13:20Z"}),
-    ])
+    f = _write(
+        tmp_path / "feed.jsonl",
+        [
+            json.dumps(good),
+            "not json {",
+            json.dumps({"id": "b", "published_at": T0}),  # no text
+            "",
+            json.dumps({"id": "c", "text": "x", "published_at": 1_700_000_000}),  # seconds
+            json.dumps(
+                {"id": "d", "text": "Microsoft slides", "published_at": "2023-11-14T22:13:20Z"}
+            ),
+        ],
+    )
     rows = list(read_jsonl(f))
     bad = [r for r in rows if isinstance(r, BadRow)]
     assert [(b.line, b.reason) for b in bad] == [
-        (2, "not_json"), (3, "missing_field"), (5, "bad_timestamp")]
+        (2, "not_json"),
+        (3, "missing_field"),
+        (5, "bad_timestamp"),
+    ]
     assert str(bad[0]).startswith(f"{f}:2: not_json:")
     feed = load_feed([f])
     assert [it.id for it in feed.items] == ["d", "a"]  # event-time order
@@ -53,12 +61,16 @@ def test_csv_named_columns_and_multi_line_rows(tmp_path: Path) -> None:
         "tweet_id,body,when,syms\n"
         '1,"Apple up",2024-01-02T10:00:00Z,AAPL;MSFT\n'
         '2,"two\nlines",2024-01-02T09:00:00Z,\n'
-        '3,,2024-01-02T11:00:00Z,AAPL\n'
-        "4,Boeing falls,not a time,BA\n", encoding="utf-8")
+        "3,,2024-01-02T11:00:00Z,AAPL\n"
+        "4,Boeing falls,not a time,BA\n",
+        encoding="utf-8",
+    )
     cols = parse_csv_columns("id=tweet_id,text=body,published_at=when,tickers=syms")
     rows = list(read_csv(f, cols))
     assert [(r.line, r.reason) for r in rows if isinstance(r, BadRow)] == [
-        (5, "missing_field"), (6, "bad_timestamp")]
+        (5, "missing_field"),
+        (6, "bad_timestamp"),
+    ]
     feed = load_feed([f], "csv", csv_columns=cols)
     assert [it.id for it in feed.items] == ["2", "1"]
     assert feed.items[1].provider_tickers == ("AAPL", "MSFT")
@@ -76,20 +88,32 @@ def test_bad_csv_columns_spec() -> None:
 
 
 def _tweet(id_str: str, created: str, symbols: list[str], text: str = "$AAPL up") -> str:
-    return json.dumps({"id_str": id_str, "created_at": created, "text": text,
-                       "user_id_str": "9", "lang": "en", "is_retweet": False,
-                       "symbols": symbols})
+    return json.dumps(
+        {
+            "id_str": id_str,
+            "created_at": created,
+            "text": text,
+            "user_id_str": "9",
+            "lang": "en",
+            "is_retweet": False,
+            "symbols": symbols,
+        }
+    )
 
 
 def test_stocknet_time_sort_and_merge_across_files(tmp_path: Path) -> None:
-    a = _write(tmp_path / "AAPL.jsonl", [
-        _tweet("2", "Thu Jan 02 15:00:00 +0000 2014", ["AAPL"]),
-        _tweet("1", "Wed Jan 01 03:59:03 +0000 2014", ["AAPL", "GOOG"]),
-        _tweet("3", "yesterday", ["AAPL"]),
-        '{"id_str": "4"',
-    ])
-    g = _write(tmp_path / "GOOG.jsonl",
-               [_tweet("1", "Wed Jan 01 03:59:03 +0000 2014", ["GOOG", "MSFT"])])
+    a = _write(
+        tmp_path / "AAPL.jsonl",
+        [
+            _tweet("2", "Thu Jan 02 15:00:00 +0000 2014", ["AAPL"]),
+            _tweet("1", "Wed Jan 01 03:59:03 +0000 2014", ["AAPL", "GOOG"]),
+            _tweet("3", "yesterday", ["AAPL"]),
+            '{"id_str": "4"',
+        ],
+    )
+    g = _write(
+        tmp_path / "GOOG.jsonl", [_tweet("1", "Wed Jan 01 03:59:03 +0000 2014", ["GOOG", "MSFT"])]
+    )
     feed = load_feed([a, g], "stocknet")
     assert [it.id for it in feed.items] == ["1", "2"]
     assert feed.items[0].published_at_ms == 1388548743000  # 2014-01-01T03:59:03Z
@@ -105,9 +129,13 @@ def test_stocknet_wire_keeps_extras() -> None:
 
 
 def test_time_range_is_half_open_and_limit_after_sort(tmp_path: Path) -> None:
-    f = _write(tmp_path / "f.jsonl", [
-        json.dumps({"id": str(i), "text": "t", "published_at": T0 + (5 - i) * 1000})
-        for i in range(6)])
+    f = _write(
+        tmp_path / "f.jsonl",
+        [
+            json.dumps({"id": str(i), "text": "t", "published_at": T0 + (5 - i) * 1000})
+            for i in range(6)
+        ],
+    )
     feed = load_feed([f], start_ms=T0 + 1000, end_ms=T0 + 4000, limit=2)
     assert [it.published_at_ms - T0 for it in feed.items] == [1000, 2000]
     assert feed.out_of_range == 3
@@ -116,8 +144,14 @@ def test_time_range_is_half_open_and_limit_after_sort(tmp_path: Path) -> None:
 def test_read_prices_adjusts_open(tmp_path: Path) -> None:
     d = tmp_path / "prices"
     d.mkdir()
-    _write(d / "abc.csv", ["Date,Open,High,Low,Close,Adj Close,Volume",
-                           "2014-01-02,10,11,9,20,10,1", "2014-01-03,21,22,20,22,11,1"])
+    _write(
+        d / "abc.csv",
+        [
+            "Date,Open,High,Low,Close,Adj Close,Volume",
+            "2014-01-02,10,11,9,20,10,1",
+            "2014-01-03,21,22,20,22,11,1",
+        ],
+    )
     p = read_prices(d)
     assert list(p["ticker"].unique()) == ["ABC"]
     assert p["adj_open"].tolist() == [5.0, 10.5]

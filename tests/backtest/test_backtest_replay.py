@@ -15,8 +15,16 @@ T0 = 1_700_000_000_000
 
 
 def _items(offsets_ms: list[int]) -> list[Item]:
-    return [Item(id=f"i{n}", source="wire", published_at_ms=T0 + o, text=f"text {n}",
-                 provider_tickers=("AAPL",)) for n, o in enumerate(offsets_ms)]
+    return [
+        Item(
+            id=f"i{n}",
+            source="wire",
+            published_at_ms=T0 + o,
+            text=f"text {n}",
+            provider_tickers=("AAPL",),
+        )
+        for n, o in enumerate(offsets_ms)
+    ]
 
 
 def test_encode_round_trips_through_the_worker_parser() -> None:
@@ -42,8 +50,13 @@ class FakeClock:
 
 def test_speed_sleeps_event_gaps_divided_by_speed() -> None:
     clock, sent = FakeClock(), []
-    n = publish(_items([0, 60_000, 60_000, 180_000]), lambda k, v, t: sent.append(t),
-                speed=60, clock=clock, sleep=clock.sleep)
+    n = publish(
+        _items([0, 60_000, 60_000, 180_000]),
+        lambda k, v, t: sent.append(t),
+        speed=60,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert n == 4 and sent == [T0, T0 + 60_000, T0 + 60_000, T0 + 180_000]
     assert clock.sleeps == pytest.approx([1.0, 2.0])
 
@@ -78,19 +91,25 @@ class FakeProducer:
 
 
 def test_replay_command_reports_bad_rows_and_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from pipeline import kafka_clients
     from pipeline.cli import main
 
     f = tmp_path / "feed.jsonl"
-    f.write_text("\n".join([
-        json.dumps({"id": "b", "text": "Apple up", "published_at": T0 + 10}),
-        "{broken",
-        json.dumps({"id": "a", "text": "Apple down", "published_at": T0}),
-        json.dumps({"id": "c", "text": "", "published_at": T0}),
-    ]) + "\n")
+    f.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "b", "text": "Apple up", "published_at": T0 + 10}),
+                "{broken",
+                json.dumps({"id": "a", "text": "Apple down", "published_at": T0}),
+                json.dumps({"id": "c", "text": "", "published_at": T0}),
+            ]
+        )
+        + "\n"
+    )
     fake = FakeProducer()
     monkeypatch.setattr(kafka_clients, "producer", lambda settings: fake)
     monkeypatch.setenv("FINSENT_NEWS_TOPIC", "x.news.raw")
@@ -99,5 +118,7 @@ def test_replay_command_reports_bad_rows_and_counts(
     assert f"{f}:2: not_json" in err and f"{f}:4: empty_text" in err
     assert "replayed 2 records to x.news.raw; skipped 2 bad rows" in out
     assert [(t, k, ts) for t, k, _v, ts in fake.sent] == [
-        ("x.news.raw", b"a", T0), ("x.news.raw", b"b", T0 + 10)]
+        ("x.news.raw", b"a", T0),
+        ("x.news.raw", b"b", T0 + 10),
+    ]
     assert fake.flushed and fake.closed

@@ -26,14 +26,24 @@ class KeywordScorer:
     version = "kw-1"
 
     def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]:
-        return [score_from_probs((0.1, 0.2, 0.7) if any(w in t for w in ("jump", "record", "raise"))
-                                 else (0.6, 0.3, 0.1)) for t in texts]
+        return [
+            score_from_probs(
+                (0.1, 0.2, 0.7)
+                if any(w in t for w in ("jump", "record", "raise"))
+                else (0.6, 0.3, 0.1)
+            )
+            for t in texts
+        ]
 
 
 def _feed_file(tmp: Path, n: int, spacing_ms: int) -> Path:
     f = tmp / "feed.jsonl"
-    f.write_text("".join(json.dumps(r) + "\n" for r in sample.generate(n, T0, spacing_ms=spacing_ms,
-                                                                       moods={"AAPL": "negative"})))
+    f.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in sample.generate(n, T0, spacing_ms=spacing_ms, moods={"AAPL": "negative"})
+        )
+    )
     return f
 
 
@@ -43,8 +53,9 @@ def test_run_core_counts_and_batch_independence(tmp_path: Path) -> None:
     a = run_core(items, symbols, KeywordScorer(), cfg, batch_items=256)
     b = run_core(items, symbols, KeywordScorer(), cfg, batch_items=1)
     key = [(w.ticker, w.window, w.start_ms, w.count, w.unique, w.mean_score) for w in a.windows]
-    assert key == [(w.ticker, w.window, w.start_ms, w.count, w.unique, w.mean_score)
-                   for w in b.windows]
+    assert key == [
+        (w.ticker, w.window, w.start_ms, w.count, w.unique, w.mean_score) for w in b.windows
+    ]
     counted = a.verdicts["new"] + a.verdicts["repeat"]
     assert sum(w.count for w in a.windows if w.window == "1d") == counted
     assert a.linked_items == a.items == 400 and a.verdicts["late"] == 0
@@ -59,15 +70,32 @@ def test_backtest_command_writes_report(tmp_path: Path) -> None:
     days = pd.bdate_range("2014-12-15", "2015-01-31")
     for t in sample.COMPANIES:
         close = 100 * np.cumprod(1 + rng.normal(0, 0.01, len(days)))
-        pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Open": close * 0.999, "High": close,
-                      "Low": close, "Close": close, "Adj Close": close, "Volume": 1}
-                     ).to_csv(pdir / f"{t}.csv", index=False)
+        pd.DataFrame(
+            {
+                "Date": days.strftime("%Y-%m-%d"),
+                "Open": close * 0.999,
+                "High": close,
+                "Low": close,
+                "Close": close,
+                "Adj Close": close,
+                "Volume": 1,
+            }
+        ).to_csv(pdir / f"{t}.csv", index=False)
     out = tmp_path / "out"
-    assert main(["backtest", str(feed), "--prices", str(pdir), "--out", str(out),
-                 "--no-progress"]) == 0
-    for name in ("report.md", "metrics.json", "alerts.jsonl", "series_daily.parquet",
-                 "series_hourly.csv", "ic_over_time.png", "event_study.png",
-                 "sentiment_vs_price.png"):
+    assert (
+        main(["backtest", str(feed), "--prices", str(pdir), "--out", str(out), "--no-progress"])
+        == 0
+    )
+    for name in (
+        "report.md",
+        "metrics.json",
+        "alerts.jsonl",
+        "series_daily.parquet",
+        "series_hourly.csv",
+        "ic_over_time.png",
+        "event_study.png",
+        "sentiment_vs_price.png",
+    ):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
     assert m["meta"]["items"] == 300 and m["meta"]["unique_texts_scored"] <= 300

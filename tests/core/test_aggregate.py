@@ -13,12 +13,30 @@ MIN, H = 60_000, 3_600_000
 T0 = 1_714_564_800_000  # 2024-05-01 12:00 UTC, an hour boundary
 
 
-def scored(i: int, ts: int, score: float, *, rel: float = 1.0, conf: float = 1.0,
-           label: str | None = None, text: str | None = None, ticker: str = "AAPL") -> Scored:
+def scored(
+    i: int,
+    ts: int,
+    score: float,
+    *,
+    rel: float = 1.0,
+    conf: float = 1.0,
+    label: str | None = None,
+    text: str | None = None,
+    ticker: str = "AAPL",
+) -> Scored:
     label = label or ("positive" if score > 0.2 else "negative" if score < -0.2 else "neutral")
-    return Scored(item_id=str(i), source="newswire", ticker=ticker, relevance=rel, label=label,
-                  score=score, confidence=conf, published_at_ms=ts, model_version="m",
-                  text=text or hashlib.sha256(str(i).encode()).hexdigest())  # distinct stories
+    return Scored(
+        item_id=str(i),
+        source="newswire",
+        ticker=ticker,
+        relevance=rel,
+        label=label,
+        score=score,
+        confidence=conf,
+        published_at_ms=ts,
+        model_version="m",
+        text=text or hashlib.sha256(str(i).encode()).hexdigest(),
+    )  # distinct stories
 
 
 CFG = CoreConfig(aggregation=AggregationConfig(grace_ms=MIN, baseline_min_windows=3, min_volume=2))
@@ -33,7 +51,9 @@ def run(records: list[Scored], cfg: CoreConfig = CFG) -> tuple[dict, list]:
 
 
 def test_weighted_mean_uses_relevance_times_confidence() -> None:
-    state, outs = run([scored(1, T0, 1.0, rel=1.0, conf=0.9), scored(2, T0 + 1, -1.0, rel=0.5, conf=0.6)])
+    state, outs = run(
+        [scored(1, T0, 1.0, rel=1.0, conf=0.9), scored(2, T0 + 1, -1.0, rel=0.5, conf=0.6)]
+    )
     w = outs[-1].snapshot.windows["1m"]
     assert w.mean_score == pytest.approx((0.9 * 1 + 0.3 * -1) / (0.9 + 0.3))
     assert (w.count, w.unique, w.positive, w.negative) == (2, 2, 1, 1)
@@ -50,7 +70,9 @@ def test_repeats_add_volume_but_no_sentiment_weight() -> None:
 
 
 def test_windows_close_when_watermark_passes_end_plus_grace() -> None:
-    _, outs = run([scored(1, T0, 0.5), scored(2, T0 + MIN + MIN - 1, 0.5), scored(3, T0 + 2 * MIN, 0.5)])
+    _, outs = run(
+        [scored(1, T0, 0.5), scored(2, T0 + MIN + MIN - 1, 0.5), scored(3, T0 + 2 * MIN, 0.5)]
+    )
     assert not outs[1].closed  # T0 window ends at T0+1m; watermark T0+2m-1 < end + grace
     closed = {(w.window, w.start_ms) for w in outs[2].closed}
     assert ("1m", T0) in closed and all(w.final for w in outs[2].closed)

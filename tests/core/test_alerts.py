@@ -9,10 +9,23 @@ def snap(sentiment_z: float | None, count: int = 10, start: int = 0) -> Snapshot
     return Snapshot("AAPL", start + 1, {"1h": w}, {"1h": -0.4}, sentiment_z, 1.0, 30)
 
 
-COLLAPSE = Rule("SentimentCollapse", "sentiment_z", "<", -3.0, min_items=5, severity="critical",
-                evidence="negative", summary="collapse on {ticker}")
-EVIDENCE = {"1h": (Evidence("1", "wire", -0.9, 1.0, "bad"), Evidence("2", "wire", 0.8, 1.0, "good"),
-                   Evidence("3", "tw", -0.5, 0.5, "meh"))}
+COLLAPSE = Rule(
+    "SentimentCollapse",
+    "sentiment_z",
+    "<",
+    -3.0,
+    min_items=5,
+    severity="critical",
+    evidence="negative",
+    summary="collapse on {ticker}",
+)
+EVIDENCE = {
+    "1h": (
+        Evidence("1", "wire", -0.9, 1.0, "bad"),
+        Evidence("2", "wire", 0.8, 1.0, "good"),
+        Evidence("3", "tw", -0.5, 0.5, "meh"),
+    )
+}
 
 
 def test_rule_fires_with_negative_evidence_most_negative_first() -> None:
@@ -20,15 +33,20 @@ def test_rule_fires_with_negative_evidence_most_negative_first() -> None:
     alerts = evaluate([COLLAPSE], snap(-4.2), fired, EVIDENCE)
     assert len(alerts) == 1
     a = alerts[0]
-    assert (a.rule, a.ticker, a.severity, a.summary) == ("SentimentCollapse", "AAPL", "critical",
-                                                          "collapse on AAPL")
+    assert (a.rule, a.ticker, a.severity, a.summary) == (
+        "SentimentCollapse",
+        "AAPL",
+        "critical",
+        "collapse on AAPL",
+    )
     assert [e.item_id for e in a.evidence] == ["1", "3"]
     assert a.values["sentiment_z"] == -4.2
 
 
 @pytest.mark.parametrize(("z", "count"), [(-2.9, 10), (None, 10), (-5.0, 4)])
 def test_rule_does_not_fire_below_threshold_without_value_or_under_volume_gate(
-        z: float | None, count: int) -> None:
+    z: float | None, count: int
+) -> None:
     assert evaluate([COLLAPSE], snap(z, count), {}, EVIDENCE) == []
 
 

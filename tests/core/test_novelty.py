@@ -18,11 +18,18 @@ def _run(texts: list[tuple[str, str, int]]) -> list[str]:
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        ("Apple shares jump 5% after earnings beat",
-         "RT @trader: $AAPL Apple shares jump 5% after earnings beat https://t.co/xyz"),
-        ("Exxon Mobil cuts dividend as oil prices slump",
-         "ExxonMobil cuts its dividend as oil prices slump"),
-        ("Boeing wins $20bn order from Emirates", "Boeing wins $20 bn order from Emirates - Reuters"),
+        (
+            "Apple shares jump 5% after earnings beat",
+            "RT @trader: $AAPL Apple shares jump 5% after earnings beat https://t.co/xyz",
+        ),
+        (
+            "Exxon Mobil cuts dividend as oil prices slump",
+            "ExxonMobil cuts its dividend as oil prices slump",
+        ),
+        (
+            "Boeing wins $20bn order from Emirates",
+            "Boeing wins $20 bn order from Emirates - Reuters",
+        ),
         ("Tesla recalls 2 million cars", "TESLA RECALLS 2 MILLION CARS!!!"),
     ],
 )
@@ -33,7 +40,10 @@ def test_syndicated_and_trivially_edited_copies_are_repeats(a: str, b: str) -> N
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        ("Apple shares jump 5% after earnings beat", "Apple stock slides as iPhone sales disappoint"),
+        (
+            "Apple shares jump 5% after earnings beat",
+            "Apple stock slides as iPhone sales disappoint",
+        ),
         ("Apple shares rise after earnings beat", "Apple shares fall after earnings miss"),
         ("$AAPL looking strong today", "$AAPL looking weak today"),
     ],
@@ -49,8 +59,9 @@ def test_same_id_again_is_a_redelivery_not_a_repeat() -> None:
 def test_chain_expires_after_ttl_and_repeats_extend_it() -> None:
     text = "Apple beats estimates"
     # a repeat at 20h keeps the chain alive until 44h; at 50h the story is new again
-    assert _run([("1", text, 0), ("2", text, 20 * H), ("3", text, 43 * H), ("4", text, 70 * H)]) == [
-        NEW, REPEAT, REPEAT, NEW]
+    assert _run(
+        [("1", text, 0), ("2", text, 20 * H), ("3", text, 43 * H), ("4", text, 70 * H)]
+    ) == [NEW, REPEAT, REPEAT, NEW]
 
 
 def test_chain_is_bounded() -> None:

@@ -8,8 +8,12 @@ from pipeline.core.scoring import score_from_probs
 from pipeline.core.step import score_items
 from pipeline.core.symbols import SymbolTable
 
-SYMBOLS = SymbolTable.from_rows([{"symbol": "AAPL", "name": "Apple Inc.", "aliases": "Apple"},
-                                 {"symbol": "MSFT", "name": "Microsoft", "aliases": ""}])
+SYMBOLS = SymbolTable.from_rows(
+    [
+        {"symbol": "AAPL", "name": "Apple Inc.", "aliases": "Apple"},
+        {"symbol": "MSFT", "name": "Microsoft", "aliases": ""},
+    ]
+)
 
 
 class CountingScorer:
@@ -20,8 +24,9 @@ class CountingScorer:
 
     def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]:
         self.calls.append(list(texts))
-        return [score_from_probs((0.1, 0.2, 0.7) if "beat" in t else (0.8, 0.1, 0.1))
-                for t in texts]
+        return [
+            score_from_probs((0.1, 0.2, 0.7) if "beat" in t else (0.8, 0.1, 0.1)) for t in texts
+        ]
 
 
 def _item(i: int, text: str) -> Item:
@@ -30,8 +35,15 @@ def _item(i: int, text: str) -> Item:
 
 def test_one_scorer_call_per_batch_and_only_for_linked_items() -> None:
     scorer = CountingScorer()
-    out = score_items([_item(1, "Apple beat estimates"), _item(2, "Weather is nice"),
-                       _item(3, "$MSFT and Apple slump")], SYMBOLS, scorer)
+    out = score_items(
+        [
+            _item(1, "Apple beat estimates"),
+            _item(2, "Weather is nice"),
+            _item(3, "$MSFT and Apple slump"),
+        ],
+        SYMBOLS,
+        scorer,
+    )
     assert scorer.calls == [["Apple beat estimates", "$MSFT and Apple slump"]]
     assert [len(o) for o in out] == [1, 0, 2]
     assert out[0][0].score == 0.7 - 0.1 and out[0][0].label == "positive"

@@ -50,8 +50,9 @@ def test_common_word_symbols_never_match_as_bare_words(text: str) -> None:
     assert _link(text) == {}
 
 
-@pytest.mark.parametrize(("text", "ticker"), [("$ALL beats", "ALL"), ("NYSE:IT slides", "IT"),
-                                               ("$T cuts dividend", "T")])
+@pytest.mark.parametrize(
+    ("text", "ticker"), [("$ALL beats", "ALL"), ("NYSE:IT slides", "IT"), ("$T cuts dividend", "T")]
+)
 def test_common_word_symbols_match_as_cashtag_or_prefixed(text: str, ticker: str) -> None:
     assert set(_link(text)) == {ticker}
 
@@ -74,15 +75,24 @@ def test_crowded_items_give_each_ticker_less_relevance() -> None:
 
 
 def test_relevance_always_in_unit_interval_and_sorted() -> None:
-    item = Item(id="1", source="s", published_at_ms=0,
-                text="$AAPL $AAPL Apple Apple AAPL\n$MSFT", provider_tickers=("AAPL", "GE"))
+    item = Item(
+        id="1",
+        source="s",
+        published_at_ms=0,
+        text="$AAPL $AAPL Apple Apple AAPL\n$MSFT",
+        provider_tickers=("AAPL", "GE"),
+    )
     mentions = link(item, SYMBOLS)
     assert all(0.0 <= m.relevance <= 1.0 for m in mentions)
     assert [m.relevance for m in mentions] == sorted((m.relevance for m in mentions), reverse=True)
 
 
 def test_ambiguous_alias_shared_by_two_companies_is_dropped() -> None:
-    table = SymbolTable.from_rows([{"symbol": "AAA", "name": "Acme", "aliases": "Star"},
-                                   {"symbol": "BBB", "name": "Bolt", "aliases": "Star"}])
+    table = SymbolTable.from_rows(
+        [
+            {"symbol": "AAA", "name": "Acme", "aliases": "Star"},
+            {"symbol": "BBB", "name": "Bolt", "aliases": "Star"},
+        ]
+    )
     item = Item(id="1", source="s", published_at_ms=0, text="Star shares rise")
     assert link(item, table) == []

@@ -11,8 +11,12 @@ def _raw(**fields: object) -> bytes:
     return json.dumps(fields).encode()
 
 
-GOOD = {"id": "a1", "source": "newswire", "published_at": "2024-05-01T12:00:00Z",
-        "text": "Apple beats estimates"}
+GOOD = {
+    "id": "a1",
+    "source": "newswire",
+    "published_at": "2024-05-01T12:00:00Z",
+    "text": "Apple beats estimates",
+}
 
 
 def test_valid_record_parses_and_keeps_unknown_fields() -> None:

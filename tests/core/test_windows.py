@@ -1,13 +1,23 @@
 import pytest
 
 from pipeline.core.windows import (
-    is_closed, is_late, parse_duration_ms, window_end_ms, window_start_ms,
+    is_closed,
+    is_late,
+    parse_duration_ms,
+    window_end_ms,
+    window_start_ms,
 )
 
 
-@pytest.mark.parametrize(("ts", "size", "start"), [(0, 60_000, 0), (59_999, 60_000, 0),
-                                                    (60_000, 60_000, 60_000),
-                                                    (1714564812345, 3_600_000, 1714564800000)])
+@pytest.mark.parametrize(
+    ("ts", "size", "start"),
+    [
+        (0, 60_000, 0),
+        (59_999, 60_000, 0),
+        (60_000, 60_000, 60_000),
+        (1714564812345, 3_600_000, 1714564800000),
+    ],
+)
 def test_window_start(ts: int, size: int, start: int) -> None:
     assert window_start_ms(ts, size) == start
     assert window_end_ms(ts, size) == start + size
@@ -15,8 +25,13 @@ def test_window_start(ts: int, size: int, start: int) -> None:
 
 @pytest.mark.parametrize(
     ("event", "watermark", "grace", "late"),
-    [(100, None, 0, False), (100, 100, 0, False), (99, 100, 0, True), (50, 100, 50, False),
-     (49, 100, 50, True)],
+    [
+        (100, None, 0, False),
+        (100, 100, 0, False),
+        (99, 100, 0, True),
+        (50, 100, 50, False),
+        (49, 100, 50, True),
+    ],
 )
 def test_is_late(event: int, watermark: int | None, grace: int, late: bool) -> None:
     assert is_late(event, watermark, grace) is late
@@ -30,8 +45,17 @@ def test_a_record_that_is_not_late_never_falls_in_a_closed_window() -> None:
                 assert not is_closed(window_start_ms(ev, size), size, wm, grace)
 
 
-@pytest.mark.parametrize(("text", "ms"), [("250ms", 250), ("90s", 90_000), ("5m", 300_000),
-                                          ("1h", 3_600_000), ("1d", 86_400_000), ("1500", 1500)])
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("250ms", 250),
+        ("90s", 90_000),
+        ("5m", 300_000),
+        ("1h", 3_600_000),
+        ("1d", 86_400_000),
+        ("1500", 1500),
+    ],
+)
 def test_parse_duration(text: str, ms: int) -> None:
     assert parse_duration_ms(text) == ms
 

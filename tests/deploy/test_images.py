@@ -32,7 +32,7 @@ def hadolint() -> str | None:
 
 def runtime_stage(dockerfile: Path) -> str:
     text = dockerfile.read_text()
-    return text[text.index(" AS runtime"):]
+    return text[text.index(" AS runtime") :]
 
 
 def base_manifest(name: str) -> dict:  # type: ignore[type-arg]
@@ -46,8 +46,12 @@ def test_hadolint_clean(dockerfile: Path) -> None:
         if os.environ.get("CI"):
             pytest.fail("hadolint missing: run .ci/install-k8s-tools.sh")
         pytest.skip("hadolint missing: run .ci/install-k8s-tools.sh")
-    res = subprocess.run([exe, "--no-color", "--failure-threshold", "info", str(dockerfile)],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [exe, "--no-color", "--failure-threshold", "info", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -79,8 +83,11 @@ def test_gpu_image_uses_the_cuda_provider() -> None:
 
 
 def test_dockerignore_admits_what_is_copied() -> None:
-    rules = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    rules = [
+        ln.strip()
+        for ln in (REPO / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     assert rules[0] == "*", "allow-list: ignore everything, then admit"
     admitted = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
     for dockerfile in DOCKERFILES:

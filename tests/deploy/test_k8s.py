@@ -64,8 +64,9 @@ def render(overlay: str) -> tuple[Doc, ...]:
         if os.environ.get("CI"):
             pytest.fail("no kustomize renderer: run .ci/install-k8s-tools.sh")
         pytest.skip("no kustomize or kubectl; run .ci/install-k8s-tools.sh")
-    res = subprocess.run([*cmd, str(K8S / "overlays" / overlay)], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [*cmd, str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, f"{' '.join(cmd)} {overlay} failed:\n{res.stderr}"
     return tuple(d for d in yaml.safe_load_all(res.stdout) if d)
 
@@ -81,8 +82,9 @@ def docs(overlay: str) -> tuple[Doc, ...]:
 
 
 def one(docs: tuple[Doc, ...], kind: str, name: str | None = None) -> Doc:
-    found = [d for d in docs if d["kind"] == kind
-             and (name is None or d["metadata"]["name"] == name)]
+    found = [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
@@ -111,11 +113,22 @@ def crd_schema(group: str, kind: str, version: str) -> Doc:
 
 # -- schemas ---------------------------------------------------------------------------------
 
+
 def test_renders_the_expected_kinds(docs: tuple[Doc, ...]) -> None:
     kinds = {d["kind"] for d in docs}
-    assert kinds >= {"Deployment", "Service", "ConfigMap", "ServiceAccount", "PodDisruptionBudget",
-                     "ServiceMonitor", "PrometheusRule", "KafkaTopic", "KafkaUser", "ScaledObject",
-                     "TriggerAuthentication"}
+    assert kinds >= {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "KafkaTopic",
+        "KafkaUser",
+        "ScaledObject",
+        "TriggerAuthentication",
+    }
     assert all(d["metadata"].get("namespace") == "finsent" for d in docs)
 
 
@@ -142,11 +155,11 @@ def test_crd_kinds_valid_against_vendored_schemas(docs: tuple[Doc, ...]) -> None
         jsonschema.Draft7Validator.check_schema(schema)
         errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(d), key=str)
         assert not errors, f"{d['kind']}/{d['metadata']['name']}: " + "; ".join(
-            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
+        )
 
 
-def test_crd_kinds_valid_against_upstream_validators(docs: tuple[Doc, ...],
-                                                    tmp_path: Path) -> None:
+def test_crd_kinds_valid_against_upstream_validators(docs: tuple[Doc, ...], tmp_path: Path) -> None:
     """KEDA and Prometheus Operator objects through validators generated from the upstream CRDs
     (npm @kubernetes-models/*, installed by .ci/install-k8s-tools.sh). Strimzi has no such
     package; its kinds are covered by the vendored schemas only."""
@@ -160,8 +173,9 @@ def test_crd_kinds_valid_against_upstream_validators(docs: tuple[Doc, ...],
     shutil.copyfile(Path(__file__).parent / "crd_validate.mjs", script)
     groups = ("keda.sh", "monitoring.coreos.com")
     custom = [d for d in docs if d["apiVersion"].split("/")[0] in groups]
-    res = subprocess.run([node, str(script)], input=json.dumps(custom), capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        [node, str(script)], input=json.dumps(custom), capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"checked {len(custom)}, failed 0" in res.stdout
 
@@ -170,14 +184,22 @@ def test_vendored_schemas_reject_a_typo() -> None:
     """The CRD schemas are strict enough to be worth having: an unknown field fails."""
     import jsonschema
 
-    bad = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
-           "spec": {"scaleTargetRef": {"name": "x"}, "maxReplicas": 3,
-                    "triggers": [{"type": "kafka", "metadata": {}}]}}
+    bad = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "x"},
+        "spec": {
+            "scaleTargetRef": {"name": "x"},
+            "maxReplicas": 3,
+            "triggers": [{"type": "kafka", "metadata": {}}],
+        },
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, crd_schema("keda.sh", "ScaledObject", "v1alpha1"))
 
 
 # -- security, probes, resources ---------------------------------------------------------------
+
 
 def test_security_context(docs: tuple[Doc, ...]) -> None:
     pod, c = worker(docs)
@@ -231,9 +253,11 @@ def test_resources(docs: tuple[Doc, ...], overlay: str) -> None:
 
 # -- Kafka: topics, scaling, credentials --------------------------------------------------------
 
+
 @pytest.fixture
-def settings_from_configmap(docs: tuple[Doc, ...],
-                            monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def settings_from_configmap(
+    docs: tuple[Doc, ...], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
     """`Settings` exactly as a pod would build it from the ConfigMap (no .env file)."""
     from pipeline.config import Settings
 
@@ -274,12 +298,14 @@ def test_topics_match_settings(docs: tuple[Doc, ...], settings_from_configmap: A
         assert int(topics[name]["config"]["retention.ms"]) > 0
 
 
-def test_keda_scales_on_lag_within_partitions(docs: tuple[Doc, ...],
-                                              settings_from_configmap: Any) -> None:
+def test_keda_scales_on_lag_within_partitions(
+    docs: tuple[Doc, ...], settings_from_configmap: Any
+) -> None:
     s = settings_from_configmap
     so = one(docs, "ScaledObject")["spec"]
-    partitions = {t["spec"]["topicName"]: t["spec"]["partitions"]
-                  for t in all_of(docs, "KafkaTopic")}
+    partitions = {
+        t["spec"]["topicName"]: t["spec"]["partitions"] for t in all_of(docs, "KafkaTopic")
+    }
     assert so["scaleTargetRef"]["name"] == one(docs, "Deployment")["metadata"]["name"]
     triggers = so["triggers"]
     assert {t["metadata"]["topic"] for t in triggers} == set(s.topics_in())
@@ -289,8 +315,9 @@ def test_keda_scales_on_lag_within_partitions(docs: tuple[Doc, ...],
         assert md["consumerGroup"] == s.app_id  # faust's consumer group id is the app id
         assert md["bootstrapServers"] == s.bootstrap_servers
         assert int(md["lagThreshold"]) > 0
-        assert so["maxReplicaCount"] <= partitions[md["topic"]], \
+        assert so["maxReplicaCount"] <= partitions[md["topic"]], (
             "a consumer beyond the partition count sits idle"
+        )
         auth = one(docs, "TriggerAuthentication", t["authenticationRef"]["name"])["spec"]
         assert {r["parameter"] for r in auth["secretTargetRef"]} >= {"password"}
     assert 1 <= so["minReplicaCount"] <= so["maxReplicaCount"]
@@ -318,6 +345,7 @@ def test_kafka_credentials_come_from_mounted_secrets(docs: tuple[Doc, ...]) -> N
 
 # -- wiring -------------------------------------------------------------------------------------
 
+
 def test_selectors_and_ports_line_up(docs: tuple[Doc, ...]) -> None:
     dep = one(docs, "Deployment")
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
@@ -332,8 +360,10 @@ def test_selectors_and_ports_line_up(docs: tuple[Doc, ...]) -> None:
     ports = {p["name"] for p in svc["spec"]["ports"]}
     assert {e["port"] for e in sm["spec"]["endpoints"]} <= ports
     assert all(e["path"] == "/metrics" for e in sm["spec"]["endpoints"])
-    assert one(docs, "ServiceAccount")["metadata"]["name"] == dep["spec"]["template"]["spec"][
-        "serviceAccountName"]
+    assert (
+        one(docs, "ServiceAccount")["metadata"]["name"]
+        == dep["spec"]["template"]["spec"]["serviceAccountName"]
+    )
 
 
 def test_dashboards_configmap(docs: tuple[Doc, ...]) -> None:
@@ -345,6 +375,10 @@ def test_dashboards_configmap(docs: tuple[Doc, ...]) -> None:
 
 
 def test_dashboards_copy_in_sync() -> None:
-    res = subprocess.run([sys.executable, str(K8S / "sync_dashboards.py"), "--check"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, str(K8S / "sync_dashboards.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stdout + res.stderr

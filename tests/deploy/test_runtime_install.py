@@ -43,8 +43,11 @@ WHEELHOUSE = CACHE / "wheelhouse"
 
 def _ignore(directory: str, names: list[str]) -> set[str]:
     # .dockerignore keeps these out of the image too
-    return {n for n in names if n in ("__pycache__", "checkpoints", ".pytest_cache")
-            or n.endswith((".pyc", ".egg-info"))}
+    return {
+        n
+        for n in names
+        if n in ("__pycache__", "checkpoints", ".pytest_cache") or n.endswith((".pyc", ".egg-info"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,22 +69,38 @@ def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     #    for pip's HTTP cache (which this index does not let pip fill), so only new versions are
     #    downloaded on later runs.
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run([*pip, "wheel", "--wheel-dir", str(WHEELHOUSE), "--find-links",
-                          str(WHEELHOUSE), str(src)], capture_output=True, text=True,
-                         timeout=1500, env=pip_env)
+    res = subprocess.run(
+        [*pip, "wheel", "--wheel-dir", str(WHEELHOUSE), "--find-links", str(WHEELHOUSE), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=pip_env,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     # 2. runtime stage: offline, from those wheels only (the Dockerfile's --no-index install)
-    res = subprocess.run([*pip, "install", "--no-index", "--find-links", str(WHEELHOUSE),
-                          "finsent"], capture_output=True, text=True, timeout=1500, env=pip_env)
+    res = subprocess.run(
+        [*pip, "install", "--no-index", "--find-links", str(WHEELHOUSE), "finsent"],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=pip_env,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     yield venv
 
 
-def run_in(venv: Path, *args: str, cwd: Path | None = None,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_in(
+    venv: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a console script or python of `venv` (not of the test's own environment)."""
-    return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], capture_output=True,
-                          text=True, timeout=180, cwd=cwd, env=env)
+    return subprocess.run(
+        [str(venv / "bin" / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def readonly_prefix(paths: list[Path], scratch: Path) -> list[str]:
@@ -92,15 +111,22 @@ def readonly_prefix(paths: list[Path], scratch: Path) -> list[str]:
     unshare = shutil.which("unshare")
     if unshare is None:
         return []
-    script = " && ".join(f'mount --bind "{p}" "{p}" && mount -o remount,bind,ro "{p}"'
-                         for p in paths) + ' && exec "$@"'
+    script = (
+        " && ".join(f'mount --bind "{p}" "{p}" && mount -o remount,bind,ro "{p}"' for p in paths)
+        + ' && exec "$@"'
+    )
     prefix = [unshare, "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     probe_dir = scratch / "ro-probe"
     probe_dir.mkdir(exist_ok=True)
-    probe_script = (f'mount --bind "{probe_dir}" "{probe_dir}" && '
-                    f'mount -o remount,bind,ro "{probe_dir}" && ! touch "{probe_dir}/x"')
-    probe = subprocess.run([unshare, "--mount", "--propagation", "private", "sh", "-c",
-                            probe_script], capture_output=True, timeout=30)
+    probe_script = (
+        f'mount --bind "{probe_dir}" "{probe_dir}" && '
+        f'mount -o remount,bind,ro "{probe_dir}" && ! touch "{probe_dir}/x"'
+    )
+    probe = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c", probe_script],
+        capture_output=True,
+        timeout=30,
+    )
     return prefix if probe.returncode == 0 else []
 
 
@@ -116,8 +142,15 @@ def test_torch_is_not_installed(runtime_venv: Path) -> None:
 def test_worker_module_imports_and_score_runs(runtime_venv: Path, tmp_path: Path) -> None:
     res = run_in(runtime_venv, "python", "-c", "import pipeline.stream.worker", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    res = run_in(runtime_venv, "finsent", "score", "--json", "Apple beats on revenue",
-                 cwd=tmp_path, env={**os.environ, "FINSENT_MODEL_DIR": ""})
+    res = run_in(
+        runtime_venv,
+        "finsent",
+        "score",
+        "--json",
+        "Apple beats on revenue",
+        cwd=tmp_path,
+        env={**os.environ, "FINSENT_MODEL_DIR": ""},
+    )
     assert res.returncode == 0, res.stderr
     row = json.loads(res.stdout.splitlines()[0])
     assert row["label"] in ("negative", "neutral", "positive")
@@ -126,7 +159,8 @@ def test_worker_module_imports_and_score_runs(runtime_venv: Path, tmp_path: Path
 
 @pytest.mark.kafka
 def test_worker_from_clean_venv_gets_ready_and_writes_only_where_allowed(
-        runtime_venv: Path, kafka_bootstrap: str, tmp_path: Path) -> None:
+    runtime_venv: Path, kafka_bootstrap: str, tmp_path: Path
+) -> None:
     env = Env(kafka_bootstrap, tmp_path)
     env.create_topics()
     cwd, home = tmp_path / "workdir", tmp_path / "home"
@@ -138,14 +172,21 @@ def test_worker_from_clean_venv_gets_ready_and_writes_only_where_allowed(
         **{k: v for k, v in os.environ.items() if not k.startswith("FINSENT_")},
         **env.env(),
         # the container's environment (k8s/images/Dockerfile): writes go to /tmp and the data dir
-        "HOME": str(home), "TMPDIR": str(home), "MPLCONFIGDIR": str(home / "matplotlib"),
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "MPLCONFIGDIR": str(home / "matplotlib"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     log = tmp_path / "worker.log"
     cmd = [str(runtime_venv / "bin" / "finsent"), "worker", "--log-level", "warning"]
     readonly = [runtime_venv, cwd, Path(sys.base_prefix)]
-    proc = subprocess.Popen([*readonly_prefix(readonly, tmp_path), *cmd], cwd=cwd, env=full_env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*readonly_prefix(readonly, tmp_path), *cmd],
+        cwd=cwd,
+        env=full_env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 240
         while True:
@@ -164,6 +205,7 @@ def test_worker_from_clean_venv_gets_ready_and_writes_only_where_allowed(
         rc = proc.wait(timeout=60)
     assert rc == 0, log.read_text()[-3000:]
     assert list(cwd.iterdir()) == [], "the worker wrote into its working directory"
-    written = [p for p in runtime_venv.rglob("*")
-               if p.is_file() and p.stat().st_mtime > installed_at]
+    written = [
+        p for p in runtime_venv.rglob("*") if p.is_file() and p.stat().st_mtime > installed_at
+    ]
     assert written == [], f"the worker wrote into its installation: {written[:5]}"

@@ -71,7 +71,9 @@ class Worker:
         full_env = {**os.environ, **env.env()}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
-            env=full_env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+            env=full_env,
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -140,8 +142,14 @@ def produce(env: Env, topic: str, records: Iterable[tuple[bytes | None, bytes, i
     return n
 
 
-def consume_all(env: Env, topic: str, *, expect: int | None = None, idle_s: float = 5.0,
-                timeout_s: float = 120.0) -> list[Any]:
+def consume_all(
+    env: Env,
+    topic: str,
+    *,
+    expect: int | None = None,
+    idle_s: float = 5.0,
+    timeout_s: float = 120.0,
+) -> list[Any]:
     """Every record on `topic` from the beginning: stops at `expect` records, or after `idle_s`
     without a new one (and at least one read), or at `timeout_s`."""
     from pipeline.kafka_clients import consumer
@@ -183,24 +191,36 @@ class PrometheusServer:
     """A real `prometheus` server (Debian's package) scraping `targets` every `interval`, with
     `rules_file` loaded and evaluated at the same interval; `stop()` terminates it."""
 
-    def __init__(self, tmp: Path, targets: Iterable[str], rules_file: Path | None = None,
-                 binary: str = "prometheus", interval: str = "1s") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        targets: Iterable[str],
+        rules_file: Path | None = None,
+        binary: str = "prometheus",
+        interval: str = "1s",
+    ) -> None:
         self.port = free_port()
         self.dir = tmp / f"prometheus-{self.port}"
         self.dir.mkdir(parents=True)
         config = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(rules_file)] if rules_file else [],
-            "scrape_configs": [{"job_name": "finsent",
-                                "static_configs": [{"targets": list(targets)}]}],
+            "scrape_configs": [
+                {"job_name": "finsent", "static_configs": [{"targets": list(targets)}]}
+            ],
         }
         (self.dir / "prometheus.yml").write_text(json.dumps(config))  # JSON is valid YAML
         self.log_path = self.dir / "prometheus.log"
         self.proc = subprocess.Popen(
-            [binary, f"--config.file={self.dir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={self.dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
         )
 
     @property

@@ -46,17 +46,30 @@ HOUR_MS = 3_600_000
 # Every hour, every ticker: the same templates (different numbers), so a ticker's hourly mean is
 # stable and only the burst moves a z-score. 8 stories >= the rule's 5-item volume gate. Moods
 # interleaved, so a half-full window already has the hour's usual mean.
-MIX = [POSITIVE[0], NEGATIVE[0], NEUTRAL[0], POSITIVE[1], NEGATIVE[1], NEUTRAL[1], POSITIVE[2],
-       NEGATIVE[2]]
+MIX = [
+    POSITIVE[0],
+    NEGATIVE[0],
+    NEUTRAL[0],
+    POSITIVE[1],
+    NEGATIVE[1],
+    NEUTRAL[1],
+    POSITIVE[2],
+    NEGATIVE[2],
+]
 BURST = [*NEGATIVE, *NEGATIVE[:2]]
 DASHBOARDS = REPO_DIR / "grafana" / "dashboards"
 
 
 def _fill(template: str, sym: str, rng: random.Random) -> str:
     name, product = COMPANIES[sym]
-    return template.format(name=name, product=product, pct=rng.randint(2, 15),
-                           bn=rng.randint(5, 90), k=rng.randint(2, 12) * 500,
-                           day=rng.choice(["Monday", "Tuesday", "Thursday"]))
+    return template.format(
+        name=name,
+        product=product,
+        pct=rng.randint(2, 15),
+        bn=rng.randint(5, 90),
+        k=rng.randint(2, 12) * 500,
+        day=rng.choice(["Monday", "Tuesday", "Thursday"]),
+    )
 
 
 def feed(start_ms: int) -> list[dict[str, Any]]:
@@ -64,20 +77,38 @@ def feed(start_ms: int) -> list[dict[str, Any]]:
     rng = random.Random(4)
     out: list[dict[str, Any]] = []
     for hour in range(HOURS + 1):
-        slots = [(sym, tpl) for i in range(len(MIX)) for sym in TICKERS
-                 for tpl in [BURST[i] if (hour == HOURS and sym == TARGET) else MIX[i]]]
+        slots = [
+            (sym, tpl)
+            for i in range(len(MIX))
+            for sym in TICKERS
+            for tpl in [BURST[i] if (hour == HOURS and sym == TARGET) else MIX[i]]
+        ]
         for j, (sym, tpl) in enumerate(slots):
             ts = start_ms + hour * HOUR_MS + 60_000 + j * 50_000
-            out.append({"id": f"e2e-{hour}-{j}", "source": ("newswire", "twitter")[j % 2],
-                        "published_at": ts, "text": _fill(tpl, sym, rng)})
+            out.append(
+                {
+                    "id": f"e2e-{hour}-{j}",
+                    "source": ("newswire", "twitter")[j % 2],
+                    "published_at": ts,
+                    "text": _fill(tpl, sym, rng),
+                }
+            )
     return out
 
 
 def watchlist_tour(ts: int) -> list[dict[str, Any]]:
     """One story per other watch-list ticker, so the worker exports every per-ticker series."""
-    return [{"id": f"tour-{i}", "source": "newswire", "published_at": ts, "tickers": [sym],
-             "text": f"${sym} shares were little changed in quiet trading"}
-            for i, sym in enumerate(DEFAULT_WATCHLIST.split(",")) if sym not in TICKERS]
+    return [
+        {
+            "id": f"tour-{i}",
+            "source": "newswire",
+            "published_at": ts,
+            "tickers": [sym],
+            "text": f"${sym} shares were little changed in quiet trading",
+        }
+        for i, sym in enumerate(DEFAULT_WATCHLIST.split(","))
+        if sym not in TICKERS
+    ]
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
@@ -103,8 +134,9 @@ def substitute(expr: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[Env, Worker, PrometheusServer]]:
+def stack(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Env, Worker, PrometheusServer]]:
     if PROMETHEUS is None:
         pytest.skip("prometheus binary not found (CI: apt-get install prometheus)")
     manifest = json.loads((Settings().model_dir / "manifest.json").read_text())
@@ -114,13 +146,17 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     tmp = tmp_path_factory.mktemp("alerting")
     rules = tmp / "rules.yml"
     rules.write_text(render(load_doc(DEFAULT_RULES), for_override="5s")[RULES_FILE])
-    env = Env(kafka_bootstrap, tmp, overrides={
-        "FINSENT_BASELINE_MIN_WINDOWS": "3",
-        "FINSENT_WATCHLIST": DEFAULT_WATCHLIST,  # the default; includes all eight tickers
-        # Baseline hours reuse templates on purpose (stable means); the near-duplicate chain
-        # would treat them as repeats for 24 h, so keep it shorter than the story spacing.
-        "FINSENT_NOVELTY_TTL": "1m",
-    })
+    env = Env(
+        kafka_bootstrap,
+        tmp,
+        overrides={
+            "FINSENT_BASELINE_MIN_WINDOWS": "3",
+            "FINSENT_WATCHLIST": DEFAULT_WATCHLIST,  # the default; includes all eight tickers
+            # Baseline hours reuse templates on purpose (stable means); the near-duplicate chain
+            # would treat them as repeats for 24 h, so keep it shorter than the story spacing.
+            "FINSENT_NOVELTY_TTL": "1m",
+        },
+    )
     env.create_topics()
     s = env.settings()
     worker = Worker(env)
@@ -133,8 +169,11 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         tour = watchlist_tour(items[-1]["published_at"] + 1_000)
         bad = [(b"feed", b"not json {", None), (b"feed", b'{"id": "x"}', None)]
         # One key: one partition, so event time reaches the worker in order (no late records).
-        produce(env, s.news_topic, [(b"feed", json.dumps(r).encode(), r["published_at"])
-                                    for r in [*items, *tour]] + bad)
+        produce(
+            env,
+            s.news_topic,
+            [(b"feed", json.dumps(r).encode(), r["published_at"]) for r in [*items, *tour]] + bad,
+        )
         yield env, worker, prom
     finally:
         prom.stop()
@@ -146,11 +185,17 @@ def _collapse(prom: PrometheusServer) -> list[dict[str, Any]]:
 
 
 def test_sentiment_collapse_fires_for_the_target_only(
-        stack: tuple[Env, Worker, PrometheusServer]) -> None:
+    stack: tuple[Env, Worker, PrometheusServer],
+) -> None:
     _env, worker, prom = stack
     try:
-        wait_for(lambda: any(a["state"] == "firing" and a["labels"]["ticker"] == TARGET
-                             for a in _collapse(prom)), timeout_s=300, interval_s=1)
+        wait_for(
+            lambda: any(
+                a["state"] == "firing" and a["labels"]["ticker"] == TARGET for a in _collapse(prom)
+            ),
+            timeout_s=300,
+            interval_s=1,
+        )
     except TimeoutError:
         z = prom.query("finsent_ticker_sentiment_zscore")
         pytest.fail(f"no SentimentCollapse for {TARGET}; z-scores: {z}\n{worker.log()}")
@@ -164,13 +209,13 @@ def test_sentiment_collapse_fires_for_the_target_only(
 
 
 def test_alert_event_with_evidence_on_the_alerts_topic(
-        stack: tuple[Env, Worker, PrometheusServer]) -> None:
+    stack: tuple[Env, Worker, PrometheusServer],
+) -> None:
     env, _worker, _prom = stack
     name = COMPANIES[TARGET][0]
 
     def collapse_events() -> list[dict[str, Any]]:
-        events = json_values(consume_all(env, env.settings().alerts_topic, idle_s=3,
-                                         timeout_s=30))
+        events = json_values(consume_all(env, env.settings().alerts_topic, idle_s=3, timeout_s=30))
         return [e for e in events if e["rule"] == "SentimentCollapse"]
 
     events = wait_for(collapse_events, timeout_s=120, interval_s=2)
@@ -204,17 +249,24 @@ def test_every_dashboard_panel_returns_data(stack: tuple[Env, Worker, Prometheus
 
 
 def test_series_budget_with_the_whole_watch_list(
-        stack: tuple[Env, Worker, PrometheusServer]) -> None:
+    stack: tuple[Env, Worker, PrometheusServer],
+) -> None:
     """The number the README quotes: all 50 watch-list tickers seen, one real scrape."""
     _env, worker, prom = stack
     watch = DEFAULT_WATCHLIST.split(",")
     q = 'count(count by (ticker) (finsent_ticker_window_items{window="1h"}))'
-    wait_for(lambda: (r := prom.query(q)) and int(float(r[0]["value"][1])) == len(watch),
-             timeout_s=180, interval_s=2)
+    wait_for(
+        lambda: (r := prom.query(q)) and int(float(r[0]["value"][1])) == len(watch),
+        timeout_s=180,
+        interval_s=2,
+    )
     lines = [ln for ln in worker.metrics().splitlines() if ln and not ln.startswith("#")]
-    per_family = Counter(re.sub(r"(_bucket|_sum|_count)$", "", ln.split("{")[0].split(" ")[0])
-                         for ln in lines)
+    per_family = Counter(
+        re.sub(r"(_bucket|_sum|_count)$", "", ln.split("{")[0].split(" ")[0]) for ln in lines
+    )
     per_ticker = sum(1 for ln in lines if 'ticker="BA"' in ln)
-    print(f"\nseries exported by one worker that has seen all {len(watch)} tickers: {len(lines)}"
-          f" ({per_ticker} per watch-list ticker); by family: {dict(per_family)}")
+    print(
+        f"\nseries exported by one worker that has seen all {len(watch)} tickers: {len(lines)}"
+        f" ({per_ticker} per watch-list ticker); by family: {dict(per_family)}"
+    )
     assert len(lines) < 10_000

@@ -43,17 +43,33 @@ EXACT = ("end_ms", "count", "unique", "duplicates", "positive", "neutral", "nega
 def _write_feed(path: Path) -> Path:
     """A steady feed plus, after 28 hours (the baseline needs 24), a burst of bad AAPL news in one
     hour, so the alert rules fire too. Written unsorted: ordering is the reader's job."""
-    recs = list(sample.generate(N_ITEMS - N_BURST, T0, spacing_ms=SPACING_MS, seed=11,
-                                moods={"AAPL": "negative", "NVDA": "positive"}, repeat_share=0.15))
-    recs += sample.generate(N_BURST, T0 + 28 * 3_600_000 + 90_000, spacing_ms=100_000, seed=12,
-                            tickers=("AAPL",), moods={"AAPL": "negative"}, repeat_share=0.0)
+    recs = list(
+        sample.generate(
+            N_ITEMS - N_BURST,
+            T0,
+            spacing_ms=SPACING_MS,
+            seed=11,
+            moods={"AAPL": "negative", "NVDA": "positive"},
+            repeat_share=0.15,
+        )
+    )
+    recs += sample.generate(
+        N_BURST,
+        T0 + 28 * 3_600_000 + 90_000,
+        spacing_ms=100_000,
+        seed=12,
+        tickers=("AAPL",),
+        moods={"AAPL": "negative"},
+        repeat_share=0.0,
+    )
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     return path
 
 
 def test_replay_through_kafka_equals_backtest(kafka_bootstrap: str, tmp_path: Path) -> None:
-    env = Env(kafka_bootstrap, tmp_path,
-              overrides={"FINSENT_PARTITIONS": "1", "FINSENT_MAX_BATCH": "1"})
+    env = Env(
+        kafka_bootstrap, tmp_path, overrides={"FINSENT_PARTITIONS": "1", "FINSENT_MAX_BATCH": "1"}
+    )
     env.create_topics()
     settings = env.settings()
     feed_file = _write_feed(tmp_path / "feed.jsonl")
@@ -64,22 +80,41 @@ def test_replay_through_kafka_equals_backtest(kafka_bootstrap: str, tmp_path: Pa
     cfg = settings.core_config()
     # The model the worker will load (FINSENT_MODEL_DIR / provider), not merely the default one.
     model = OnnxScorer.load(settings.model_dir, provider=settings.provider)
-    result = run_core(feed.items, load_symbols(settings.symbols_path),
-                      CachingScorer(model, max_batch=settings.max_batch), cfg,
-                      max_batch=settings.max_batch)
+    result = run_core(
+        feed.items,
+        load_symbols(settings.symbols_path),
+        CachingScorer(model, max_batch=settings.max_batch),
+        cfg,
+        max_batch=settings.max_batch,
+    )
     expected = {(w.ticker, w.window, w.start_ms): w for w in result.windows}
     open_at_end = sum(len(per) for st in result.states.values() for per in st["windows"].values())
-    n_msgs = (len(cfg.aggregation.windows_ms) * (result.verdicts["new"] + result.verdicts["repeat"])
-              + len(result.windows) - open_at_end)  # every update, plus every in-stream close
+    n_msgs = (
+        len(cfg.aggregation.windows_ms) * (result.verdicts["new"] + result.verdicts["repeat"])
+        + len(result.windows)
+        - open_at_end
+    )  # every update, plus every in-stream close
     assert result.verdicts["repeat"] > 0 and result.verdicts["late"] == 0 and result.alerts
 
     worker = Worker(env)
     try:
         worker.wait_ready()
         done = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "replay", str(feed_file), "--topic", "news.raw",
-             "--no-progress"],
-            env={**os.environ, **env.env()}, capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "replay",
+                str(feed_file),
+                "--topic",
+                "news.raw",
+                "--no-progress",
+            ],
+            env={**os.environ, **env.env()},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert f"replayed {N_ITEMS} records" in done.stdout
         records = consume_all(env, settings.aggregates_topic, expect=n_msgs, timeout_s=300)
@@ -101,4 +136,5 @@ def test_replay_through_kafka_equals_backtest(kafka_bootstrap: str, tmp_path: Pa
         else:
             assert live["mean_score"] == pytest.approx(w.mean_score, rel=1e-9, abs=1e-12), key
     assert sorted((a["rule"], a["ticker"], a["window_start_ms"]) for a in alerts) == sorted(
-        (a.rule, a.ticker, a.window_start_ms) for a in result.alerts)
+        (a.rule, a.ticker, a.window_start_ms) for a in result.alerts
+    )

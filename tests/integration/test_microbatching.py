@@ -24,9 +24,17 @@ def _batches(worker: Worker) -> tuple[float, float, float]:
 
 
 def test_size_trigger_caps_batches_and_delay_trigger_flushes_small_ones(
-        kafka_bootstrap: str, tmp_path: Path) -> None:
-    env = Env(kafka_bootstrap, tmp_path, overrides={
-        "FINSENT_MAX_BATCH": "8", "FINSENT_MAX_DELAY_MS": "200", "FINSENT_PARTITIONS": "1"})
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    env = Env(
+        kafka_bootstrap,
+        tmp_path,
+        overrides={
+            "FINSENT_MAX_BATCH": "8",
+            "FINSENT_MAX_DELAY_MS": "200",
+            "FINSENT_PARTITIONS": "1",
+        },
+    )
     env.create_topics()
     topic = env.settings().news_topic
     now = int(time.time() * 1000)

@@ -38,8 +38,9 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka_lo
         kafka_local.stop(data_dir)
 
 
-def secure_env(broker: kafka_local.SecureBroker, tmp: Path, password: str,
-               protocol: str = "SASL_SSL") -> Env:
+def secure_env(
+    broker: kafka_local.SecureBroker, tmp: Path, password: str, protocol: str = "SASL_SSL"
+) -> Env:
     """An isolated Env that reaches the broker only through an authenticated listener; the
     password comes from a file, as the Kubernetes Secret mount provides it."""
     pw_file = tmp / f"password-{time.time_ns()}"
@@ -58,8 +59,9 @@ def secure_env(broker: kafka_local.SecureBroker, tmp: Path, password: str,
 
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
-def test_kafka_python_clients_authenticate(secure_broker: kafka_local.SecureBroker,
-                                           tmp_path: Path, protocol: str) -> None:
+def test_kafka_python_clients_authenticate(
+    secure_broker: kafka_local.SecureBroker, tmp_path: Path, protocol: str
+) -> None:
     from pipeline.kafka_clients import admin
 
     env = secure_env(secure_broker, tmp_path, PASSWORD, protocol)
@@ -72,21 +74,28 @@ def test_kafka_python_clients_authenticate(secure_broker: kafka_local.SecureBrok
 
 
 def test_plaintext_client_is_refused_on_the_sasl_listener(
-        secure_broker: kafka_local.SecureBroker) -> None:
+    secure_broker: kafka_local.SecureBroker,
+) -> None:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     started = time.monotonic()
     with pytest.raises(KafkaError):
-        KafkaAdminClient(bootstrap_servers=secure_broker.sasl_plaintext,
-                         bootstrap_timeout_ms=5000, request_timeout_ms=5000)
+        KafkaAdminClient(
+            bootstrap_servers=secure_broker.sasl_plaintext,
+            bootstrap_timeout_ms=5000,
+            request_timeout_ms=5000,
+        )
     assert time.monotonic() - started < 20
 
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 def test_kafka_python_wrong_password_fails_fast(
-        secure_broker: kafka_local.SecureBroker, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture, protocol: str) -> None:
+    secure_broker: kafka_local.SecureBroker,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    protocol: str,
+) -> None:
     """kafka-python 3.x keeps retrying the bootstrap after a SCRAM failure and then raises
     `KafkaTimeoutError("Unable to bootstrap ...")`, bounded by `bootstrap_timeout_ms` (30 s by
     default). Its log usually shows only "socket disconnected": kafka-python 3.0 tends to lose
@@ -105,7 +114,8 @@ def test_kafka_python_wrong_password_fails_fast(
 
 
 def test_worker_authenticates_over_sasl_ssl_and_processes(
-        secure_broker: kafka_local.SecureBroker, tmp_path: Path) -> None:
+    secure_broker: kafka_local.SecureBroker, tmp_path: Path
+) -> None:
     env = secure_env(secure_broker, tmp_path, PASSWORD)
     env.create_topics()
     w = Worker(env)
@@ -113,8 +123,12 @@ def test_worker_authenticates_over_sasl_ssl_and_processes(
         w.wait_ready(timeout_s=240)
         s = env.settings()
         now_ms = int(time.time() * 1000)
-        item = {"id": "sasl-1", "source": "newswire", "published_at": now_ms,
-                "text": "$AAPL beats estimates and raises guidance; shares jump 8%"}
+        item = {
+            "id": "sasl-1",
+            "source": "newswire",
+            "published_at": now_ms,
+            "text": "$AAPL beats estimates and raises guidance; shares jump 8%",
+        }
         produce(env, s.news_topic, [(b"sasl-1", json.dumps(item).encode(), now_ms)])
         scored = json_values(consume_all(env, s.scored_topic, expect=1, timeout_s=120))
         assert any(r.get("ticker") == "AAPL" for r in scored), scored
@@ -124,7 +138,8 @@ def test_worker_authenticates_over_sasl_ssl_and_processes(
 
 
 def test_worker_with_wrong_password_exits_with_a_clear_error(
-        secure_broker: kafka_local.SecureBroker, tmp_path: Path) -> None:
+    secure_broker: kafka_local.SecureBroker, tmp_path: Path
+) -> None:
     """faust's producer starts first; aiokafka's bootstrap gets SaslAuthenticationFailed from the
     broker and the worker exits non-zero within seconds (no silent retry loop)."""
     env = secure_env(secure_broker, tmp_path, "not-the-password")

@@ -33,7 +33,9 @@ def records_for(items: list[dict]) -> list[tuple[bytes, bytes, int]]:
     return [(r["id"].encode(), json.dumps(r).encode(), r["published_at"]) for r in items]
 
 
-def test_500_records_exact_counts_dlq_and_nothing_lost(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_500_records_exact_counts_dlq_and_nothing_lost(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     env = Env(kafka_bootstrap, tmp_path)
     env.create_topics()
     s = env.settings()
@@ -49,7 +51,9 @@ def test_500_records_exact_counts_dlq_and_nothing_lost(kafka_bootstrap: str, tmp
         news = [r for r in items if r["source"] == "newswire"]
         social = [r for r in items if r["source"] != "newswire"]
         produce(env, s.news_topic, records_for(news) + [(b"bad", raw, None) for _, raw in bad[:12]])
-        produce(env, s.social_topic, records_for(social) + [(None, raw, None) for _, raw in bad[12:]])
+        produce(
+            env, s.social_topic, records_for(social) + [(None, raw, None) for _, raw in bad[12:]]
+        )
 
         def all_aggregated() -> bool:
             total = sample_value(worker.metrics(), "finsent_mentions_total", {"verdict": "new"})
@@ -76,7 +80,8 @@ def test_500_records_exact_counts_dlq_and_nothing_lost(kafka_bootstrap: str, tmp
         assert 0 < r["relevance"] <= 1.0
 
     dlq = consume_all(env, s.news_topic + ".dlq", expect=12) + consume_all(
-        env, s.social_topic + ".dlq", expect=12)
+        env, s.social_topic + ".dlq", expect=12
+    )
     got = sorted((dict(r.headers)["finsent-reason"].decode(), r.value) for r in dlq)
     assert got == sorted(bad)
 
@@ -93,15 +98,22 @@ def _totals(worker: Worker, tickers: list[str]) -> dict[str, tuple[int, int, int
 
 def _run_until_done(worker: Worker, n: int) -> None:
     def done() -> bool:
-        return sum(json.loads(worker.get(f"/tickers/{t}")[1]).get("totals", {}).get("items", 0)
-                   for t in COMPANIES if worker.get(f"/tickers/{t}")[0] == 200) >= n
+        return (
+            sum(
+                json.loads(worker.get(f"/tickers/{t}")[1]).get("totals", {}).get("items", 0)
+                for t in COMPANIES
+                if worker.get(f"/tickers/{t}")[0] == 200
+            )
+            >= n
+        )
 
     wait_for(done, timeout_s=240, interval_s=1.0)
 
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 def test_restart_mid_stream_neither_loses_nor_double_counts(
-        kafka_bootstrap: str, tmp_path: Path, how: str) -> None:
+    kafka_bootstrap: str, tmp_path: Path, how: str
+) -> None:
     start = int(time.time() * 1000) - 3_600_000
     items = feed(300, seed=11, start_ms=start)
     first, second = records_for(items[:200]), records_for(items[200:])
@@ -126,8 +138,13 @@ def test_restart_mid_stream_neither_loses_nor_double_counts(
     produce(env, topic, first)
     a = Worker(env)
     a.wait_ready()
-    wait_for(lambda: (sample_value(a.metrics(), "finsent_mentions_total", {"verdict": "new"}) or 0)
-             >= 20, timeout_s=120, interval_s=0.2)
+    wait_for(
+        lambda: (
+            (sample_value(a.metrics(), "finsent_mentions_total", {"verdict": "new"}) or 0) >= 20
+        ),
+        timeout_s=120,
+        interval_s=0.2,
+    )
     if how == "sigkill":
         a.proc.kill()
         a.proc.wait()

@@ -58,11 +58,21 @@ class PickyScorer:
 
 def _runtime() -> tuple[Runtime, Topics]:
     s = Settings()
-    topics = Topics(raw_topic=None, dlq_topics={t: FakeTopic() for t in s.topics_in()},
-                    scored_topic=FakeTopic(), aggregates_topic=FakeTopic(), alerts_topic=FakeTopic())
-    rt = Runtime(settings=s, app=None, scorer=PickyScorer(), symbols=load_symbols(),  # type: ignore[arg-type]
-                 core=s.core_config(), metrics=PipelineMetrics.create(CollectorRegistry(),
-                                                                    s.watchlist_set()))
+    topics = Topics(
+        raw_topic=None,
+        dlq_topics={t: FakeTopic() for t in s.topics_in()},
+        scored_topic=FakeTopic(),
+        aggregates_topic=FakeTopic(),
+        alerts_topic=FakeTopic(),
+    )
+    rt = Runtime(
+        settings=s,
+        app=None,
+        scorer=PickyScorer(),
+        symbols=load_symbols(),  # type: ignore[arg-type]
+        core=s.core_config(),
+        metrics=PipelineMetrics.create(CollectorRegistry(), s.watchlist_set()),
+    )
     return rt, topics
 
 
@@ -95,15 +105,26 @@ def test_bad_records_dead_lettered_with_reason_and_poison_isolated() -> None:
 def test_scored_record_updates_table_and_publishes_windows() -> None:
     rt, topics = _runtime()
     table: dict[str, Any] = {}
-    rec = {"id": "1", "source": "wire", "ticker": "AAPL", "relevance": 1.0, "label": "negative",
-           "score": -0.6, "confidence": 0.7, "published_at_ms": 1_714_564_800_000,
-           "model_version": "m", "text": "Apple slumps"}
+    rec = {
+        "id": "1",
+        "source": "wire",
+        "ticker": "AAPL",
+        "relevance": 1.0,
+        "label": "negative",
+        "score": -0.6,
+        "confidence": 0.7,
+        "published_at_ms": 1_714_564_800_000,
+        "model_version": "m",
+        "text": "Apple slumps",
+    }
     asyncio.run(handle_scored(rt, topics, table, _ev(rec, "sentiment.scored")))
     assert table["AAPL"]["totals"]["items"] == 1
     windows = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]
     assert {w["window"] for w in windows} == {"1m", "5m", "1h", "1d"}
-    assert all(w["mean_score"] == -0.6 and m["key"] == b"AAPL"
-               for w, m in zip(windows, topics.aggregates_topic.sent, strict=True))
+    assert all(
+        w["mean_score"] == -0.6 and m["key"] == b"AAPL"
+        for w, m in zip(windows, topics.aggregates_topic.sent, strict=True)
+    )
     reg = rt.metrics.registry
     assert reg.get_sample_value("finsent_ticker_mentions_total", {"ticker": "AAPL"}) == 1
     # the same record again (at-least-once redelivery) changes nothing

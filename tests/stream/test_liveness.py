@@ -8,9 +8,10 @@ from pipeline.stream.web import stalled
 
 
 def _rt(lag: int, last: float) -> SimpleNamespace:
-    return SimpleNamespace(health=Health(model_loaded=True, last_progress_monotonic=last,
-                                         lag={"news.raw": lag}),
-                           settings=SimpleNamespace(stall_after_s=120.0))
+    return SimpleNamespace(
+        health=Health(model_loaded=True, last_progress_monotonic=last, lag={"news.raw": lag}),
+        settings=SimpleNamespace(stall_after_s=120.0),
+    )
 
 
 def test_no_progress_with_lag_is_a_stall() -> None:
