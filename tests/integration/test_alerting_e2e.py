@@ -164,6 +164,14 @@ def stack(
     try:
         worker.wait_ready(timeout_s=180)
         prom.wait_ready()
+        # The rules' freshness term is increase(finsent_ticker_mentions_total[1h]) > 0: Prometheus
+        # must have seen the pre-created zero before the feed, or a worker fast enough to finish
+        # the feed before the first scrape leaves nothing to increase from.
+        wait_for(
+            lambda: prom.query('finsent_ticker_mentions_total{ticker="BA"} == 0'),
+            timeout_s=60,
+            interval_s=0.5,
+        )
         start = (int(time.time() * 1000) // HOUR_MS - HOURS - 1) * HOUR_MS
         items = feed(start)
         tour = watchlist_tour(items[-1]["published_at"] + 1_000)
