@@ -106,14 +106,12 @@ def time_range(args: argparse.Namespace) -> tuple[int | None, int | None]:
     return start, end
 
 
-def run(args: argparse.Namespace) -> int:
-    from pipeline.config import Settings
-    from pipeline.kafka_clients import producer
-
-    settings = Settings()
+def load_feed_from_args(args: argparse.Namespace, files: Sequence[str]) -> Feed:
+    """The feed that `--format/--csv-columns/--start/--end/--limit` describe; bad rows reported
+    on stderr (replay and backtest take the same options)."""
     start_ms, end_ms = time_range(args)
     feed = load_feed(
-        args.files,
+        files,
         args.format,
         csv_columns=parse_csv_columns(args.csv_columns),
         start_ms=start_ms,
@@ -122,6 +120,15 @@ def run(args: argparse.Namespace) -> int:
     )
     for bad in feed.bad:
         print(f"skipped {bad}", file=sys.stderr)
+    return feed
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.config import Settings
+    from pipeline.kafka_clients import producer
+
+    settings = Settings()
+    feed = load_feed_from_args(args, args.files)
     topic = resolve_topic(args.topic, settings.news_topic, settings.social_topic)
     p = producer(settings)
     try:

@@ -76,7 +76,8 @@ TAILS = {
 }
 
 
-def _fill(template: str, sym: str, rng: random.Random) -> str:
+def fill(template: str, sym: str, rng: random.Random) -> str:
+    """One headline from a template about `sym`, numbers and day drawn from `rng`."""
     name, product = COMPANIES[sym]
     return template.format(
         name=name,
@@ -91,7 +92,7 @@ def _fill(template: str, sym: str, rng: random.Random) -> str:
 def story(sym: str, mood: str, rng: random.Random) -> str:
     pool = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}[mood]
     tail = rng.choice(TAILS[mood])
-    return _fill(rng.choice(pool), sym, rng) + (f", {tail}" if tail else "")
+    return fill(rng.choice(pool), sym, rng) + (f", {tail}" if tail else "")
 
 
 def generate(

@@ -18,7 +18,6 @@ Imports the core and the scorer; never Kafka or faust.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -118,28 +117,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.backtest.feed import load_feed, parse_csv_columns, read_prices
+    from pipeline.backtest.feed import read_prices
     from pipeline.backtest.report import write_all
     from pipeline.config import Settings
     from pipeline.reference import load_symbols
-    from pipeline.replay import time_range
+    from pipeline.replay import load_feed_from_args
     from pipeline.scoring.cache import CachingScorer
     from pipeline.scoring.onnx import OnnxScorer
 
     progress = not args.no_progress
     settings = Settings()
     t0 = time.perf_counter()
-    start_ms, end_ms = time_range(args)
-    feed = load_feed(
-        args.feeds,
-        args.format,
-        csv_columns=parse_csv_columns(args.csv_columns),
-        start_ms=start_ms,
-        end_ms=end_ms,
-        limit=args.limit,
-    )
-    for bad in feed.bad:
-        print(f"skipped {bad}", file=sys.stderr)
+    feed = load_feed_from_args(args, args.feeds)
     symbols = load_symbols(settings.symbols_path)
     inner = OnnxScorer.load(
         args.model or settings.model_dir,

@@ -26,7 +26,7 @@ import pytest
 from pipeline.config import DEFAULT_RULES, DEFAULT_WATCHLIST, REPO_DIR, Settings
 from pipeline.rules import load_doc
 from pipeline.rules_render import RULES_FILE, render
-from pipeline.sample import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE
+from pipeline.sample import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, fill
 from tests.integration.harness import (
     Env,
     PrometheusServer,
@@ -60,18 +60,6 @@ BURST = [*NEGATIVE, *NEGATIVE[:2]]
 DASHBOARDS = REPO_DIR / "grafana" / "dashboards"
 
 
-def _fill(template: str, sym: str, rng: random.Random) -> str:
-    name, product = COMPANIES[sym]
-    return template.format(
-        name=name,
-        product=product,
-        pct=rng.randint(2, 15),
-        bn=rng.randint(5, 90),
-        k=rng.randint(2, 12) * 500,
-        day=rng.choice(["Monday", "Tuesday", "Thursday"]),
-    )
-
-
 def feed(start_ms: int) -> list[dict[str, Any]]:
     """Baseline hours then the burst hour, in event-time order; one story per 50 s."""
     rng = random.Random(4)
@@ -90,7 +78,7 @@ def feed(start_ms: int) -> list[dict[str, Any]]:
                     "id": f"e2e-{hour}-{j}",
                     "source": ("newswire", "twitter")[j % 2],
                     "published_at": ts,
-                    "text": _fill(tpl, sym, rng),
+                    "text": fill(tpl, sym, rng),
                 }
             )
     return out
