@@ -131,3 +131,28 @@ def test_scored_record_updates_table_and_publishes_windows() -> None:
     asyncio.run(handle_scored(rt, topics, table, _ev(rec, "sentiment.scored")))
     assert table["AAPL"]["totals"]["items"] == 1
     assert reg.get_sample_value("finsent_mentions_total", {"verdict": "redelivery"}) == 1
+
+
+def test_cancelled_agent_finishes_its_batch_before_stopping() -> None:
+    from pipeline.stream.agents import finish_even_if_stopped
+
+    done: list[str] = []
+
+    async def batch() -> None:
+        await asyncio.sleep(0.05)
+        done.append("batch")
+
+    async def agent() -> None:
+        await finish_even_if_stopped(batch())
+
+    async def main() -> None:
+        task = asyncio.ensure_future(agent())
+        await asyncio.sleep(0.01)
+        task.cancel()  # what faust does to agents on SIGTERM
+        try:
+            await task
+        except asyncio.CancelledError:
+            done.append("cancelled")
+
+    asyncio.run(main())
+    assert done == ["batch", "cancelled"]
