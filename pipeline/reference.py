@@ -21,8 +21,3 @@ def load_symbols(path: str | Path | None = None) -> SymbolTable:
         raise FileNotFoundError(f"symbol table not found: {p}")
     with p.open(encoding="utf-8", newline="") as f:
         return SymbolTable.from_rows(csv.DictReader(f))
-
-
-def default_watchlist(symbols: SymbolTable, n: int) -> tuple[str, ...]:
-    """The first `n` symbols in table order (the shipped table lists the largest first)."""
-    return tuple(list(symbols.companies)[:n])

@@ -6,7 +6,6 @@ progress while its lag grows. It fails only then, so a quiet market never restar
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -71,19 +70,15 @@ def register(rt: Runtime, table: Any) -> None:
             return web.json({"error": f"no state for {ticker} on this worker"}, status=404)
         snap = aggregate.snapshot(state, rt.core.aggregation)
         return web.json(
-            json.loads(
-                json.dumps(
-                    {
-                        "ticker": snap.ticker,
-                        "event_ms": snap.event_ms,
-                        "windows": {k: v.to_dict() for k, v in snap.windows.items()},
-                        "decayed": snap.decayed,
-                        "sentiment_z": snap.sentiment_z,
-                        "volume_z": snap.volume_z,
-                        "totals": state["totals"],
-                    }
-                )
-            )
+            {
+                "ticker": snap.ticker,
+                "event_ms": snap.event_ms,
+                "windows": {k: v.to_dict() for k, v in snap.windows.items()},
+                "decayed": dict(snap.decayed),
+                "sentiment_z": snap.sentiment_z,
+                "volume_z": snap.volume_z,
+                "totals": state["totals"],
+            }
         )
 
     @app.timer(5.0)
