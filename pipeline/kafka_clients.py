@@ -73,3 +73,32 @@ def consumer(settings: Settings, *topics: str, **extra: Any) -> Any:
     opts: dict[str, Any] = {"auto_offset_reset": "earliest", "enable_auto_commit": False}
     opts.update(extra)
     return _connect(settings, lambda: KafkaConsumer(*topics, **client_kwargs(settings), **opts))
+
+
+def read_range(
+    settings: Settings, topic: str, partition: int, start: int, end: int, timeout_s: float = 30
+) -> list[Any]:
+    """Records at offsets [start, end) of one partition, read directly (no consumer group).
+
+    Used by the agents to fill an offset hole: records the stream never delivered
+    (`pipeline/stream/offsets.py`). Raises TimeoutError if they cannot all be read in time.
+    """
+    import time
+
+    from kafka import TopicPartition
+
+    tp = TopicPartition(topic, partition)
+    c = consumer(settings)
+    try:
+        c.assign([tp])
+        c.seek(tp, start)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while c.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic}[{partition}] {start}..{end - 1}")
+            for records in c.poll(timeout_ms=500).values():
+                out += [r for r in records if r.offset < end]
+        return out
+    finally:
+        c.close()

@@ -33,6 +33,7 @@ class PipelineMetrics:
     mentions: Counter
     late_records: Counter
     duplicate_records: Counter
+    stream_holes: Counter
     alerts_fired: Counter
     batch_size: Histogram
     inference_seconds: Histogram
@@ -85,6 +86,12 @@ class PipelineMetrics:
             late_records=Counter(
                 "finsent_late_records",
                 "Records older than watermark - grace, dropped from windows",
+                registry=r,
+            ),
+            stream_holes=Counter(
+                "finsent_stream_holes",
+                "Records the stream never delivered to an agent (offset holes), read from Kafka",
+                ["topic"],
                 registry=r,
             ),
             duplicate_records=Counter(

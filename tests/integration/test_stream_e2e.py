@@ -110,20 +110,7 @@ def _run_until_done(worker: Worker, n: int) -> None:
     wait_for(done, timeout_s=240, interval_s=1.0)
 
 
-GRACEFUL_STOP_LOSS = (
-    "known issue: after a graceful stop (SIGTERM) mid-stream a restarted worker sometimes misses "
-    "records (faust commits offsets of records whose processing the stop cut short; finishing the "
-    "batch on cancellation was not enough). A crash stop (SIGKILL) is exact. Open in issue #2."
-)
-
-
-@pytest.mark.parametrize(
-    "how",
-    [
-        pytest.param("sigterm", marks=pytest.mark.xfail(strict=False, reason=GRACEFUL_STOP_LOSS)),
-        "sigkill",
-    ],
-)
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 def test_restart_mid_stream_neither_loses_nor_double_counts(
     kafka_bootstrap: str, tmp_path: Path, how: str
 ) -> None:
