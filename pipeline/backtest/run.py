@@ -137,14 +137,16 @@ def run(args: argparse.Namespace) -> int:
     )
     scorer = CachingScorer(inner)
     t_read = time.perf_counter()
-    scorer.prime(linked_texts(feed.items, symbols), max_batch=settings.max_batch, progress=progress)
+    scorer.prime(
+        linked_texts(feed.items, symbols), max_batch=settings.model_batch, progress=progress
+    )
     t_score = time.perf_counter()
     result = run_core(
         feed.items,
         symbols,
         scorer,
         settings.core_config(),
-        max_batch=settings.max_batch,
+        max_batch=settings.model_batch,
         keep_windows={"1h", "1d"},
         progress=progress,
     )

@@ -42,7 +42,7 @@ async def _score(rt: Runtime, items: Sequence[Item]) -> list[list[Scored]]:
     t0 = time.perf_counter()
     # ONNX Runtime releases the GIL: run it off the event loop so heartbeats keep flowing.
     out = await loop.run_in_executor(
-        None, lambda: score_items(items, rt.symbols, rt.scorer, max_batch=rt.settings.max_batch)
+        None, lambda: score_items(items, rt.symbols, rt.scorer, max_batch=rt.settings.model_batch)
     )
     n_texts = sum(1 for o in out if o)
     if n_texts:

@@ -242,8 +242,9 @@ def test_resources(docs: tuple[Doc, ...], overlay: str) -> None:
         assert res["limits"]["nvidia.com/gpu"] == "1"
         assert pod["nodeSelector"] and any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
         assert config_env(docs)["FINSENT_PROVIDER"] == "cuda"
-        cpu_batch = int(config_env(render("cpu"))["FINSENT_MAX_BATCH"])
-        assert int(config_env(docs)["FINSENT_MAX_BATCH"]) > cpu_batch
+        cpu_env, gpu_env = config_env(render("cpu")), config_env(docs)
+        for key in ("FINSENT_MAX_BATCH", "FINSENT_MODEL_BATCH"):
+            assert int(gpu_env[key]) > int(cpu_env[key]), key
         image = c["image"]
         assert "gpu" in image
     else:

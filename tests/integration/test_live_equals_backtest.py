@@ -8,8 +8,8 @@ conditions of the promise, not test conveniences:
   several partitions, partitions interleave arbitrarily; records more than the grace period
   behind a ticker's watermark are dropped as late, and novelty's new-vs-repeat verdict is
   order-dependent);
-- `FINSENT_MAX_BATCH=1`: the int8 model quantizes activations dynamically per batch, so a text's
-  score depends on its batch-mates (|diff| up to ~5e-3 measured on the plumbing model).
+- `FINSENT_MODEL_BATCH=1`: the int8 model quantizes activations dynamically per model run, so a
+  text's score depends on its batch-mates (|diff| up to ~5e-3 measured on the plumbing model).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _write_feed(path: Path) -> Path:
 
 def test_replay_through_kafka_equals_backtest(kafka_bootstrap: str, tmp_path: Path) -> None:
     env = Env(
-        kafka_bootstrap, tmp_path, overrides={"FINSENT_PARTITIONS": "1", "FINSENT_MAX_BATCH": "1"}
+        kafka_bootstrap, tmp_path, overrides={"FINSENT_PARTITIONS": "1", "FINSENT_MODEL_BATCH": "1"}
     )
     env.create_topics()
     settings = env.settings()
@@ -83,9 +83,9 @@ def test_replay_through_kafka_equals_backtest(kafka_bootstrap: str, tmp_path: Pa
     result = run_core(
         feed.items,
         load_symbols(settings.symbols_path),
-        CachingScorer(model, max_batch=settings.max_batch),
+        CachingScorer(model, max_batch=settings.model_batch),
         cfg,
-        max_batch=settings.max_batch,
+        max_batch=settings.model_batch,
     )
     expected = {(w.ticker, w.window, w.start_ms): w for w in result.windows}
     open_at_end = sum(len(per) for st in result.states.values() for per in st["windows"].values())
