@@ -42,6 +42,26 @@ CLAUSES = [
 ]
 
 
+def read_texts(path: str | Path, n: int) -> list[str]:
+    """The first `n` texts of a JSONL file (its `text` field) or a plain file (one per line).
+
+    Why: throughput depends on text length; benchmarking on your own feed's texts gives your
+    figure (e.g. a validation split: `--texts /tmp/finsent-ckpt/val.jsonl`).
+    """
+    out = []
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                out.append(
+                    str(json.loads(line)["text"]) if line.lstrip().startswith("{") else line.strip()
+                )
+            if len(out) == n:
+                break
+    if not out:
+        raise ValueError(f"no texts in {path}")
+    return out
+
+
 def make_texts(n: int, seed: int = 0) -> list[str]:
     """Deterministic financial sentences of 9-60 words (mean near 30 words, ~45 tokens)."""
     rng = random.Random(seed)
@@ -196,8 +216,17 @@ def onnx_backend(name: str, path: Path, texts: list[str], args: argparse.Namespa
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=512, help="number of texts (default %(default)s)")
-    parser.add_argument("--batch", type=int, default=32, help="texts per model call")
-    parser.add_argument("--pool", type=int, default=256, help="micro-batch pool sorted by length")
+    parser.add_argument(
+        "--texts",
+        default=None,
+        help="JSONL (text field) or one-per-line file instead of generated texts",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=16, help="texts per model call (the worker's model_batch)"
+    )
+    parser.add_argument(
+        "--pool", type=int, default=256, help="micro-batch pool sorted by length (max_batch)"
+    )
     parser.add_argument(
         "--model", default=None, help="shipped model dir (default: models/finsent-minilm)"
     )
@@ -216,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.scoring.onnx import CUDA, DEFAULT_MODEL_DIR, cuda_driver_present
 
-    texts = make_texts(args.n)
+    texts = read_texts(args.texts, args.n) if args.texts else make_texts(args.n)
     model_dir = Path(args.model or os.environ.get("FINSENT_MODEL_DIR") or DEFAULT_MODEL_DIR)
     notes: list[str] = []
     load_before = os.getloadavg()
@@ -247,13 +276,15 @@ def run(args: argparse.Namespace) -> int:
         "cpu_count": os.cpu_count(), "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "mean_words": sum(len(t.split()) for t in texts) / len(texts),
+        "texts_source": args.texts or "generated",
     }  # fmt: skip
     if args.json:
         print(json.dumps(result))
         return 0
     after = result["loadavg_after"][0]
     print(
-        f"{args.n} texts, {result['mean_words']:.1f} words on average, batch {args.batch}, "
+        f"{len(texts)} texts ({result['texts_source']}), {result['mean_words']:.1f} words on "
+        f"average, batch {args.batch}, "
         f"{os.cpu_count()} cores, load average before {load_before[0]:.2f} / after {after:.2f}"
     )
     print(f"{'backend':<34} {'texts/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs eager':>9}")
