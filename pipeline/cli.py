@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the core over a feed in-process and evaluate vs prices",
     ),
     "rules": ("pipeline.rules", "render alert rules to Prometheus / PrometheusRule YAML"),
+    "pretrain": (
+        "models.pretrain",
+        "domain-adaptive masked-LM pre-training on unlabelled text [needs finsent[train]]",
+    ),
     "train": (
         "models.finetune",
         "fine-tune a sentiment model (full or LoRA) [needs finsent[train]]",
