@@ -192,7 +192,6 @@ class PipelineMetrics:
         for topic in topics:
             m.items_produced.labels(topic=topic)
             m.consumer_lag.labels(topic=topic)
-            m.stream_holes.labels(topic=topic)
         for ticker in (*sorted(wl), OTHER):
             m.ticker_mentions.labels(ticker=ticker)
         return m

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any
 
 from faust.types.tuples import Message
@@ -23,6 +23,13 @@ from pipeline.stream.topics import Topics, declare
 TABLE_NAME = "ticker_to_state_v1"
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Refetched:
+    """A record the stream skipped, read back from Kafka: what the handlers use of an Event."""
+
+    message: Message
 
 
 async def finish_even_if_stopped(work: Awaitable[None]) -> None:
@@ -49,16 +56,18 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
 
     cursor = PartitionCursor()  # next offset per partition: see pipeline/stream/offsets.py
     stream_topics = {s.news_topic, s.social_topic, s.scored_topic}
+    for topic in stream_topics:  # a zero series, so the dashboard's rate() has data
+        rt.metrics.stream_holes.labels(topic=topic)
 
-    async def fill(tp: Any, start: int, end: int) -> list[Any]:
+    async def fill(tp: Any, start: int, end: int) -> list[Refetched]:
         """The records at [start, end) that the stream never delivered, read straight from Kafka."""
         loop = asyncio.get_running_loop()
         records = await loop.run_in_executor(
             None, read_range, s, tp.topic, tp.partition, start, end
         )
         return [
-            SimpleNamespace(
-                message=Message(
+            Refetched(
+                Message(
                     r.topic,
                     r.partition,
                     r.offset,
@@ -70,19 +79,18 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
                     None,
                     tp=tp,
                 )
-            )  # fmt: skip
+            )
             for r in records
         ]
 
-    async def admit(events: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any]]:
-        """Split events into (to process, already processed, filled in from Kafka).
+    async def admit(events: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+        """Split events into (to process, already processed).
 
         A hole in the offsets is counted, logged and filled by reading the missing records
         directly, so they are processed now, in order, and faust can commit past them.
         """
         todo: list[Any] = []
         seen: list[Any] = []
-        filled: list[Any] = []
         for event in events:
             tp, offset = event.message.tp, event.message.offset
             verdict = cursor.check(tp, offset)
@@ -94,16 +102,14 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
                 log.warning("%s: offsets %d..%d never reached the agent; reading them", tp,
                             expected, offset - 1)  # fmt: skip
                 rt.metrics.stream_holes.labels(topic=tp.topic).inc(offset - expected)
-                missing = await fill(tp, expected, offset)
-                todo += missing
-                filled += missing
+                todo += await fill(tp, expected, offset)
             todo.append(event)
             cursor.done(tp, offset)
-        return todo, seen, filled
+        return todo, seen
 
-    async def ack(stream: Any, events: Sequence[Any], filled: Sequence[Any]) -> None:
+    async def ack(stream: Any, events: Sequence[Any]) -> None:
         for event in events:
-            if any(event is f for f in filled):
+            if isinstance(event, Refetched):
                 app.consumer.ack(event.message)  # never went through the stream
             else:
                 await stream.ack(event)
@@ -117,26 +123,25 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
         manual = stream.noack()
         # Micro-batches: `max_batch` records or `max_delay_ms`, whichever comes first.
         async for events in manual.noack_take(s.max_batch, within=s.max_delay_ms / 1000):
-            todo, seen, filled = await admit(events)
+            todo, seen = await admit(events)
             if todo:
                 await finish_even_if_stopped(handle_raw_batch(rt, topics, todo))
-            await ack(manual, todo + seen, filled)
+            await ack(manual, todo + seen)
 
     @app.agent(topics.scored_topic, name="aggregate_scored")
     async def aggregate_scored(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
-            todo, seen, filled = await admit([event])
-            for one in todo:  # filled-in records first, in offset order
+            todo, seen = await admit([event])
+            for one in todo:  # refetched records first, in offset order
                 await finish_even_if_stopped(handle_scored(rt, topics, ticker_to_state, one))
-            await ack(manual, todo + seen, filled)
+            await ack(manual, todo + seen)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def track_assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
         # Where consumption of each newly assigned partition starts (its committed offset).
         mine = [tp for tp in assigned if tp.topic in stream_topics]
         positions = {tp: await app.consumer.position(tp) for tp in mine}
-        cursor.forget(list(cursor.next))
         cursor.assign({tp: p for tp, p in positions.items() if p is not None})
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]

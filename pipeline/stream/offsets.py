@@ -34,7 +34,8 @@ class PartitionCursor:
     next: dict[Any, int] = field(default_factory=dict)
 
     def assign(self, positions: dict[Any, int]) -> None:
-        self.next.update(positions)
+        """The whole new assignment: its start positions replace everything known before."""
+        self.next = dict(positions)
 
     def forget(self, tps: Iterable[Any]) -> None:
         for tp in tps:
