@@ -74,6 +74,19 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def start_run(args: argparse.Namespace) -> tuple[Path, Path]:
+    """What every training command does first: logging, threads, seeds; (base dir, out dir)."""
+    import torch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    set_seed(args.seed)
+    base = resolve_base(args.base)  # a bad --base fails before anything is written
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return base, out
+
+
 def predict(model: Any, enc: list[list[int]], batch_size: int = 64) -> tuple[list[str], float, Any]:
     """Labels and mean loss-free logits for pre-tokenized ids, length-sorted for speed."""
     import torch
@@ -183,13 +196,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(TRAIN_HINT, file=sys.stderr)
         raise SystemExit(2) from e
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(args.threads)
-    set_seed(args.seed)
+    base, out = start_run(args)
     lr = args.lr or (5e-4 if args.method == "lora" else 8e-5)
-    base = resolve_base(args.base)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     train: list[Example] = []
     val: list[Example] = []

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from models import DEFAULT_BASE, TRAIN_HINT, resolve_base
+from models import DEFAULT_BASE, TRAIN_HINT
 from models.data import read_examples, stratified_split
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,9 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(TRAIN_HINT, file=sys.stderr)
         raise SystemExit(2) from e
-    from models.finetune import set_seed
+    from models.finetune import start_run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(args.threads)
-    set_seed(args.seed)
-    base, out = resolve_base(args.base), Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    base, out = start_run(args)
     texts = read_texts(args.data, val_fraction=args.val_fraction, seed=args.seed)
     tok = AutoTokenizer.from_pretrained(str(base))
     enc = tok(texts, truncation=True, max_length=args.max_length)["input_ids"]
