@@ -15,12 +15,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.records import Item, Rejected
 from pipeline.core.validate import parse_obj
+
+if TYPE_CHECKING:  # pandas is in the [backtest] extra; `finsent replay` reads feeds without it
+    import pandas as pd
 
 FORMATS = ("jsonl", "csv", "stocknet")
 TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"  # "Wed Jan 01 03:59:03 +0000 2014"
@@ -264,6 +265,8 @@ def read_prices(directory: str | Path, tickers: Iterable[str] | None = None) -> 
     """Daily OHLCV CSVs named `<TICKER>.csv` (Date, Open, High, Low, Close, Adj Close, Volume) ->
     long frame [date, ticker, adj_open, adj_close]. The open is adjusted with the close's factor
     (Adj Close / Close) so splits and dividends do not show up as returns."""
+    import pandas as pd
+
     want = {t.upper() for t in tickers} if tickers is not None else None
     frames = []
     for path in sorted(Path(directory).glob("*.csv")):

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.core.records import Alert, Item, WindowStats
+from pipeline.core.records import Alert, Item, Rejected, WindowStats
 from pipeline.core.scoring import Scorer
 from pipeline.core.step import CoreConfig, flush, score_items, step
 from pipeline.core.symbols import SymbolTable
@@ -70,7 +70,13 @@ def run_core(
     with tqdm(total=len(items), desc="core", unit="item", disable=not progress) as bar:
         for i in range(0, len(items), batch_items):
             chunk = items[i : i + batch_items]
-            for records in score_items(chunk, symbols, scorer, max_batch=max_batch):
+            scored = score_items(
+                chunk, symbols, scorer, max_batch=max_batch, max_tickers=cfg.max_tickers_per_item
+            )
+            for records in scored:
+                if isinstance(records, Rejected):  # spam: too many tickers, as the stream does
+                    res.verdicts[records.reason] += 1
+                    continue
                 res.linked_items += bool(records)
                 for s in records:
                     state, out = step(states.get(s.ticker), s, cfg)
@@ -114,8 +120,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+# What the evaluation, the report and the plots import: the [backtest] extra, not the worker.
+BACKTEST_MODULES = ("pandas", "pyarrow", "matplotlib")
+
+
+def require_backtest_extra() -> None:
+    """One clear line instead of an ImportError deep in the report when the extra is missing."""
+    import importlib.util
+
+    from pipeline.errors import FinsentError
+
+    missing = [m for m in BACKTEST_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise FinsentError(
+            f"needs the [backtest] extra ({', '.join(missing)} missing): "
+            "pip install 'finsent[backtest]' (from a checkout: pip install -e '.[backtest]')"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    require_backtest_extra()
 
     from pipeline.backtest.feed import read_prices
     from pipeline.backtest.report import write_all
