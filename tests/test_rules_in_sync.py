@@ -16,7 +16,14 @@ from prometheus_client import CollectorRegistry
 from pipeline.config import DEFAULT_RULES, REPO_DIR, Settings
 from pipeline.metrics import PipelineMetrics
 from pipeline.rules import load_doc, load_ticker_rules
-from pipeline.rules_render import ITEMS_GAUGE, PROMETHEUS_RULE, RULES_FILE, SIGNAL_GAUGES, render
+from pipeline.rules_render import (
+    HELM_RULES_FILE,
+    ITEMS_GAUGE,
+    PROMETHEUS_RULE,
+    RULES_FILE,
+    SIGNAL_GAUGES,
+    render,
+)
 
 CONDITION = re.compile(r'^(\w+)\{(\w+)="([^"]+)"\} (<=|>=|<|>) (-?[\d.]+)')
 GATE = re.compile(ITEMS_GAUGE + r'\{window="([^"]+)"\} >= (\d+)')
@@ -80,6 +87,12 @@ def test_same_ticker_rules_in_both_places() -> None:
 def test_prometheusrule_object_holds_the_same_groups() -> None:
     obj = yaml.safe_load((REPO_DIR / PROMETHEUS_RULE).read_text())
     assert obj["spec"]["groups"] == _committed_groups()
+
+
+def test_helm_chart_embeds_the_same_rules_file() -> None:
+    """The chart's PrometheusRule template reads files/finsent-rules.yml (a chart cannot read
+    outside its folder); `finsent rules` writes it from the same render."""
+    assert (REPO_DIR / HELM_RULES_FILE).read_text() == (REPO_DIR / RULES_FILE).read_text()
 
 
 def test_z_score_rules_read_the_baseline_window() -> None:

@@ -39,6 +39,13 @@ def base_manifest(name: str) -> dict:  # type: ignore[type-arg]
     return dict(yaml.safe_load((REPO / "k8s" / "base" / name).read_text()))
 
 
+def base_config() -> dict[str, str]:
+    """k8s/base/config.env, the source of the generated finsent-config ConfigMap."""
+    lines = (REPO / "k8s" / "base" / "config.env").read_text().splitlines()
+    pairs = [ln.split("=", 1) for ln in lines if ln.strip() and not ln.startswith("#")]
+    return {k: v for k, v in pairs}
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_clean(dockerfile: Path) -> None:
     exe = hadolint()
@@ -59,7 +66,7 @@ def test_hadolint_clean(dockerfile: Path) -> None:
 def test_runtime_stage_matches_the_pod_spec(dockerfile: Path) -> None:
     stage = runtime_stage(dockerfile)
     pod = base_manifest("deployment.yaml")["spec"]["template"]["spec"]
-    config = base_manifest("configmap.yaml")["data"]
+    config = base_config()
     uid = pod["securityContext"]["runAsUser"]
     assert f"USER {uid}:{pod['securityContext']['runAsGroup']}" in stage
     assert re.search(rf"--uid {uid}\b", stage)
@@ -77,6 +84,11 @@ def test_runtime_stage_matches_the_pod_spec(dockerfile: Path) -> None:
 
 def test_gpu_image_uses_the_cuda_provider() -> None:
     text = (IMAGES / "Dockerfile.gpu").read_text()
+    # the [gpu] extra's onnxruntime-gpu only: the CPU build (a base dependency) would overwrite
+    # the same `onnxruntime` module, so finsent goes in --no-deps and the requirements skip it
+    assert "--no-deps /wheels/finsent-" in text
+    assert "['optional-dependencies']['gpu']" in text
+    assert "not r.startswith('onnxruntime')" in text
     assert re.search(r"ARG CUDA_IMAGE=nvidia/cuda:\S+-cudnn-runtime-", text)
     assert "FINSENT_PROVIDER=cuda" in text
     assert "CUDAExecutionProvider" in text

@@ -4,7 +4,9 @@ Why these checks: a manifest that `kubectl apply` would reject, a probe on the w
 ceiling above the partition count or a ConfigMap key that no setting reads fail silently in a
 cluster, long after review. Everything here runs offline:
 1. render each overlay with kustomize (`kustomize build`, or `kubectl kustomize`; see
-   `.ci/install-k8s-tools.sh`);
+   `.ci/install-k8s-tools.sh`), and every combination of the optional components (Strimzi, KEDA,
+   Prometheus Operator; with and without the gpu component) from a throwaway kustomization, as a
+   user who leaves an operator out would write it;
 2. built-in kinds against the Kubernetes OpenAPI schemas shipped by the `kubernetes-validate`
    wheel, in strict mode (unknown fields fail), for the oldest Kubernetes we support and the newest;
 3. CRD kinds (Strimzi, KEDA, Prometheus Operator) against focused schemas vendored in
@@ -12,13 +14,16 @@ cluster, long after review. Everything here runs offline:
    fail), and KEDA/Prometheus Operator kinds also against validators generated from the upstream
    CRDs (npm @kubernetes-models/*, run with Node.js; values, patterns, enums);
 4. cross-object facts: security context, probes, resources, topic names vs `Settings`, KEDA vs
-   partitions, secret references, selectors, the dashboards copy.
+   partitions, secret references, selectors, the NetworkPolicy, the hash-suffixed ConfigMap that
+   rolls the pods, the dashboards copy.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +39,26 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 SCHEMAS = Path(__file__).parent / "schemas"
 OVERLAYS = ("cpu", "gpu")
+# k8s/components/*: each operator integration can be left out; gpu is the flavour.
+OPERATOR_COMPONENTS = ("strimzi", "keda", "prometheus-operator")
+COMPONENT_KINDS = {
+    "strimzi": {"KafkaTopic", "KafkaUser"},
+    "keda": {"ScaledObject", "TriggerAuthentication"},
+    "prometheus-operator": {"ServiceMonitor", "PrometheusRule"},
+}
+COMBINATIONS = [
+    (subset, gpu)
+    for n in range(len(OPERATOR_COMPONENTS) + 1)
+    for subset in itertools.combinations(OPERATOR_COMPONENTS, n)
+    for gpu in (False, True)
+]
+# kube-prometheus-stack's default serviceMonitorSelector / ruleSelector: release=<release name>
+PROMETHEUS_RELEASE_LABEL = ("release", "kube-prometheus-stack")
+SELECTOR_LABELS = {
+    "app.kubernetes.io/name": "finsent",
+    "app.kubernetes.io/instance": "finsent",
+    "app.kubernetes.io/component": "worker",
+}
 CACHE = Path(os.environ.get("FINSENT_CACHE", Path.home() / ".cache" / "finsent"))
 TOOLS_BIN = CACHE / "bin"
 NPM_DIR = CACHE / "npm"
@@ -57,18 +82,37 @@ def kustomize_cmd() -> list[str] | None:
     return [kubectl, "kustomize"] if kubectl else None
 
 
-@cache
-def render(overlay: str) -> tuple[Doc, ...]:
+def render_dir(directory: Path) -> tuple[Doc, ...]:
     cmd = kustomize_cmd()
     if cmd is None:
         if os.environ.get("CI"):
             pytest.fail("no kustomize renderer: run .ci/install-k8s-tools.sh")
         pytest.skip("no kustomize or kubectl; run .ci/install-k8s-tools.sh")
-    res = subprocess.run(
-        [*cmd, str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=120
-    )
-    assert res.returncode == 0, f"{' '.join(cmd)} {overlay} failed:\n{res.stderr}"
+    res = subprocess.run([*cmd, str(directory)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, f"{' '.join(cmd)} {directory} failed:\n{res.stderr}"
     return tuple(d for d in yaml.safe_load_all(res.stdout) if d)
+
+
+@cache
+def render(overlay: str) -> tuple[Doc, ...]:
+    return render_dir(K8S / "overlays" / overlay)
+
+
+def combination_kustomization(where: Path, components: tuple[str, ...], gpu: bool) -> Path:
+    """A user's kustomization: the base, the namespace and the chosen components. kustomize
+    refuses absolute paths, so they are relative to `where`."""
+    where.mkdir(parents=True, exist_ok=True)
+    rel = Path(os.path.relpath(K8S, where))
+    chosen = ["namespace", *components, *(["gpu"] if gpu else [])]
+    doc = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": "finsent",
+        "resources": [str(rel / "base")],
+        "components": [str(rel / "components" / c) for c in chosen],
+    }
+    (where / "kustomization.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return where
 
 
 @pytest.fixture(params=OVERLAYS)
@@ -93,8 +137,20 @@ def all_of(docs: tuple[Doc, ...], kind: str) -> list[Doc]:
     return [d for d in docs if d["kind"] == kind]
 
 
+def config_map(docs: tuple[Doc, ...]) -> Doc:
+    """The generated finsent-config-<hash> ConfigMap."""
+    found = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap"
+        and re.fullmatch(r"finsent-config-[a-z0-9]+", d["metadata"]["name"])
+    ]
+    assert len(found) == 1, [d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"]
+    return found[0]
+
+
 def config_env(docs: tuple[Doc, ...]) -> dict[str, str]:
-    return dict(one(docs, "ConfigMap", "finsent-config")["data"])
+    return dict(config_map(docs)["data"])
 
 
 def worker(docs: tuple[Doc, ...]) -> tuple[Doc, Doc]:
@@ -128,11 +184,46 @@ def test_renders_the_expected_kinds(docs: tuple[Doc, ...]) -> None:
         "KafkaUser",
         "ScaledObject",
         "TriggerAuthentication",
+        "Namespace",
+        "NetworkPolicy",
     }
-    assert all(d["metadata"].get("namespace") == "finsent" for d in docs)
+    # applies on a fresh cluster: the namespace is created, everything else lives in it
+    assert one(docs, "Namespace")["metadata"]["name"] == "finsent"
+    namespaced = [d for d in docs if d["kind"] != "Namespace"]
+    assert all(d["metadata"].get("namespace") == "finsent" for d in namespaced)
 
 
-def test_builtin_kinds_valid_against_kubernetes_schemas(docs: tuple[Doc, ...]) -> None:
+@pytest.mark.parametrize(
+    ("components", "gpu"),
+    COMBINATIONS,
+    ids=[("+".join(c) or "no-operators") + ("+gpu" if g else "") for c, g in COMBINATIONS],
+)
+def test_every_component_combination_renders_and_validates(
+    components: tuple[str, ...], gpu: bool, tmp_path: Path
+) -> None:
+    """Each operator integration can be left out: what remains renders, validates against the
+    schemas and still wires up (selectors, namespace, config), and no CRD of a missing operator
+    is left behind (it would fail `kubectl apply` on a cluster without that operator)."""
+    docs = render_dir(combination_kustomization(tmp_path / "user", components, gpu))
+    kinds = {d["kind"] for d in docs}
+    for component, component_kinds in COMPONENT_KINDS.items():
+        if component in components:
+            assert component_kinds <= kinds, component
+        else:
+            assert not component_kinds & kinds, component
+    assert {"Namespace", "Deployment", "Service", "NetworkPolicy"} <= kinds
+    validate_builtin(docs)
+    validate_vendored_crds(docs)
+    namespaced = [d for d in docs if d["kind"] != "Namespace"]
+    assert all(d["metadata"].get("namespace") == "finsent" for d in namespaced)
+    check_selectors(docs)
+    _pod, c = worker(docs)
+    assert c["envFrom"][0]["configMapRef"]["name"] == config_map(docs)["metadata"]["name"]
+    assert config_env(docs)["FINSENT_PROVIDER"] == ("cuda" if gpu else "cpu")
+    assert ("finsent-gpu" in c["image"]) is gpu
+
+
+def validate_builtin(docs: tuple[Doc, ...]) -> None:
     import kubernetes_validate
     from kubernetes_validate.utils import latest_version
 
@@ -144,11 +235,10 @@ def test_builtin_kinds_valid_against_kubernetes_schemas(docs: tuple[Doc, ...]) -
             kubernetes_validate.validate(d, version, strict=True)
 
 
-def test_crd_kinds_valid_against_vendored_schemas(docs: tuple[Doc, ...]) -> None:
+def validate_vendored_crds(docs: tuple[Doc, ...]) -> None:
     import jsonschema
 
     custom = [d for d in docs if d["apiVersion"].split("/")[0] in CRD_GROUPS]
-    assert custom
     for d in custom:
         group, version = d["apiVersion"].split("/")
         schema = crd_schema(group, d["kind"], version)
@@ -157,6 +247,15 @@ def test_crd_kinds_valid_against_vendored_schemas(docs: tuple[Doc, ...]) -> None
         assert not errors, f"{d['kind']}/{d['metadata']['name']}: " + "; ".join(
             f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
         )
+
+
+def test_builtin_kinds_valid_against_kubernetes_schemas(docs: tuple[Doc, ...]) -> None:
+    validate_builtin(docs)
+
+
+def test_crd_kinds_valid_against_vendored_schemas(docs: tuple[Doc, ...]) -> None:
+    assert [d for d in docs if d["apiVersion"].split("/")[0] in CRD_GROUPS]
+    validate_vendored_crds(docs)
 
 
 def test_crd_kinds_valid_against_upstream_validators(docs: tuple[Doc, ...], tmp_path: Path) -> None:
@@ -242,6 +341,8 @@ def test_resources(docs: tuple[Doc, ...], overlay: str) -> None:
         assert res["limits"]["nvidia.com/gpu"] == "1"
         assert pod["nodeSelector"] and any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
         assert config_env(docs)["FINSENT_PROVIDER"] == "cuda"
+        # the GPU pod's CPU limit is what its ORT threads (and tokenization) are sized for
+        assert threads == int(res["limits"]["cpu"])
         cpu_env, gpu_env = config_env(render("cpu")), config_env(docs)
         for key in ("FINSENT_MAX_BATCH", "FINSENT_MODEL_BATCH"):
             assert int(gpu_env[key]) > int(cpu_env[key]), key
@@ -347,16 +448,33 @@ def test_kafka_credentials_come_from_mounted_secrets(docs: tuple[Doc, ...]) -> N
 # -- wiring -------------------------------------------------------------------------------------
 
 
-def test_selectors_and_ports_line_up(docs: tuple[Doc, ...]) -> None:
+def check_selectors(docs: tuple[Doc, ...]) -> None:
+    """Every selector is the recommended app.kubernetes.io/{name,instance,component} triple and
+    matches the pod template."""
     dep = one(docs, "Deployment")
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
-    for kind in ("Service", "PodDisruptionBudget"):
+    assert dep["spec"]["selector"]["matchLabels"] == SELECTOR_LABELS
+    assert SELECTOR_LABELS.items() <= pod_labels.items()
+    pod = dep["spec"]["template"]["spec"]
+    for spread in pod["topologySpreadConstraints"]:
+        assert spread["labelSelector"]["matchLabels"] == SELECTOR_LABELS
+    for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
         d = one(docs, kind)
-        sel = d["spec"]["selector"]
+        sel = d["spec"].get("podSelector") or d["spec"]["selector"]
         sel = sel.get("matchLabels", sel)
-        assert sel.items() <= pod_labels.items(), kind
+        assert sel == SELECTOR_LABELS, kind
+    for d in docs:
+        assert d["metadata"]["labels"]["app.kubernetes.io/part-of"] == "finsent", d["kind"]
+
+
+def test_selectors_and_ports_line_up(docs: tuple[Doc, ...]) -> None:
+    check_selectors(docs)
+    dep = one(docs, "Deployment")
     svc = one(docs, "Service")
     sm = one(docs, "ServiceMonitor")
+    key, value = PROMETHEUS_RELEASE_LABEL
+    assert sm["metadata"]["labels"][key] == value
+    assert one(docs, "PrometheusRule")["metadata"]["labels"][key] == value
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     ports = {p["name"] for p in svc["spec"]["ports"]}
     assert {e["port"] for e in sm["spec"]["endpoints"]} <= ports
@@ -383,3 +501,40 @@ def test_dashboards_copy_in_sync() -> None:
         timeout=60,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_network_policy_admits_the_web_port_and_reaches_kafka(docs: tuple[Doc, ...]) -> None:
+    np = one(docs, "NetworkPolicy")["spec"]
+    assert set(np["policyTypes"]) == {"Ingress", "Egress"}
+    _pod, c = worker(docs)
+    named = {p["name"]: p["containerPort"] for p in c["ports"]}
+    ingress_ports = {p["port"] for rule in np["ingress"] for p in rule["ports"]}
+    assert ingress_ports <= set(named) | set(named.values())
+    assert "http" in ingress_ports or named["http"] in ingress_ports
+    egress = {(p.get("protocol", "TCP"), p["port"]) for rule in np["egress"] for p in rule["ports"]}
+    assert {("UDP", 53), ("TCP", 53)} <= egress
+    for server in config_env(docs)["FINSENT_BOOTSTRAP_SERVERS"].split(","):
+        assert ("TCP", int(server.rsplit(":", 1)[1])) in egress, server
+
+
+def test_config_edit_rolls_the_pods(tmp_path: Path) -> None:
+    """configMapGenerator: the ConfigMap's name carries a hash of its data and the Deployment
+    refers to that name, so editing k8s/base/config.env changes the pod template (a rollout)."""
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy, ignore=shutil.ignore_patterns("helm", "images", "runbooks"))
+    before = render_dir(copy / "overlays" / "cpu")
+    env = copy / "base" / "config.env"
+    env.write_text(
+        env.read_text().replace("FINSENT_STALL_AFTER_S=120", "FINSENT_STALL_AFTER_S=180")
+    )
+    after = render_dir(copy / "overlays" / "cpu")
+
+    def template(docs: tuple[Doc, ...]) -> Doc:
+        return dict(one(docs, "Deployment")["spec"]["template"])
+
+    assert config_map(before)["metadata"]["name"] != config_map(after)["metadata"]["name"]
+    assert template(before) != template(after)
+    assert (
+        worker(after)[1]["envFrom"][0]["configMapRef"]["name"]
+        == config_map(after)["metadata"]["name"]
+    )
