@@ -1,9 +1,17 @@
 """Ticker linking: which companies an item is about, and how much (relevance in [0, 1]). Pure.
 
 Signals, strongest first: cashtags ($AAPL) and exchange prefixes (NASDAQ:AAPL), company names and
-aliases from the symbol table, provider-supplied tickers, bare upper-case symbols (AAPL).
-Common-word symbols (ALL, IT, ON...) count only as cashtags or prefixed
-(see `symbols.COMMON_WORD_SYMBOLS`).
+aliases from the symbol table (case-insensitive), symbol lists ("(A, SVA, CADC)"), provider
+tickers, bare upper-case symbols of S&P 500 members (AAPL). The precision rules of issue #12:
+
+- a rating's issuer is not its subject: in "JP Morgan Downgrades AbbVie to Neutral" JPM gets *no
+  link* (it is reported as an issuer by `explain`, never passed to scoring);
+- no match inside numbers or amounts ("$359.3M" is one token) or drug codes ("ABT-494");
+- job titles, finance acronyms and word-like symbols link only as cashtags, prefixed or in lists;
+  a bare symbol that is part of a capitalised name ("CL King", "Austrian CB") is not a ticker;
+- exchange and index names (Nasdaq, Dow, Cboe) are the venue unless a company suffix follows;
+- weak aliases (ordinary words, places, people: Target, Visa, Amazon, Edison, Republic) need
+  evidence, summed in `_evidence`: one small score, not a pile of special cases.
 """
 
 from __future__ import annotations
@@ -12,18 +20,114 @@ import re
 from dataclasses import dataclass
 
 from pipeline.core.records import Item, Mention
-from pipeline.core.symbols import SymbolTable
+from pipeline.core.symbols import NameHit, SymbolTable
 
 CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Za-z]{1,5}(?:[.\-][A-Za-z]{1,2})?)(?![\w])")
 PREFIXED_RE = re.compile(
-    r"\b(?:NASDAQ|NYSE|NYSEARCA|NYSEAMERICAN|AMEX|BATS|CBOE|OTC)\s?:\s?"
+    r"\b(?:NASDAQ|NYSE|NYSEARCA|NYSEAMERICAN|NYSEMKT|AMEX|BATS|CBOE|OTC)\s?:\s?"
     r"([A-Z]{1,5}(?:\.[A-Z]{1,2})?)(?![\w])",
     re.IGNORECASE,
 )
-BARE_SYMBOL_RE = re.compile(r"(?<![\w$:.])([A-Z]{2,5})(?![\w])")
+BARE_SYMBOL_RE = re.compile(r"(?<![\w$:.&/-])([A-Z]{2,5})(?![\w&]|-\d|\.[A-Z])")
+LIST_RE = re.compile(
+    r"\(\s*((?:[A-Z]{1,5}(?:\.[A-Z])?\s*,\s*)*[A-Z]{1,5}(?:\.[A-Z])?)\s*(?:,\s*)?(?:…|\.\.\.)?\s*\)"
+)
+RUN_RE = re.compile(r"(?<![\w$])[A-Z]{1,5}(?:\s*,\s*[A-Z]{1,5}){2,}(?![\w])")
+# Sentence and clause breaks; "J.P. Morgan" and "Inc." are not breaks (a word of 2+ letters must
+# end before the full stop).
+CLAUSE_RE = re.compile(r"(?<=[a-z0-9]{3})[.!?]\s|[;:|\n]\s?|\s[-–—]\s")
+
+# Rating actions. Active verbs put the issuer before ("Barclays Upgrades X"); passive ones after
+# "at" / "by" ("X upgraded to Buy at Barclays").
+ACTIVE_RE = re.compile(
+    r"\b(?:upgrades|downgrades|initiates|reiterates|maintains|reinstates|resumes|assumes|raises|"
+    r"lowers|cuts|boosts|lifts|trims|hikes|sets|starts|reaffirms|keeps|adjusts|upgrade|downgrade|"
+    r"reels in|rates|slashes|ups)\b",
+    re.IGNORECASE,
+)
+PASSIVE_RE = re.compile(
+    r"\b(?:upgraded|downgraded|initiated|reiterated|maintained|reinstated|resumed|assumed|raised|"
+    r"lowered|cut|boosted|lifted|trimmed|hiked|rated|started|set|added|removed|upped)\b"
+    r"[^.;:|\n]{0,60}?\b(?:at|by|from)\s",
+    re.IGNORECASE,
+)
+# Verbs that are a rating action only with a rating object: "Raises PT on", "Cuts to Neutral".
+SOFT_VERBS = frozenset(
+    "raises lowers cuts boosts lifts trims hikes sets starts keeps adjusts slashes ups".split()  # noqa: SIM905
+)
+RATING_OBJECT_RE = re.compile(
+    r"[^.;:|\n]{0,25}?\b(?:pt|price target|target|rating|estimates?|coverage|to (?:buy|sell|hold|"
+    r"neutral|outperform|underperform|overweight|underweight|equal[- ]weight|market perform|"
+    r"sector perform|peer perform|in-line|accumulate|reduce|strong buy))\b",
+    re.IGNORECASE,
+)
+# Between an issuer and its verb: nothing, another issuer's separator, or "analyst Jane Doe".
+ISSUER_GAP_RE = re.compile(
+    r"[\s,]*(?:(?:and|&)\s*)?|\s*(?:'s\s+)?(?:analysts?|research|securities|capital|"
+    r"capital markets)?(?:\s+[A-Z][\w.'-]+){0,3}\s*",
+)
+RATING_CUE_RE = re.compile(
+    r"\b(?:buy|sell|hold|neutral|outperform|underperform|overweight|underweight|equal[- ]weight|"
+    r"market perform|sector perform|peer perform|in-line|accumulate|reduce|conviction|rating|"
+    r"coverage|price target|target price|pt|estimates?|expectations|upgrades?|downgrades?|"
+    r"upgraded|downgraded|analysts?|top pick)\b",
+    re.IGNORECASE,
+)
+ANALYST_AFTER_RE = re.compile(
+    r"^\s*(?:'s\s+)?(?:analysts?|research|securities|capital markets|equity research|strategists?|"
+    r"economists?)\b",
+    re.IGNORECASE,
+)
+ANALYST_BEFORE_RE = re.compile(r"\b(?:analysts?|strategists?)\s+(?:at|from|with)\s+$", re.I)
+
+# Evidence for weak aliases (issue #12: "a small scored disambiguation").
+SUFFIX_AFTER_RE = re.compile(
+    r"^(?:'s)?\s*(?:inc\b|corp\b|co\b\.?|corporation\b|ltd\b|plc\b|group\b|holdings?\b|"
+    r"stock|shares|share price|stake|earnings|revenue|sales|profit|results|quarter|q[1-4]\b|"
+    r"guidance|ceo\b|cfo\b|investors|shareholders|dividend|ipo\b|market cap|options|pt\b|"
+    r"price target|rating|to (?:buy|sell|hold|neutral|outperform|overweight|underweight)\b|"
+    r"\(\s*(?:nyse|nasdaq)|\(\s*[A-Z]{1,5}\s*\))",
+    re.IGNORECASE,
+)
+SUBJECT_SLOT_RE = re.compile(
+    r"(?:upgrades|downgrades|initiates|reiterates|maintains|resumes|reinstates|assumes|raises|"
+    r"lowers|cuts|boosts|trims|"
+    r"coverage on|pt on|target on|rating on|\bon|\bbuy|\bsell|\bshort|\blong|shares of|"
+    r"stake in)\s+$",
+    re.IGNORECASE,
+)
+FINANCE_CUE_RE = re.compile(
+    r"\b(?:earnings|revenue|sales|profit|shares?|stocks?|quarter|quarterly|analysts?|upgrade[sd]?|"
+    r"downgrade[sd]?|price target|rating|eps|beats?|miss(?:es)?|guidance|dividend|acqui\w+|"
+    r"merger|deal|ipo|ceo|investors?|results|forecast|outlook|buy|sell|rall(?:y|ies)|"
+    r"surges?|jumps?|falls?|drops?|slumps?|soars?|tumbles?|plunges?|gains?|layoffs?|"
+    r"lawsuit|settle\w*|sues?|fined?|q[1-4]|fy\d*|market|trading|nyse|nasdaq|valuation|"
+    r"retailer|lender|bank|carrier|insurer|chipmaker|automaker|maker|company|firm|stores?|"
+    r"shareholders?|filing|offering|bonds?|officer|chief|executive|orders?|contracts?|"
+    r"announce[sd]?|unveils?|launch(?:es)?|partnership|buyback|split|listing|approval|recall|"
+    r"antitrust|regulators?|subscribers|customers|users|billion|million|bn|mln|percent|%)",
+    re.IGNORECASE,
+)
+QUANTITY_BEFORE_RE = re.compile(
+    r"\b(?:of|over|about|nearly|almost|than|sold|bought|raised|added|another|additional|"
+    r"extra|with|for|by|to|up|down|some|roughly|around|approximately)\s+$",
+    re.IGNORECASE,
+)
+STOP = frozenset("a an and at by for from in of on or the to with vs via as is are".split())  # noqa: SIM905
+# Exchange and index names: the venue, not the company, unless a company suffix follows.
+VENUES = frozenset("nasdaq nyse dow cboe cme msci russell amex ice lse tsx ftse nikkei".split())  # noqa: SIM905
+EVIDENCE_NEEDED = 2
 
 # Base relevance by kind of evidence, before position and crowding.
-BASE = {"cashtag": 1.0, "prefixed": 1.0, "name": 0.9, "provider": 0.8, "symbol": 0.75}
+BASE = {
+    "cashtag": 1.0,
+    "prefixed": 1.0,
+    "name": 0.9,
+    "alias": 0.8,
+    "provider": 0.8,
+    "symbol": 0.75,
+    "list": 0.6,
+}
 BODY_FACTOR = 0.7  # mentioned only after the headline
 PROVIDER_ONLY = 0.5  # the provider says so, but the text never names it: a passing mention
 HEADLINE_MAX_CHARS = 200
@@ -34,6 +138,16 @@ class _Hit:
     symbol: str
     how: str
     offset: int
+    end: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """What `link` decided for a text, and why: subjects, issuers and rejected candidates."""
+
+    mentions: list[Mention]
+    issuers: list[str]
+    rejected: list[tuple[str, str]]  # (symbol, reason)
 
 
 def headline_end(text: str) -> int:
@@ -42,44 +156,175 @@ def headline_end(text: str) -> int:
     return nl if 0 <= nl < HEADLINE_MAX_CHARS else min(len(text), HEADLINE_MAX_CHARS)
 
 
-def _hits(text: str, symbols: SymbolTable) -> list[_Hit]:
+def _capitalised_word(s: str) -> bool:
+    return bool(s) and s[0].isupper() and s.lower() not in STOP and not s.isupper()
+
+
+def _neighbour_words(text: str, start: int, end: int) -> tuple[str, str]:
+    before = re.search(r"([\w&'.-]+)\s+$", text[max(0, start - 40) : start])
+    after = re.match(r"\s+([\w&'.-]+)", text[end : end + 40])
+    return (before.group(1) if before else ""), (after.group(1) if after else "")
+
+
+def _clause_start(text: str, pos: int) -> bool:
+    """Is `pos` the first word of the text or of a sentence / clause?"""
+    prefix = text[:pos].rstrip()
+    return not prefix or prefix[-1] in ".:;!?|-–—\n(\"'"
+
+
+def _evidence(text: str, hit: NameHit, strong: set[str], shouting: bool) -> int:
+    """Score the evidence that a weak alias names the company here (>= EVIDENCE_NEEDED links)."""
+    surface = text[hit.start : hit.end]
+    after, before_text = text[hit.end : hit.end + 40], text[max(0, hit.start - 40) : hit.start]
+    key = surface.lower()
+    suffix = bool(SUFFIX_AFTER_RE.match(after))
+    if key in VENUES:  # "Nasdaq" the exchange or index; "Nasdaq Inc" the company
+        return EVIDENCE_NEEDED if re.match(r"^,?\s*(?:inc\b|group\b|omx\b)", after, re.I) else 0
+    score = 2 if hit.symbol in strong else 0
+    score += 2 if suffix else 0
+    score += 2 if SUBJECT_SLOT_RE.search(before_text) else 0
+    if surface[:1].isdigit():  # "3M": an amount unless the context says otherwise
+        if QUANTITY_BEFORE_RE.search(before_text) or (not suffix and re.match(r"^\s+[a-z]", after)):
+            score -= 2
+    elif surface[:1].isupper() and not shouting:
+        score += 1
+    if FINANCE_CUE_RE.search(text[: hit.start]) or FINANCE_CUE_RE.search(text[hit.end :]):
+        score += 1
+    if strong - {hit.symbol}:
+        score += 1  # another company named plainly: company context
+    before, nxt = _neighbour_words(text, hit.start, hit.end)
+    # Part of a longer proper name: "Dominican Republic", "Constellation Software", "Price Target".
+    if not shouting and not suffix:
+        if _capitalised_word(nxt) and not FINANCE_CUE_RE.fullmatch(nxt):
+            score -= 2
+        other_name = _capitalised_word(before) and not FINANCE_CUE_RE.fullmatch(before)
+        if other_name and not _clause_start(text, hit.start - len(before) - 1):
+            score -= 0 if SUBJECT_SLOT_RE.search(before + " ") else 2
+    return score
+
+
+def _is_code(text: str, start: int, end: int) -> bool:
+    """A drug or product code ("ABT-494") or a piece of a number, not a company."""
+    return bool(re.match(r"^-\d", text[end : end + 2])) or (
+        start > 0 and (text[start - 1].isdigit() or text[start - 1] in "$€£")
+    )
+
+
+def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> list[_Hit]:
     hits: list[_Hit] = []
     for m in CASHTAG_RE.finditer(text):
-        sym = m.group(1).upper().replace("-", ".")
-        if sym in symbols:
-            hits.append(_Hit(sym, "cashtag", m.start()))
+        sym = symbols.resolve(m.group(1).upper().replace("-", "."))
+        if sym:
+            hits.append(_Hit(sym, "cashtag", m.start(), m.end()))
     for m in PREFIXED_RE.finditer(text):
-        sym = m.group(1).upper()
-        if sym in symbols:
-            hits.append(_Hit(sym, "prefixed", m.start()))
-    for sym, offset in symbols.find_names(text):
-        hits.append(_Hit(sym, "name", offset))
-    # Shouting headlines ("APPLE BEATS ESTIMATES") would match every symbol-shaped word.
+        sym = symbols.resolve(m.group(1).upper())
+        if sym:
+            hits.append(_Hit(sym, "prefixed", m.start(), m.end()))
     letters = [c for c in text if c.isalpha()]
-    mostly_upper = bool(letters) and sum(c.isupper() for c in letters) > 0.6 * len(letters)
-    if not mostly_upper:
+    # Shouting headlines ("APPLE BEATS ESTIMATES") would match every symbol-shaped word.
+    shouting = bool(letters) and sum(c.isupper() for c in letters) > 0.6 * len(letters)
+    listed: set[int] = set()
+    for m in (*LIST_RE.finditer(text), *RUN_RE.finditer(text)):
+        parts = [p.strip() for p in m.group(m.lastindex or 0).split(",")]
+        known = [p for p in parts if symbols.resolve(p)]
+        many = len(parts) >= 2 and len(known) * 3 >= 2 * len(parts)
+        one = len(parts) == 1 and known and not symbols.is_common_word(known[0])
+        if many or (one and m.re is LIST_RE):
+            for p in known:
+                sym = symbols.resolve(p) or p
+                hits.append(_Hit(sym, "list", m.start(), m.end()))
+            listed.update(range(m.start(), m.end()))
+    names = symbols.find_aliases(text)
+    # In proper-cased prose a lower-case one-word name is a common noun ("an apple"); in an
+    # all-lower-case tweet it is not evidence of anything.
+    cased = text != text.lower()
+    names = [
+        NameHit(h.symbol, h.start, h.end, True, h.first_token, 1)
+        if cased and h.n_tokens == 1 and text[h.start : h.end].islower()
+        else h
+        for h in names
+    ]
+    strong = {h.symbol for h in hits} | {h.symbol for h in names if not h.weak}
+    for h in names:
+        if _is_code(text, h.start, h.end):
+            rejected.append((h.symbol, "code-or-amount"))
+        elif not h.weak:
+            hits.append(_Hit(h.symbol, "name", h.start, h.end))
+        elif _evidence(text, h, strong, shouting) >= EVIDENCE_NEEDED:
+            hits.append(_Hit(h.symbol, "alias", h.start, h.end))
+        else:
+            rejected.append((h.symbol, "weak-alias-without-evidence"))
+    if not shouting:
         for m in BARE_SYMBOL_RE.finditer(text):
-            sym = m.group(1)
-            if sym in symbols and not symbols.is_common_word(sym):
-                hits.append(_Hit(sym, "symbol", m.start()))
+            sym, start = m.group(1), m.start()
+            company = symbols.companies.get(sym)
+            if start in listed or company is None:
+                continue
+            if symbols.is_common_word(sym) or not company.sp500:
+                continue
+            before, nxt = _neighbour_words(text, start, m.end())
+            if (_capitalised_word(nxt) and not FINANCE_CUE_RE.fullmatch(nxt)) or (
+                _capitalised_word(before) and not FINANCE_CUE_RE.fullmatch(before)
+            ):
+                rejected.append((sym, "part-of-a-name"))
+                continue
+            hits.append(_Hit(sym, "symbol", start, m.end()))
     return hits
 
 
-def link(item: Item, symbols: SymbolTable) -> list[Mention]:
-    """Mentions of `item`, one per ticker, sorted by relevance (desc) then ticker."""
+def _issuers(text: str, hits: list[_Hit]) -> set[str]:
+    """Symbols that issue a rating or opinion in `text` rather than being its subject."""
+    if not (RATING_CUE_RE.search(text) or ACTIVE_RE.search(text) or PASSIVE_RE.search(text)):
+        return set()
+    tagged = {h.symbol for h in hits if h.how in ("cashtag", "prefixed")}
+    bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
+    out: set[str] = set()
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        clause = [h for h in hits if lo <= h.offset < hi and h.how not in ("cashtag", "prefixed")]
+        if not clause:
+            continue
+        for v in ACTIVE_RE.finditer(text, lo, hi):
+            if v.group().lower() in SOFT_VERBS and not RATING_OBJECT_RE.match(text, v.end()):
+                continue  # "Microsoft raises guidance" is news, not a rating
+            edge = v.start()
+            for h in sorted((h for h in clause if h.end <= v.start()), key=lambda h: -h.end):
+                if not ISSUER_GAP_RE.fullmatch(text[h.end : edge]):
+                    break
+                out.add(h.symbol)
+                edge = h.offset
+            break
+        for p in PASSIVE_RE.finditer(text, lo, hi):
+            out.update(h.symbol for h in clause if h.offset >= p.end() - 1)
+        for h in clause:
+            if ANALYST_AFTER_RE.match(text[h.end : h.end + 30]) or ANALYST_BEFORE_RE.search(
+                text[max(0, h.offset - 30) : h.offset]
+            ):
+                out.add(h.symbol)
+    return out - tagged
+
+
+def explain(item: Item, symbols: SymbolTable) -> Explained:
+    """`link`, with the issuers it set aside and the candidates it rejected."""
     text = item.text
     cut = headline_end(text)
+    rejected: list[tuple[str, str]] = []
+    hits = _hits(text, symbols, rejected)
+    issuers = _issuers(text, hits)
+    subjects = [h for h in hits if h.symbol not in issuers]
     best: dict[str, tuple[float, str]] = {}
     counts: dict[str, int] = {}
-    for hit in _hits(text, symbols):
+    for hit in subjects:
         rel = BASE[hit.how] * (1.0 if hit.offset < cut else BODY_FACTOR)
         counts[hit.symbol] = counts.get(hit.symbol, 0) + 1
         if hit.symbol not in best or rel > best[hit.symbol][0]:
             best[hit.symbol] = (rel, hit.how)
-    for sym in item.provider_tickers:
-        if sym in symbols and sym not in best:
+    for raw in item.provider_tickers:
+        sym = symbols.resolve(raw)
+        if sym is None or sym in issuers:
+            continue
+        if sym not in best:
             best[sym] = (PROVIDER_ONLY, "provider")
-        elif sym in best:  # provider agrees with the text: a little more confident
+        else:  # provider agrees with the text: a little more confident
             rel, how = best[sym]
             best[sym] = (max(rel, BASE["provider"]), how)
     n = len(best)
@@ -90,4 +335,9 @@ def link(item: Item, symbols: SymbolTable) -> list[Mention]:
         repeat_bonus = 0.1 if counts.get(sym, 0) >= 2 else 0.0
         mentions.append(Mention(sym, round(min(1.0, (rel + repeat_bonus) * crowd), 4), how))
     mentions.sort(key=lambda m: (-m.relevance, m.ticker))
-    return mentions
+    return Explained(mentions, sorted(issuers), rejected)
+
+
+def link(item: Item, symbols: SymbolTable) -> list[Mention]:
+    """Mentions of `item`, one per ticker, sorted by relevance (desc) then ticker."""
+    return explain(item, symbols).mentions
