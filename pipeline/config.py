@@ -69,7 +69,12 @@ class Settings(BaseSettings):
     watchlist: str = DEFAULT_WATCHLIST
     web_port: int = 6066
     web_host: str = "0.0.0.0"
-    stall_after_s: float = 120.0  # liveness: no progress for this long while lag > 0
+    stall_after_s: float = 120.0  # liveness: no commit moved for this long while lag > 0
+    shutdown_timeout_s: float = 30.0  # SIGTERM: exit after this long even if the stop hangs
+    # An input record dated further ahead of its arrival (Kafka timestamp) goes to the DLQ.
+    max_future_skew: str = "1d"
+    # An item linked to more tickers than this is spam: dead-lettered, never aggregated.
+    max_tickers_per_item: int = 10
 
     # Analytics (core)
     windows: str = ",".join(WINDOWS_MS)  # names from 1m,5m,1h,1d or durations like 15m
@@ -113,6 +118,8 @@ class Settings(BaseSettings):
         )
         return CoreConfig(
             aggregation=agg,
+            max_tickers_per_item=self.max_tickers_per_item,
+            max_event_ahead_ms=parse_duration_ms(self.max_future_skew),
             novelty_ttl_ms=parse_duration_ms(self.novelty_ttl),
             novelty_max_hamming=self.novelty_max_hamming,
             rules=load_ticker_rules(self.rules_path),

@@ -102,3 +102,30 @@ def read_range(
         return out
     finally:
         c.close()
+
+
+def start_offsets(
+    settings: Settings, group_id: str, partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """Where a consumer group resumes each partition: its committed offset, read from the broker,
+    or the log start when nothing is committed or retention deleted the committed position.
+
+    The agents' cursors start here (`pipeline/stream/offsets.py`), independently of whatever
+    position faust's fetcher has already moved to.
+    """
+    from kafka import TopicPartition
+
+    tps = [TopicPartition(t, p) for t, p in partitions]
+    if not tps:
+        return {}
+    # A consumer that names the group but never subscribes: it only asks the coordinator.
+    c = consumer(settings, group_id=group_id)
+    try:
+        beginning = c.beginning_offsets(tps)
+        out: dict[tuple[str, int], int] = {}
+        for tp in tps:
+            done = c.committed(tp)
+            out[(tp.topic, tp.partition)] = max(done or 0, beginning.get(tp) or 0)
+        return out
+    finally:
+        c.close()

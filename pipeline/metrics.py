@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from pipeline.core.records import Snapshot
+from pipeline.core.step import VERDICTS
 from pipeline.core.validate import REASONS
 
 OTHER = "other"
-VERDICTS = ("new", "repeat", "redelivery", "late")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -40,6 +40,7 @@ class PipelineMetrics:
     last_processed: Gauge
     last_event: Gauge
     consumer_lag: Gauge
+    last_commit: Gauge
     model_info: Info
     ticker_mentions: Counter
     ticker_score: Gauge
@@ -127,8 +128,14 @@ class PipelineMetrics:
             ),
             consumer_lag=Gauge(
                 "finsent_consumer_lag_records",
-                "Records behind the log end, summed over assigned partitions",
+                "Records between committed offset and log end, summed over owned partitions",
                 ["topic"],
+                registry=r,
+            ),
+            last_commit=Gauge(
+                "finsent_last_commit_timestamp_seconds",
+                "Wall-clock time a stage last committed offsets that moved",
+                ["stage"],
                 registry=r,
             ),
             model_info=Info(

@@ -97,34 +97,42 @@ def evidence(acc: dict[str, Any]) -> tuple[Evidence, ...]:
     return tuple(Evidence(t[1], t[2], t[3], t[4], t[5]) for t in acc["top"])
 
 
-def _add_to_acc(acc: dict[str, Any], s: Scored, repeat: bool, top_n: int) -> None:
-    acc["count"] += 1
+def _added(acc: dict[str, Any], s: Scored, repeat: bool, top_n: int) -> dict[str, Any]:
+    """`acc` with `s` counted in: a new dict, `acc` is left as it was (copy-on-write)."""
+    out = dict(acc)
+    out["count"] += 1
     if repeat:  # volume, not sentiment: a syndicated copy is not a second opinion
-        acc["duplicates"] += 1
-        return
+        out["duplicates"] += 1
+        return out
     w = s.relevance * s.confidence
-    acc["unique"] += 1
-    acc["w"] += w
-    acc["ws"] += w * s.score
-    acc[{"positive": "pos", "neutral": "neu", "negative": "neg"}[s.label]] += 1
-    top = acc["top"]
-    top.append([abs(w * s.score), s.item_id, s.source, s.score, w, s.text[:EVIDENCE_TEXT_CHARS]])
+    out["unique"] += 1
+    out["w"] += w
+    out["ws"] += w * s.score
+    key = {"positive": "pos", "neutral": "neu", "negative": "neg"}[s.label]
+    out[key] += 1
+    top = [
+        *acc["top"],
+        [abs(w * s.score), s.item_id, s.source, s.score, w, s.text[:EVIDENCE_TEXT_CHARS]],
+    ]
     top.sort(key=lambda t: (-t[0], t[1]))
-    del top[top_n:]
+    out["top"] = top[:top_n]
+    return out
 
 
-def _decay(state: dict[str, Any], s: Scored, cfg: AggregationConfig) -> None:
+def _decayed(decay: dict[str, Any], s: Scored, cfg: AggregationConfig) -> dict[str, list[float]]:
     """Continuous-time exponentially decayed weighted mean; order-independent by construction."""
     w = s.relevance * s.confidence
+    out = dict(decay)
     for name, half_life in cfg.half_lives_ms.items():
-        sw, ww, t = state["decay"].get(name, [0.0, 0.0, s.published_at_ms])
+        sw, ww, t = decay.get(name, [0.0, 0.0, s.published_at_ms])
         if s.published_at_ms >= t:
             f = 0.5 ** ((s.published_at_ms - t) / half_life)
             sw, ww, t = sw * f + w * s.score, ww * f + w, s.published_at_ms
         else:  # out of order: age the newcomer instead of rewinding the sums
             f = 0.5 ** ((t - s.published_at_ms) / half_life)
             sw, ww = sw + f * w * s.score, ww + f * w
-        state["decay"][name] = [sw, ww, t]
+        out[name] = [sw, ww, t]
+    return out
 
 
 def _ew_update(mean: float, var: float, x: float, alpha: float) -> tuple[float, float]:
@@ -139,9 +147,8 @@ def _alpha(cfg: AggregationConfig) -> float:
     return 1 - 0.5 ** (1 / cfg.baseline_half_life_windows)
 
 
-def _fill_quiet(state: dict[str, Any], upto_start_ms: int, cfg: AggregationConfig) -> None:
-    """Closed windows without a single item are observations too: zero volume."""
-    b = state["baseline"]
+def _fill_quiet(b: dict[str, Any], upto_start_ms: int, cfg: AggregationConfig) -> None:
+    """Closed windows without a single item are observations too: zero volume. Updates `b`."""
     if b["last_start_ms"] is None:
         return
     size = cfg.windows_ms[cfg.baseline_window]
@@ -153,10 +160,10 @@ def _fill_quiet(state: dict[str, Any], upto_start_ms: int, cfg: AggregationConfi
         b["last_start_ms"] = upto_start_ms - size
 
 
-def _update_baseline(state: dict[str, Any], stats: WindowStats, cfg: AggregationConfig) -> None:
-    b = state["baseline"]
+def _update_baseline(b: dict[str, Any], stats: WindowStats, cfg: AggregationConfig) -> None:
+    """Fold one closed baseline window into the baseline `b` (the caller's own copy)."""
     alpha = _alpha(cfg)
-    _fill_quiet(state, stats.start_ms, cfg)
+    _fill_quiet(b, stats.start_ms, cfg)
     b["vol_mean"], b["vol_var"] = _ew_update(b["vol_mean"], b["vol_var"], float(stats.count), alpha)
     b["n"] += 1
     if stats.mean_score is not None:
@@ -172,37 +179,49 @@ def _update_baseline(state: dict[str, Any], stats: WindowStats, cfg: Aggregation
 
 def add(
     state: dict[str, Any], s: Scored, repeat: bool, cfg: AggregationConfig
-) -> tuple[list[WindowStats], list[WindowStats]]:
-    """Add one (non-late) scored record in place; return (updated windows, windows just closed)."""
+) -> tuple[dict[str, Any], list[WindowStats], list[WindowStats]]:
+    """Add one (non-late) scored record; return (new state, updated windows, windows just closed).
+
+    Copy-on-write: `state` itself is never modified, only the parts that change are copied
+    (a few small dicts, not the novelty chain), so a caller whose later step fails still holds
+    the old state intact and memory never disagrees with the changelog.
+    """
     ticker = state["ticker"]
-    state["totals"]["items"] += 1
-    state["totals"]["duplicates"] += int(repeat)
+    new = dict(state)
+    totals = dict(state["totals"])
+    totals["items"] += 1
+    totals["duplicates"] += int(repeat)
+    new["totals"] = totals
     if not repeat:
-        _decay(state, s, cfg)
+        new["decay"] = _decayed(state["decay"], s, cfg)
     wm = (
         s.published_at_ms
         if state["watermark_ms"] is None
         else max(state["watermark_ms"], s.published_at_ms)
     )
-    state["watermark_ms"] = wm
+    new["watermark_ms"] = wm
+    windows = {name: dict(per) for name, per in state["windows"].items()}
+    new["windows"] = windows
+    baseline = dict(state["baseline"])
+    new["baseline"] = baseline
     updated, closed = [], []
     for name, size in cfg.windows_ms.items():
-        per_size = state["windows"].setdefault(name, {})
+        per_size = windows.setdefault(name, {})
         start = window_start_ms(s.published_at_ms, size)
-        acc = per_size.setdefault(str(start), _new_acc())
-        _add_to_acc(acc, s, repeat, cfg.evidence_items)
+        acc = _added(per_size.get(str(start)) or _new_acc(), s, repeat, cfg.evidence_items)
+        per_size[str(start)] = acc
         updated.append(window_stats(ticker, name, size, start, acc))
         for key in sorted(per_size, key=int):
             if is_closed(int(key), size, wm, cfg.grace_ms):
                 final = window_stats(ticker, name, size, int(key), per_size.pop(key), final=True)
                 closed.append(final)
                 if name == cfg.baseline_window:
-                    _update_baseline(state, final, cfg)
+                    _update_baseline(baseline, final, cfg)
         if name == cfg.baseline_window:
             # every window up to the newest closed one is closed now, items or not
             newest_closed = window_start_ms(wm - cfg.grace_ms, size) - size
-            _fill_quiet(state, newest_closed + size, cfg)
-    return updated, closed
+            _fill_quiet(baseline, newest_closed + size, cfg)
+    return new, updated, closed
 
 
 def _z(x: float, mean: float, var: float, floor: float) -> float:

@@ -13,8 +13,11 @@ per story for the same precision.
 
 A chain entry lives `ttl_ms` of event time after its last sighting; repeats join the chain, so a
 story that keeps being retweeted all day stays one story. A record whose item id is already in the
-chain is a *redelivery* (at-least-once Kafka after a restart), not a repeat: it must be ignored so a
-restarted worker never double counts.
+chain with the same text is a *redelivery* (the feed sent it twice), not a repeat: it is ignored.
+The same id with a different text is a *correction*: the first version stands in the windows
+(retracting it would need every window's full history), the correction is counted and still goes
+to `sentiment.scored`. Kafka redeliveries after a restart are recognised earlier and exactly, by
+source offset (`step.step`), not here.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import hashlib
 import re
 from typing import Any
 
-NEW, REPEAT, REDELIVERY = "new", "repeat", "redelivery"
+NEW, REPEAT, REDELIVERY, CORRECTION = "new", "repeat", "redelivery", "correction"
 
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
 _RT_RE = re.compile(r"^\s*rt\s+@\w+:?\s*")
@@ -84,12 +87,16 @@ def observe(
     max_entries: int,
     max_hamming: int,
 ) -> tuple[dict[str, Any], str]:
-    """Classify one sighting as NEW, REPEAT or REDELIVERY and return the updated chain."""
+    """Classify one sighting as NEW, REPEAT, REDELIVERY or CORRECTION; return the new chain.
+
+    Pure and copy-on-write: `state` is not modified.
+    """
     exact, sim = fp
     horizon = event_ms - ttl_ms
     alive = [e for e in state["entries"] if e[3] >= horizon]
-    if any(e[0] == item_id for e in state["entries"]):
-        return {"entries": alive}, REDELIVERY
+    for e in state["entries"]:
+        if e[0] == item_id:
+            return {"entries": alive}, REDELIVERY if e[1] == exact else CORRECTION
     verdict = NEW
     for e in alive:
         if e[1] == exact or hamming(e[2], sim) <= max_hamming:

@@ -5,6 +5,7 @@ Event times are ``int`` epoch milliseconds with an ``_ms`` suffix (as Quix Strea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,9 +70,16 @@ class Scored:
     published_at_ms: int
     model_version: str
     text: str = ""
+    # Where the item came from: (input topic, partition, offset). The aggregation keeps the
+    # highest offset folded in per source partition, so a redelivery is recognised exactly,
+    # whatever the burst size. None in a backtest (no Kafka).
+    origin: tuple[str, int, int] | None = None
+    # (exact hash, SimHash) of the normalized text, computed once per item in the scoring stage
+    # so the aggregation does O(1) work per mention (see `novelty.fingerprint`).
+    fingerprint: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.item_id,
             "source": self.source,
             "ticker": self.ticker,
@@ -83,21 +91,45 @@ class Scored:
             "model_version": self.model_version,
             "text": self.text,
         }
+        if self.origin is not None:
+            out["origin"] = list(self.origin)
+        if self.fingerprint is not None:
+            out["fp"] = [str(self.fingerprint[0]), str(self.fingerprint[1])]  # 64-bit: strings
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Scored:
+        """Inverse of `to_dict`. Raises ValueError/KeyError/TypeError on a malformed record."""
+        label = str(d["label"])
+        if label not in LABELS:
+            raise ValueError(f"unknown label {label[:40]!r}")
+        nums = {k: float(d[k]) for k in ("relevance", "score", "confidence")}
+        if not all(math.isfinite(v) for v in nums.values()):
+            raise ValueError("relevance, score and confidence must be finite")
+        origin = d.get("origin")
+        fp = d.get("fp")
+        published = d["published_at_ms"]
+        if isinstance(published, bool) or not isinstance(published, int):
+            raise TypeError("published_at_ms must be an integer")
         return cls(
             item_id=str(d["id"]),
             source=str(d["source"]),
             ticker=str(d["ticker"]),
-            relevance=float(d["relevance"]),
-            label=str(d["label"]),
-            score=float(d["score"]),
-            confidence=float(d["confidence"]),
-            published_at_ms=int(d["published_at_ms"]),
+            relevance=nums["relevance"],
+            label=label,
+            score=nums["score"],
+            confidence=nums["confidence"],
+            published_at_ms=published,
             model_version=str(d["model_version"]),
             text=str(d.get("text", "")),
+            origin=(str(origin[0]), int(origin[1]), int(origin[2])) if origin else None,
+            fingerprint=(int(fp[0]), int(fp[1])) if fp else None,
         )
+
+    @property
+    def source_partition(self) -> str | None:
+        """'topic/partition' of the input record, the key of the per-partition offset mark."""
+        return f"{self.origin[0]}/{self.origin[1]}" if self.origin else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ def topic_names(settings: Settings) -> list[str]:
         *ins,
         *(t + settings.dlq_suffix for t in ins),
         settings.scored_topic,
+        settings.scored_topic + settings.dlq_suffix,
         settings.aggregates_topic,
         settings.alerts_topic,
     ]

@@ -53,6 +53,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,  # faust creates its own changelog topics
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Nothing finsent consumes is acked through faust (topics declared acks=False), so there
+        # is nothing for faust to wait for at a rebalance or a stop: the agents' Delivery commits.
+        stream_wait_empty=False,
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_in_thread=False,
@@ -65,11 +68,17 @@ def create_app(settings: Settings) -> faust.App:
 
 @dataclass
 class Health:
-    """What /ready and /live report; updated by the agents and the lag timer."""
+    """What /ready and /live report; updated by the agents and the lag timer.
+
+    `lag` is committed lag (log end minus the committed offset, per topic) and progress means a
+    commit that moved: a handler stuck on one record, or an agent that died, shows as lag that
+    does not shrink, which is exactly what the stall alert and `/live` look for.
+    """
 
     model_loaded: bool = False
     last_progress_monotonic: float = 0.0
     lag: dict[str, int] = field(default_factory=dict)
+    fatal: str | None = None  # set when an agent crashed: /live fails, the worker exits non-zero
 
 
 @dataclass
@@ -83,3 +92,5 @@ class Runtime:
     health: Health = field(default_factory=Health)
     # scored-topic partition of every ticker this worker has aggregated (for revocations)
     ticker_partition: dict[str, int] = field(default_factory=dict)
+    # stage ("score", "aggregate") -> its pipeline.stream.delivery.Delivery, set by the agents
+    deliveries: dict[str, Any] = field(default_factory=dict)

@@ -1,5 +1,10 @@
-"""What the agents do with a batch or an event: thin glue between Kafka events and `core.step`.
+"""What the agents do with a batch: thin glue between Kafka events and the core.
 Kept apart from the agent declarations so each agent stays a few lines (STYLE.md, habit 3).
+
+Every failure isolates one record: whatever raises while one record is parsed, validated,
+linked, scored, published or aggregated sends that record (original bytes, key and a reason) to
+its dead-letter topic and the batch moves on. A handler returns only when every record it
+published is acknowledged by the broker, so the delivery cursor may advance past the batch.
 """
 
 from __future__ import annotations
@@ -12,112 +17,222 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.core.records import Item, Rejected, Scored
-from pipeline.core.step import score_items, step
-from pipeline.core.validate import parse_item
+from pipeline.core.step import LATE, NEW, REPEAT, score_items, step
+from pipeline.core.validate import check_arrival, parse_item
 from pipeline.stream.app import Runtime
 from pipeline.stream.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# A dead-letter copy larger than this is truncated, with the source offset as the pointer to the
+# original: Kafka's default max.message.bytes (1 MiB) must hold the value *and* the headers, so an
+# input record close to the limit would not fit its DLQ untouched.
+DLQ_MAX_VALUE_BYTES = 900_000
 
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-async def dead_letter(rt: Runtime, topics: Topics, event: Any, reason: str, detail: str) -> None:
-    """Original bytes and key, untouched, with the reason in headers: nothing is lost."""
-    msg = event.message
+def dlq_record(msg: Any, reason: str, detail: str) -> tuple[bytes, dict[str, bytes]]:
+    """(value, headers) of the dead-letter copy of `msg`: the original bytes, unless too large."""
+    value: bytes = msg.value or b""
     headers = {
         "finsent-reason": reason.encode(),
-        "finsent-detail": detail.encode()[:1000],
+        "finsent-detail": detail.encode("utf-8", "backslashreplace")[:1000],
         "finsent-source": f"{msg.topic}/{msg.partition}/{msg.offset}".encode(),
     }
-    await topics.dlq_topics[msg.topic].send(key=msg.key, value=msg.value or b"", headers=headers)
+    if len(value) > DLQ_MAX_VALUE_BYTES:
+        headers["finsent-truncated-from-bytes"] = str(len(value)).encode()
+        value = value[:DLQ_MAX_VALUE_BYTES]
+    return value, headers
+
+
+async def dead_letter(
+    rt: Runtime, topics: Topics, event: Any, reason: str, detail: str
+) -> asyncio.Future[Any]:
+    """Queue the record's dead-letter copy; the returned future resolves once it is stored."""
+    msg = event.message
+    value, headers = dlq_record(msg, reason, detail)
+    dlq = topics.dlq_topics[msg.topic]
+    key = msg.key if msg.key is None or len(msg.key) <= 10_000 else msg.key[:10_000]
+    fut = await dlq.send(key=key, value=value, headers=headers)
     rt.metrics.dead_letters.labels(reason=reason).inc()
-    rt.metrics.items_produced.labels(topic=msg.topic + rt.settings.dlq_suffix).inc()
+    rt.metrics.items_produced.labels(topic=dlq.get_topic_name()).inc()
+    log.info("dead letter %s/%d/%d: %s", msg.topic, msg.partition, msg.offset, reason)
+    return fut  # type: ignore[no-any-return]
 
 
-async def _score(rt: Runtime, items: Sequence[Item]) -> list[list[Scored]]:
+async def _score(rt: Runtime, items: Sequence[Item], origins: Sequence[Any]) -> list[Any]:
     loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
+    s = rt.settings
     # ONNX Runtime releases the GIL: run it off the event loop so heartbeats keep flowing.
     out = await loop.run_in_executor(
-        None, lambda: score_items(items, rt.symbols, rt.scorer, max_batch=rt.settings.model_batch)
+        None,
+        lambda: score_items(
+            items,
+            rt.symbols,
+            rt.scorer,
+            max_batch=s.model_batch,
+            max_tickers=rt.core.max_tickers_per_item,
+            origins=origins,
+        ),
     )
-    n_texts = sum(1 for o in out if o)
+    n_texts = sum(1 for o in out if o and not isinstance(o, Rejected))
     if n_texts:
         rt.metrics.batch_size.observe(n_texts)
         rt.metrics.inference_seconds.observe(time.perf_counter() - t0)
     return out
 
 
+def _origin(event: Any) -> tuple[str, int, int]:
+    m = event.message
+    return (m.topic, m.partition, m.offset)
+
+
+def _arrival_ms(event: Any) -> int | None:
+    ts = event.message.timestamp
+    return int(ts * 1000) if isinstance(ts, int | float) and ts > 0 else None
+
+
 async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -> None:
     """Validate -> DLQ bad records; link + score the rest in one model call; publish scored."""
-    m = rt.metrics
+    m, s = rt.metrics, rt.settings
+    pending: list[asyncio.Future[Any]] = []
     good: list[tuple[Any, Item]] = []
     for event in events:
-        parsed = parse_item(event.message.value or b"")
+        try:
+            parsed = parse_item(event.message.value or b"")
+            if not isinstance(parsed, Rejected):
+                parsed = (
+                    check_arrival(parsed, _arrival_ms(event), rt.core.max_event_ahead_ms) or parsed
+                )
+        except Exception as exc:  # noqa: BLE001 - parse_item never raises; belt and braces
+            parsed = Rejected("processing_error", f"validation raised {exc!r}"[:500], b"")
         if isinstance(parsed, Rejected):
             m.items_consumed.labels(topic=event.message.topic, source="invalid").inc()
-            await dead_letter(rt, topics, event, parsed.reason, parsed.detail)
+            pending.append(await dead_letter(rt, topics, event, parsed.reason, parsed.detail))
         else:
             m.items_consumed.labels(topic=event.message.topic, source=parsed.source).inc()
             good.append((event, parsed))
-    scored: list[list[Scored] | None]
+    results: list[Any]
     try:
-        scored = list(await _score(rt, [it for _, it in good]))
-    except Exception:  # noqa: BLE001 - isolate the record that breaks the model, keep the rest
+        results = await _score(rt, [it for _, it in good], [_origin(e) for e, _ in good])
+    except Exception:  # noqa: BLE001 - isolate the record that breaks linking or the model
         log.exception("batch scoring failed; retrying item by item")
-        scored = []
+        results = []
         for event, item in good:
             try:
-                scored.extend(await _score(rt, [item]))
+                results.extend(await _score(rt, [item], [_origin(event)]))
             except Exception as exc:  # noqa: BLE001
-                await dead_letter(rt, topics, event, "processing_error", repr(exc)[:500])
-                scored.append(None)  # dead-lettered, not "unlinked"
-    for records in scored:
-        if records is None:
+                results.append(Rejected("processing_error", repr(exc)[:500], b""))
+    for (event, _item), records in zip(good, results, strict=True):
+        if isinstance(records, Rejected):
+            pending.append(await dead_letter(rt, topics, event, records.reason, records.detail))
             continue
         if not records:
             m.items_unlinked.inc()
-        for s in records:
-            await topics.scored_topic.send(key=s.ticker.encode(), value=_dumps(s.to_dict()))
-            m.items_produced.labels(topic=rt.settings.scored_topic).inc()
+            continue
+        try:
+            values = [(r.ticker.encode(), _dumps(r.to_dict())) for r in records]
+        except Exception as exc:  # noqa: BLE001 - e.g. a value json cannot encode
+            pending.append(await dead_letter(rt, topics, event, "processing_error", repr(exc)))
+            continue
+        for key, value in values:
+            pending.append(await topics.scored_topic.send(key=key, value=value))
+            m.items_produced.labels(topic=s.scored_topic).inc()
+    await _all_stored(pending)
     m.last_processed.labels(stage="score").set(time.time())
-    rt.health.last_progress_monotonic = time.monotonic()
 
 
-async def handle_scored(rt: Runtime, topics: Topics, table: Any, event: Any) -> None:
-    """Fold one scored record into its ticker's state; publish windows and alerts."""
+async def _all_stored(pending: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait until the broker acknowledged every record; raise if one could not be stored."""
+    if pending:
+        await asyncio.gather(*pending)
+
+
+class Tickers:
+    """The aggregation's view of the table during one batch: read once, written once per ticker.
+
+    Why: a changelog write per record rewrites the ticker's whole state each time; one write per
+    ticker per micro-batch bounds changelog bytes by batches, not by how hot a ticker is. The
+    write names the partition explicitly (the scored topic's partition of the ticker), because
+    the table's own routing follows faust's "current event", which in a batch is not the record
+    being folded.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.states: dict[str, dict[str, Any] | None] = {}
+        self.partition: dict[str, int] = {}
+
+    def get(self, ticker: str) -> dict[str, Any] | None:
+        if ticker not in self.states:
+            self.states[ticker] = self.table.get(ticker)
+        return self.states[ticker]
+
+    def put(self, ticker: str, partition: int, state: dict[str, Any]) -> None:
+        self.states[ticker] = state
+        self.partition[ticker] = partition
+
+    def write_back(self) -> None:
+        for ticker, partition in self.partition.items():
+            state = self.states[ticker]
+            self.table.data[ticker] = state  # the local store, without faust's routing
+            self.table.send_changelog(partition, ticker, state)
+
+
+async def handle_scored_batch(
+    rt: Runtime, topics: Topics, table: Any, events: Sequence[Any]
+) -> None:
+    """Fold scored records into their tickers' states; publish windows and alerts."""
     m, s = rt.metrics, rt.settings
-    try:
-        scored = Scored.from_dict(json.loads(event.message.value))
-    except (ValueError, KeyError, TypeError) as exc:
-        log.error("unreadable record on %s: %s", event.message.topic, exc)
-        m.dead_letters.labels(reason="processing_error").inc()
-        return
-    key = scored.ticker.encode()
-    rt.ticker_partition[scored.ticker] = event.message.partition
-    state, out = step(table.get(scored.ticker), scored, rt.core)
-    table[scored.ticker] = (
-        state  # write back, or the changelog misses the update (faust tables guide)
-    )
-    m.mentions.labels(verdict=out.verdict).inc()
-    if out.verdict == "late":
-        m.late_records.inc()
-    elif out.verdict == "repeat":
-        m.duplicate_records.inc()
-    if out.verdict in ("new", "repeat"):
-        m.ticker_mentions.labels(ticker=m.ticker_label(scored.ticker)).inc()
-    for w in (*out.updated, *out.closed):
-        await topics.aggregates_topic.send(key=key, value=_dumps(w.to_dict()))
+    tickers = Tickers(table)
+    pending: list[asyncio.Future[Any]] = []
+    latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker and window
+    dlq = topics.dlq_topics[s.scored_topic]
+    for event in events:
+        try:
+            scored = Scored.from_dict(json.loads(event.message.value))
+            old = tickers.get(scored.ticker)
+            state, out = step(old, scored, rt.core)
+            windows = [(w, _dumps(w.to_dict())) for w in (*out.updated, *out.closed)]
+            alerts = [(a, _dumps(a.to_dict())) for a in out.alerts]
+        except Exception as exc:  # noqa: BLE001 - one record, not the partition
+            reason = "processing_error" if isinstance(exc, RecursionError) else "unreadable_scored"
+            value, headers = dlq_record(event.message, reason, repr(exc)[:500])
+            pending.append(await dlq.send(key=event.message.key, value=value, headers=headers))
+            m.dead_letters.labels(reason=reason).inc()
+            m.items_produced.labels(topic=dlq.get_topic_name()).inc()
+            continue
+        tickers.put(scored.ticker, event.message.partition, state)
+        rt.ticker_partition[scored.ticker] = event.message.partition
+        m.mentions.labels(verdict=out.verdict).inc()
+        if out.verdict == LATE:
+            m.late_records.inc()
+        elif out.verdict == REPEAT:
+            m.duplicate_records.inc()
+        if out.verdict in (NEW, REPEAT):
+            m.ticker_mentions.labels(ticker=m.ticker_label(scored.ticker)).inc()
+        key = scored.ticker.encode()
+        for w, value in windows:
+            if w.final:
+                latest.pop((w.ticker, w.window, w.start_ms), None)
+                pending.append(await topics.aggregates_topic.send(key=key, value=value))
+                m.items_produced.labels(topic=s.aggregates_topic).inc()
+            else:
+                latest[(w.ticker, w.window, w.start_ms)] = value
+        for alert, value in alerts:
+            pending.append(await topics.alerts_topic.send(key=key, value=value))
+            m.items_produced.labels(topic=s.alerts_topic).inc()
+            m.alerts_fired.labels(rule=alert.rule, severity=alert.severity).inc()
+        if out.snapshot is not None:
+            m.observe_snapshot(out.snapshot, rt.core.aggregation.baseline_window)
+            m.last_event.set(out.snapshot.event_ms / 1000)
+    for (ticker, _w, _start), value in latest.items():
+        pending.append(await topics.aggregates_topic.send(key=ticker.encode(), value=value))
         m.items_produced.labels(topic=s.aggregates_topic).inc()
-    for alert in out.alerts:
-        await topics.alerts_topic.send(key=key, value=_dumps(alert.to_dict()))
-        m.items_produced.labels(topic=s.alerts_topic).inc()
-        m.alerts_fired.labels(rule=alert.rule, severity=alert.severity).inc()
-    if out.snapshot is not None:
-        m.observe_snapshot(out.snapshot, rt.core.aggregation.baseline_window)
-        m.last_event.set(out.snapshot.event_ms / 1000)
+    tickers.write_back()
+    await _all_stored(pending)
     m.last_processed.labels(stage="aggregate").set(time.time())
-    rt.health.last_progress_monotonic = time.monotonic()

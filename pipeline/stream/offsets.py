@@ -1,53 +1,99 @@
-"""Per-partition offset cursor: notice records that never reached an agent.
+"""Per-partition offset cursor: what each agent has finished, and therefore what may be committed.
 
-Why: while a restarted worker's rebalance settles, faust's stream iterator now and then drops a
-record (its generation / flow-control check) and trusts that it will be fetched again; it is
-not. With auto-ack it was even committed, so it was lost for good (found by
-tests/integration/test_stream_e2e.py, restart after SIGTERM: 1-7 records in most runs). Each
-agent therefore knows the next offset it must see per partition (the consumer's position when
-the partition was assigned). A later offset arriving first is a hole: the agents count it in
-`finsent_stream_holes_total`, read the missing records straight from Kafka and process them
-first, in order (`pipeline/stream/agents.py`). Records delivered twice within one assignment
-are recognised too.
+Why this exists: finsent, not faust, commits the input and scored offsets. faust acks (and then
+commits) records it never handed to a handler: a record fetched under one consumer generation and
+seen by the stream under the next is skipped *and acked* (`Stream._py_aiter`, the generation
+check), which at a fresh start against a backlog silently committed whole partitions that were
+never processed (the startup race, "Missing sensor state for rebalance #1"); its drain loop also
+drops re-fetched records below its read offset. So the consumed topics are declared with
+`acks=False` (faust never commits them) and each agent keeps this cursor:
 
-Plain bookkeeping with no I/O, unit-tested on its own.
+- on assignment, a partition starts at the group's committed offset read from the broker (or the
+  log start when nothing is committed or retention deleted it);
+- a record at the cursor is processed; one below it was already handled (SEEN); one above it
+  means the records in between never arrived (HOLE): they are read straight from Kafka and
+  processed first; a partition whose log end is past the cursor while no record arrives is
+  read the same way (`behind`);
+- `done` advances the cursor only one offset at a time, after the record's outputs are on the
+  broker; what is committed is the cursor, so the committed offset of every partition is
+  exactly the contiguous prefix the handlers finished. Nothing above a gap is ever committed.
+
+Plain bookkeeping with no I/O and no clock, unit-tested on its own (tests/stream/test_offsets.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 
 class Verdict(Enum):
-    PROCESS = "process"  # the expected record (or a partition without a known position)
-    SEEN = "seen"  # below the cursor: already handled in this assignment; ack, do not redo
-    HOLE = "hole"  # past the cursor: records in between never arrived; handle this one anyway
+    PROCESS = "process"  # the expected record
+    SEEN = "seen"  # below the cursor: already handled in this assignment; do not redo
+    HOLE = "hole"  # past the cursor: records in between never arrived; read them first
+    UNASSIGNED = "unassigned"  # a partition this agent does not own (yet, or any more): skip
 
 
 @dataclass
 class PartitionCursor:
-    """Next offset each assigned partition must deliver."""
+    """Next offset to process and last committed offset of each assigned partition."""
 
     next: dict[Any, int] = field(default_factory=dict)
+    committed: dict[Any, int] = field(default_factory=dict)
 
-    def assign(self, positions: dict[Any, int]) -> None:
-        """The whole new assignment: its start positions replace everything known before."""
-        self.next = dict(positions)
+    def assign(self, starts: Mapping[Any, int]) -> None:
+        """Partitions newly assigned, each starting at its committed offset."""
+        for tp, offset in starts.items():
+            self.next[tp] = offset
+            self.committed[tp] = offset
 
     def forget(self, tps: Iterable[Any]) -> None:
         for tp in tps:
             self.next.pop(tp, None)
+            self.committed.pop(tp, None)
+
+    def owns(self, tp: Any) -> bool:
+        return tp in self.next
 
     def check(self, tp: Any, offset: int) -> Verdict:
         expected = self.next.get(tp)
-        if expected is None or offset == expected:
+        if expected is None:
+            return Verdict.UNASSIGNED
+        if offset == expected:
             return Verdict.PROCESS
         return Verdict.SEEN if offset < expected else Verdict.HOLE
 
     def done(self, tp: Any, offset: int) -> None:
-        """`offset` was handled: expect the next one."""
-        if tp in self.next:
-            self.next[tp] = max(self.next[tp], offset + 1)
+        """`offset` was handled and its outputs are on the broker: expect the next one.
+
+        Raises ValueError for an offset past the cursor: the contiguity the commit relies on.
+        """
+        expected = self.next.get(tp)
+        if expected is None or offset < expected:
+            return  # revoked meanwhile, or a SEEN record: nothing to advance
+        if offset > expected:
+            raise ValueError(f"{tp}: offset {offset} done before {expected}")
+        self.next[tp] = offset + 1
+
+    def to_commit(self) -> dict[Any, int]:
+        """Partitions whose cursor moved past the last commit, with the offset to commit."""
+        return {tp: n for tp, n in self.next.items() if n > self.committed.get(tp, -1)}
+
+    def mark_committed(self, offsets: Mapping[Any, int]) -> None:
+        for tp, offset in offsets.items():
+            if tp in self.committed:
+                self.committed[tp] = max(self.committed[tp], offset)
+
+    def behind(self, log_ends: Mapping[Any, int]) -> dict[Any, tuple[int, int]]:
+        """[next, log end) of every owned partition with records the agent has not processed."""
+        return {
+            tp: (n, log_ends[tp])
+            for tp, n in self.next.items()
+            if log_ends.get(tp) is not None and log_ends[tp] > n
+        }
+
+    def lag(self, log_ends: Mapping[Any, int]) -> dict[Any, int]:
+        """Records between the committed offset and the log end, per owned partition."""
+        return {tp: max(0, log_ends[tp] - c) for tp, c in self.committed.items() if tp in log_ends}

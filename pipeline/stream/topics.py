@@ -14,14 +14,14 @@ from pipeline.config import Settings
 @dataclass(frozen=True)
 class Topics:
     raw_topic: Any  # news.raw + social.raw, one stream
-    dlq_topics: dict[str, Any]  # input topic name -> its dead-letter topic
+    dlq_topics: dict[str, Any]  # consumed topic name (inputs, scored) -> its dead-letter topic
     scored_topic: Any
     aggregates_topic: Any
     alerts_topic: Any
 
 
 def declare(app: faust.App, settings: Settings) -> Topics:
-    def topic(*names: str) -> Any:
+    def topic(*names: str, acks: bool = True) -> Any:
         return app.topic(
             *names,
             key_type=bytes,
@@ -29,12 +29,16 @@ def declare(app: faust.App, settings: Settings) -> Topics:
             value_serializer="raw",
             key_serializer="raw",
             internal=False,
+            acks=acks,
         )
 
+    consumed = (*settings.topics_in(), settings.scored_topic)
     return Topics(
-        raw_topic=topic(*settings.topics_in()),
-        dlq_topics={t: topic(t + settings.dlq_suffix) for t in settings.topics_in()},
-        scored_topic=topic(settings.scored_topic),
+        # acks=False: faust never commits what the agents consume; pipeline/stream/delivery.py
+        # commits each partition's contiguous finished prefix instead.
+        raw_topic=topic(*settings.topics_in(), acks=False),
+        dlq_topics={t: topic(t + settings.dlq_suffix) for t in consumed},
+        scored_topic=topic(settings.scored_topic, acks=False),
         aggregates_topic=topic(settings.aggregates_topic),
         alerts_topic=topic(settings.alerts_topic),
     )

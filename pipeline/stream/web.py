@@ -16,11 +16,13 @@ from pipeline.stream.app import Runtime
 
 
 def stalled(rt: Runtime, now_monotonic: float, busy: bool = False) -> bool:
-    """True when lag > 0 and nothing was processed for `stall_after_s`.
+    """True when an agent crashed, or committed lag > 0 and no commit moved for `stall_after_s`.
 
     `busy` (rebalancing or recovering tables) is never a stall: recovery can legitimately take
     longer than the stall budget, and restarting the pod then would only start it over.
     """
+    if rt.health.fatal:
+        return True
     if busy:
         rt.health.last_progress_monotonic = now_monotonic
         return False
@@ -55,6 +57,7 @@ def register(rt: Runtime, table: Any) -> None:
         bad = stalled(rt, time.monotonic(), busy)
         body = {
             "live": not bad,
+            "fatal": rt.health.fatal,
             "lag": rt.health.lag,
             "seconds_since_progress": round(
                 time.monotonic() - rt.health.last_progress_monotonic, 1
@@ -81,22 +84,20 @@ def register(rt: Runtime, table: Any) -> None:
             }
         )
 
-    @app.timer(5.0)
+    @app.timer(2.0)
     async def update_lag() -> None:
-        consumer = app.consumer
-        ours = {*rt.settings.topics_in(), rt.settings.scored_topic}
-        assigned = [tp for tp in consumer.assignment() if tp.topic in ours]
-        if not assigned:
-            return
-        highwaters = await consumer.highwaters(*assigned)
+        """Committed lag per consumed topic, and the time of the last commit that moved."""
         lag: dict[str, int] = {}
-        for tp in assigned:
-            # `_read_offset` is faust's last offset handed to the stream (no public accessor).
-            read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]  # noqa: SLF001
-            hw = highwaters.get(tp) or 0
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(
-                0, hw - (read + 1 if read is not None else 0)
-            )
+        last_commit = rt.health.last_progress_monotonic
+        for stage, delivery in rt.deliveries.items():
+            for tp, n in (await delivery.lag()).items():
+                lag[tp.topic] = lag.get(tp.topic, 0) + n
+            last_commit = max(last_commit, delivery.last_commit_monotonic)
+            if delivery.last_commit_monotonic > rt.health.last_progress_monotonic:
+                rt.metrics.last_commit.labels(stage=stage).set(
+                    time.time() - (time.monotonic() - delivery.last_commit_monotonic)
+                )
         rt.health.lag = lag
+        rt.health.last_progress_monotonic = last_commit
         for topic, value in lag.items():
             rt.metrics.consumer_lag.labels(topic=topic).set(value)

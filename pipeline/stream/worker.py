@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
+import threading
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
@@ -24,7 +28,7 @@ from pipeline.reference import load_symbols
 log = logging.getLogger("finsent.worker")
 
 
-def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[object, object]:
+def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[Any, Any]:
     """The faust app with agents and web pages registered; `scorer` overrides the ONNX model."""
     from pipeline.stream import agents, web
     from pipeline.stream.admin import topic_names
@@ -64,13 +68,63 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info")
 
 
-def run(args: argparse.Namespace) -> int:
+EXIT_AGENT_CRASHED = 70  # EX_SOFTWARE: Kubernetes restarts the pod; the batch is redelivered
+EXIT_STOP_TIMEOUT = 75  # graceful stop took longer than FINSENT_SHUTDOWN_TIMEOUT_S
+
+
+def _bounded_worker_class() -> Any:
+    """faust's Worker, with a deadline on graceful stop: SIGTERM always ends the process.
+
+    Why: a stop waits for the batch in flight and a final commit; should anything hang there
+    (a broker gone, a stuck handler), Kubernetes would wait its whole grace period and kill -9.
+    Exiting ourselves first is the same at-least-once outcome, with a log line saying why.
+    """
     from faust import Worker
+
+    class BoundedWorker(Worker):  # type: ignore[misc]
+        shutdown_timeout_s: float = 30.0
+
+        def _arm(self) -> None:
+            def expire() -> None:
+                log.error("graceful stop took over %.0f s (FINSENT_SHUTDOWN_TIMEOUT_S); exiting",
+                          self.shutdown_timeout_s)  # fmt: skip
+                logging.shutdown()
+                os._exit(EXIT_STOP_TIMEOUT)
+
+            timer = threading.Timer(self.shutdown_timeout_s, expire)
+            timer.daemon = True
+            timer.start()
+
+        def _on_sigterm(self) -> None:
+            self._arm()
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            self._arm()
+            super()._on_sigint()
+
+    return BoundedWorker
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.kafka_clients import admin
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    rt, _table = build_runtime(Settings())
-    worker = Worker(rt.app, loglevel=args.log_level, quiet=True)  # type: ignore[attr-defined]
-    worker.execute_from_commandline()
-    return 0
+    settings = Settings()
+    admin(settings).close()  # a broker that is down: one line naming FINSENT_BOOTSTRAP_SERVERS
+    rt, _table = build_runtime(settings)
+    cls = _bounded_worker_class()
+    cls.shutdown_timeout_s = settings.shutdown_timeout_s
+    worker = cls(rt.app, loglevel=args.log_level, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    else:  # pragma: no cover - execute_from_commandline always raises SystemExit
+        code = 0
+    if rt.health.fatal:
+        print(f"finsent worker: error: {rt.health.fatal}", file=sys.stderr)
+        return EXIT_AGENT_CRASHED
+    return code

@@ -1,136 +1,215 @@
-"""The agents' glue, isolated from Kafka: bad input goes to the dead-letter topic with its reason,
-a record that breaks the model is isolated without losing its batch, and the aggregate handler
-writes state back to the table. Topic and event doubles only; the core, metrics and symbol table
-are real (the real broker path is tests/integration/test_stream_e2e.py)."""
+"""The agents' glue, isolated from Kafka: every bad record goes to its dead-letter topic with a
+reason and the batch moves on; scored records fold into state copy-on-write, one table write per
+ticker per batch; redeliveries are recognised by source offset. Doubles from `pipeline.testing`;
+the core, metrics and symbol table are real (the broker path is tests/integration/)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from pipeline.config import Settings
-from pipeline.core.records import Score
-from pipeline.core.scoring import score_from_probs
 from pipeline.metrics import PipelineMetrics
 from pipeline.reference import load_symbols
 from pipeline.stream.app import Runtime
-from pipeline.stream.handlers import handle_raw_batch, handle_scored
+from pipeline.stream.handlers import DLQ_MAX_VALUE_BYTES, handle_raw_batch, handle_scored_batch
 from pipeline.stream.topics import Topics
+from pipeline.testing import Event, FixedScorer, InMemoryTable, InMemoryTopic, Message
 
-
-@dataclass
-class FakeTopic:
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    async def send(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
-
-
-@dataclass
-class Msg:
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    partition: int = 0
-    offset: int = 0
-
-
-@dataclass
-class Event:
-    message: Msg
-
-
-class PickyScorer:
-    """Scores like a model, except that it breaks on one poisonous text."""
-
-    version = "picky-1"
-
-    def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]:
-        if any("POISON" in t for t in texts):
-            raise RuntimeError("model blew up")
-        return [score_from_probs((0.7, 0.2, 0.1)) for _ in texts]
+TS = 1_714_564_800_000
 
 
 def _runtime() -> tuple[Runtime, Topics]:
     s = Settings()
+    consumed = (*s.topics_in(), s.scored_topic)
     topics = Topics(
         raw_topic=None,
-        dlq_topics={t: FakeTopic() for t in s.topics_in()},
-        scored_topic=FakeTopic(),
-        aggregates_topic=FakeTopic(),
-        alerts_topic=FakeTopic(),
+        dlq_topics={t: InMemoryTopic(t + ".dlq") for t in consumed},
+        scored_topic=InMemoryTopic(s.scored_topic),
+        aggregates_topic=InMemoryTopic(s.aggregates_topic),
+        alerts_topic=InMemoryTopic(s.alerts_topic),
     )
     rt = Runtime(
         settings=s,
-        app=None,
-        scorer=PickyScorer(),
-        symbols=load_symbols(),  # type: ignore[arg-type]
+        app=None,  # type: ignore[arg-type]
+        scorer=FixedScorer(poison="POISON"),
+        symbols=load_symbols(),
         core=s.core_config(),
         metrics=PipelineMetrics.create(CollectorRegistry(), s.watchlist_set()),
     )
     return rt, topics
 
 
-def _ev(obj: Any, topic: str = "news.raw") -> Event:
+def _ev(obj: Any, topic: str = "news.raw", offset: int = 0, ts_ms: int | None = TS) -> Event:
     raw = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-    return Event(Msg(topic, raw, b"k"))
+    return Event(Message(topic, raw, b"k", 0, offset, ts_ms / 1000 if ts_ms else None))
+
+
+def _reasons(topic: InMemoryTopic) -> list[bytes]:
+    return [d["headers"]["finsent-reason"] for d in topic.sent]
 
 
 def test_bad_records_dead_lettered_with_reason_and_poison_isolated() -> None:
     rt, topics = _runtime()
-    ts = 1_714_564_800_000
     events = [
-        _ev({"id": "1", "text": "$AAPL slumps", "published_at": ts}),
-        _ev(b"{broken"),
-        _ev({"id": "2", "text": "$MSFT POISON headline", "published_at": ts}, "social.raw"),
-        _ev({"id": "3", "text": "Weather is nice", "published_at": ts}),
+        _ev({"id": "1", "text": "$AAPL slumps", "published_at": TS}),
+        _ev(b"{broken", offset=1),
+        _ev({"id": "2", "text": "$MSFT POISON headline", "published_at": TS}, "social.raw"),
+        _ev({"id": "3", "text": "Weather is nice", "published_at": TS}, offset=2),
     ]
     asyncio.run(handle_raw_batch(rt, topics, events))
-    dlq_news, dlq_social = topics.dlq_topics["news.raw"].sent, topics.dlq_topics["social.raw"].sent
-    assert [d["headers"]["finsent-reason"] for d in dlq_news] == [b"not_json"]
-    assert dlq_news[0]["value"] == b"{broken"
-    assert [d["headers"]["finsent-reason"] for d in dlq_social] == [b"processing_error"]
-    scored = [json.loads(m["value"]) for m in topics.scored_topic.sent]
+    dlq_news, dlq_social = topics.dlq_topics["news.raw"], topics.dlq_topics["social.raw"]
+    assert _reasons(dlq_news) == [b"not_json"]
+    assert dlq_news.sent[0]["value"] == b"{broken"
+    assert dlq_news.sent[0]["headers"]["finsent-source"] == b"news.raw/0/1"
+    assert _reasons(dlq_social) == [b"processing_error"]
+    scored = [json.loads(m["value"]) for m in topics.scored_topic.sent]  # type: ignore[attr-defined]
     assert [(r["id"], r["ticker"]) for r in scored] == [("1", "AAPL")]  # batch survived
+    assert scored[0]["origin"] == ["news.raw", 0, 0] and len(scored[0]["fp"]) == 2
     reg = rt.metrics.registry
     assert reg.get_sample_value("finsent_dead_letters_total", {"reason": "processing_error"}) == 1
     assert reg.get_sample_value("finsent_items_unlinked_total") == 1
 
 
-def test_scored_record_updates_table_and_publishes_windows() -> None:
+NASTY: list[tuple[bytes, str]] = [
+    (b"[" * 1000 + b"]" * 1000, "not_json"),
+    (
+        b'{"id": "x", "text": "$AAPL up", "published_at": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        "not_json",
+    ),
+    (b'{"id": "x", "text": "$AAPL up", "published_at": Infinity}', "not_json"),
+    (b'{"id": "x", "text": "$AAPL up", "published_at": NaN}', "not_json"),
+    (b'{"id": "x", "text": "$AAPL up", "published_at": 1e400}', "bad_timestamp"),
+    (b'{"id": "\\ud800", "text": "$AAPL up", "published_at": 1714564800000}', "bad_unicode"),
+    (
+        b'{"id": "x", "source": "\xed\xa0\x80", "text": "$AAPL up", "published_at": 1714564800000}',
+        "bad_unicode",
+    ),
+    (
+        b'{"id": "x", "text": "$AAPL up", "published_at": 1714564800000, "n": '
+        + b"9" * 5000
+        + b"}",
+        "not_json",
+    ),
+    (b'{"id": "x", "text": "$AAPL up", "published_at": "9999-12-31T00:00:00"}', "bad_timestamp"),
+    (b'{"id": "x", "text": "$AAPL up", "published_at": 253402214400000}', "bad_timestamp"),
+    (b'{"id": 1e5, "text": "$AAPL up", "published_at": 1714564800000}', "wrong_type"),
+    (b'{"id": "x", "text": {"a": 1}, "published_at": 1714564800000}', "wrong_type"),
+    (b'{"id": "x", "text": "$AAPL up", "published_at": true}', "bad_timestamp"),
+]
+
+
+def test_every_poison_record_is_dead_lettered_and_the_good_one_still_scored() -> None:
     rt, topics = _runtime()
-    table: dict[str, Any] = {}
+    events = [_ev(raw, offset=i) for i, (raw, _reason) in enumerate(NASTY)]
+    events.append(_ev({"id": "good", "text": "$AAPL beats", "published_at": TS}, offset=99))
+    asyncio.run(handle_raw_batch(rt, topics, events))
+    assert _reasons(topics.dlq_topics["news.raw"]) == [r.encode() for _, r in NASTY]
+    assert [json.loads(m["value"])["id"] for m in topics.scored_topic.sent] == ["good"]  # type: ignore[attr-defined]
+
+
+def test_a_record_too_large_for_its_dlq_is_truncated_with_a_pointer() -> None:
+    rt, topics = _runtime()
+    big = b'{"id": "x", "text": "' + b"a" * 1_046_000 + b'", "published_at": 1714564800000}'
+    asyncio.run(handle_raw_batch(rt, topics, [_ev(big, offset=7)]))
+    (dead,) = topics.dlq_topics["news.raw"].sent
+    assert dead["headers"]["finsent-reason"] == b"too_large"
+    assert len(dead["value"]) == DLQ_MAX_VALUE_BYTES and big.startswith(dead["value"])
+    assert dead["headers"]["finsent-truncated-from-bytes"] == str(len(big)).encode()
+    assert dead["headers"]["finsent-source"] == b"news.raw/0/7"
+
+
+def test_future_dated_and_spam_items_are_rejected_with_a_reason() -> None:
+    rt, topics = _runtime()
+    day = 86_400_000
+    cashtags = " ".join(
+        f"${t}"
+        for t in [
+            "AAPL",
+            "MSFT",
+            "NVDA",
+            "AMZN",
+            "META",
+            "TSLA",
+            "JPM",
+            "XOM",
+            "WMT",
+            "KO",
+            "PEP",
+            "BA",
+        ]
+    )
+    events = [
+        _ev({"id": "f", "text": "$AAPL soars", "published_at": TS + 2 * day}),
+        _ev({"id": "s", "text": f"Top movers {cashtags}", "published_at": TS}, offset=1),
+        _ev({"id": "ok", "text": "$AAPL soars", "published_at": TS + 3_600_000}, offset=2),
+        _ev({"id": "old", "text": "$AAPL soars", "published_at": TS - 900 * day}, offset=3),
+    ]
+    asyncio.run(handle_raw_batch(rt, topics, events))
+    assert _reasons(topics.dlq_topics["news.raw"]) == [b"future_timestamp", b"too_many_tickers"]
+    ids = [json.loads(m["value"])["id"] for m in topics.scored_topic.sent]  # type: ignore[attr-defined]
+    assert ids == ["ok", "old"]  # an hour ahead is clock skew, old is a replay: both fine
+
+
+def _scored(item_id: str, offset: int, label: str = "negative", ticker: str = "AAPL") -> Event:
     rec = {
-        "id": "1",
+        "id": item_id,
         "source": "wire",
-        "ticker": "AAPL",
+        "ticker": ticker,
         "relevance": 1.0,
-        "label": "negative",
+        "label": label,
         "score": -0.6,
         "confidence": 0.7,
-        "published_at_ms": 1_714_564_800_000,
+        "published_at_ms": TS + offset * 1000,
         "model_version": "m",
-        "text": "Apple slumps",
+        "text": f"Story number {item_id} about Apple {'x' * offset}",
+        "origin": ["news.raw", 3, offset],
     }
-    asyncio.run(handle_scored(rt, topics, table, _ev(rec, "sentiment.scored")))
-    assert table["AAPL"]["totals"]["items"] == 1
-    windows = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]
-    assert {w["window"] for w in windows} == {"1m", "5m", "1h", "1d"}
-    assert all(
-        w["mean_score"] == -0.6 and m["key"] == b"AAPL"
-        for w, m in zip(windows, topics.aggregates_topic.sent, strict=True)
-    )
+    return Event(Message("sentiment.scored", json.dumps(rec).encode(), ticker.encode(), 1, offset))
+
+
+def test_scored_batch_writes_each_ticker_once_and_dedupes_window_updates() -> None:
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    events = [_scored(str(i), i) for i in range(5)] + [_scored("m", 5, ticker="MSFT")]
+    asyncio.run(handle_scored_batch(rt, topics, table, events))
+    assert table.data["AAPL"]["totals"]["items"] == 5
+    assert sorted(k for _p, k, _v in table.changelog) == ["AAPL", "MSFT"]  # one write each
+    assert {p for p, _k, _v in table.changelog} == {1}  # the scored partition, explicitly
+    windows = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]  # type: ignore[attr-defined]
+    aapl = [w for w in windows if w["ticker"] == "AAPL"]
+    assert sorted(w["window"] for w in aapl) == ["1d", "1h", "1m", "5m"]  # latest only
+    assert all(w["count"] == 5 for w in aapl)
+
+
+def test_redelivery_by_source_offset_is_never_new_nor_late_whatever_the_burst() -> None:
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    burst = [_scored(str(i), i) for i in range(600)]  # more than the novelty chain holds
+    asyncio.run(handle_scored_batch(rt, topics, table, burst))
+    asyncio.run(handle_scored_batch(rt, topics, table, burst))  # redelivered after a crash
+    totals = table.data["AAPL"]["totals"]
+    assert totals["items"] == 600 and totals["redelivered"] == 600 and totals["late"] == 0
     reg = rt.metrics.registry
-    assert reg.get_sample_value("finsent_ticker_mentions_total", {"ticker": "AAPL"}) == 1
-    # the same record again (at-least-once redelivery) changes nothing
-    asyncio.run(handle_scored(rt, topics, table, _ev(rec, "sentiment.scored")))
-    assert table["AAPL"]["totals"]["items"] == 1
-    assert reg.get_sample_value("finsent_mentions_total", {"verdict": "redelivery"}) == 1
+    assert reg.get_sample_value("finsent_mentions_total", {"verdict": "redelivery"}) == 600
+
+
+def test_unreadable_scored_record_goes_to_its_dlq_and_state_is_untouched() -> None:
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1)]))
+    old = table.data["AAPL"]
+    before = json.dumps(old, sort_keys=True)
+    unreadable = Event(Message("sentiment.scored", b"{nope", b"AAPL"))
+    bad = [_scored("2", 2, label="bullish"), _scored("3", 3), unreadable]
+    asyncio.run(handle_scored_batch(rt, topics, table, bad))
+    dlq = topics.dlq_topics["sentiment.scored"]
+    assert _reasons(dlq) == [b"unreadable_scored", b"unreadable_scored"]
+    assert table.data["AAPL"]["totals"]["items"] == 2  # the good one after the bad one counted
+    assert json.dumps(old, sort_keys=True) == before  # copy-on-write: the old object unchanged
 
 
 def test_cancelled_agent_finishes_its_batch_before_stopping() -> None:

@@ -31,3 +31,9 @@ def test_recovery_or_rebalance_is_not_a_stall_and_restarts_the_clock() -> None:
     assert not stalled(rt, 500.0, busy=True)  # type: ignore[arg-type]
     assert not stalled(rt, 600.0)  # type: ignore[arg-type]  # clock restarted at 500
     assert stalled(rt, 621.0)  # type: ignore[arg-type]
+
+
+def test_a_crashed_agent_fails_liveness_even_without_lag() -> None:
+    rt = _rt(lag=0, last=0.0)
+    rt.health.fatal = "agent score_items crashed"
+    assert stalled(rt, 1.0)  # type: ignore[arg-type]

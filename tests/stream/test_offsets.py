@@ -1,4 +1,5 @@
-"""PartitionCursor: in-order delivery, duplicates within an assignment, and holes."""
+"""PartitionCursor: in-order delivery, duplicates within an assignment, holes, and what may be
+committed (only the contiguous prefix that was done)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ def run(cursor: PartitionCursor, offsets: list[int]) -> list[Verdict]:
     out = []
     for offset in offsets:
         verdict = cursor.check(TP, offset)
+        if verdict is Verdict.HOLE:  # the agent reads the missing records first
+            for missing in range(cursor.next[TP], offset):
+                cursor.done(TP, missing)
         if verdict is not Verdict.SEEN:
             cursor.done(TP, offset)
         out.append(verdict)
@@ -46,9 +50,37 @@ def test_records_delivered_twice_are_seen_not_processed_again() -> None:
     ]  # fmt: skip
 
 
-def test_unknown_partition_processes_and_forget_drops_state() -> None:
+def test_unknown_partition_is_skipped_and_forget_drops_state() -> None:
     cursor = PartitionCursor()
-    assert cursor.check(TP, 99) is Verdict.PROCESS  # no position known: trust faust
+    assert cursor.check(TP, 99) is Verdict.UNASSIGNED  # never processed, never committed
     cursor.assign({TP: 5})
     cursor.forget([TP])
-    assert cursor.check(TP, 99) is Verdict.PROCESS and TP not in cursor.next
+    assert cursor.check(TP, 99) is Verdict.UNASSIGNED and TP not in cursor.next
+
+
+def test_done_past_the_cursor_is_refused() -> None:
+    cursor = PartitionCursor()
+    cursor.assign({TP: 5})
+    try:
+        cursor.done(TP, 7)
+    except ValueError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("a gap was accepted")
+    assert cursor.next[TP] == 5 and cursor.to_commit() == {}
+
+
+def test_commit_covers_exactly_what_was_done_and_moves_once() -> None:
+    cursor = PartitionCursor()
+    cursor.assign({TP: 10, ("news", 1): 0})
+    run(cursor, [10, 11, 12])
+    assert cursor.to_commit() == {TP: 13}  # the untouched partition has nothing to commit
+    cursor.mark_committed({TP: 13})
+    assert cursor.to_commit() == {}
+    assert cursor.lag({TP: 20, ("news", 1): 4}) == {TP: 7, ("news", 1): 4}
+
+
+def test_behind_lists_records_past_the_cursor_for_the_tail_filler() -> None:
+    cursor = PartitionCursor()
+    cursor.assign({TP: 10, ("news", 1): 3})
+    assert cursor.behind({TP: 10, ("news", 1): 9}) == {("news", 1): (3, 9)}

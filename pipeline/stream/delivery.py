@@ -1,0 +1,199 @@
+"""At-least-once delivery that cannot lose a record, for one agent's consumed topics.
+
+faust hands records to the agents; finsent decides what is done and commits it. The consumed
+topics are declared with `acks=False`, so faust never commits them (see `offsets.py` for the
+faust behaviours that made this necessary). This object owns, per partition:
+
+- the start: the group's committed offset, read from the broker at assignment;
+- admission: records below the cursor are skipped, a hole above it is read straight from Kafka
+  and processed first, records of partitions not (or no longer) owned are skipped;
+- the commit: every `commit_interval_s`, on revocation and at stop, the producer is flushed
+  (outputs and table changelog writes are on the broker) and then the cursor is committed;
+- the tail: when the agent has been idle for a while and a partition's log end is past its
+  cursor, the missing records are read from Kafka and processed (a record faust dropped with
+  nothing after it would otherwise never reveal its gap).
+
+Why it cannot lose a record: an offset is committed only when it is the cursor, and the cursor
+moves one offset at a time, only after that record's handler returned with its outputs
+acknowledged by the broker. A record that never reaches a handler keeps the cursor below it;
+it is read directly, or, after a crash, delivered again from the committed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from faust.types import TP, AppT
+from faust.types.tuples import Message
+
+from pipeline.config import Settings
+from pipeline.kafka_clients import read_range, start_offsets
+from pipeline.stream.offsets import PartitionCursor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Refetched:
+    """A record read straight from Kafka (a hole or the tail): what handlers use of an Event."""
+
+    message: Message
+
+
+Work = Callable[[Sequence[Any]], Awaitable[None]]
+
+
+class Delivery:
+    """Cursor, commits and gap filling for the partitions of `topics` that this worker owns."""
+
+    def __init__(
+        self,
+        app: AppT,
+        settings: Settings,
+        topics: Iterable[str],
+        *,
+        on_refetched: Callable[[str, int], None] = lambda topic, n: None,
+        idle_s: float = 3.0,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.topics = frozenset(topics)
+        self.cursor = PartitionCursor()
+        self.lock = asyncio.Lock()  # one batch, fill or commit at a time
+        self.on_refetched = on_refetched
+        self.idle_s = idle_s
+        self.last_event_monotonic = time.monotonic()
+        self.last_commit_monotonic = time.monotonic()
+
+    # -- assignment ---------------------------------------------------------------------------
+
+    async def on_assigned(self, assigned: Iterable[TP]) -> None:
+        mine = [tp for tp in assigned if tp.topic in self.topics and not self.cursor.owns(tp)]
+        if not mine:
+            return
+        loop = asyncio.get_running_loop()
+        starts = await loop.run_in_executor(
+            None,
+            start_offsets,
+            self.settings,
+            self.settings.app_id,
+            [(tp.topic, tp.partition) for tp in mine],
+        )
+        self.cursor.assign({tp: starts[(tp.topic, tp.partition)] for tp in mine})
+        self.last_event_monotonic = time.monotonic()
+
+    async def on_revoked(self, revoked: Iterable[TP]) -> None:
+        mine = [tp for tp in revoked if tp.topic in self.topics]
+        async with self.lock:  # the batch in flight finishes first
+            await self._commit_locked()
+            self.cursor.forget(mine)
+
+    # -- admission ----------------------------------------------------------------------------
+
+    async def admit(self, events: Sequence[Any]) -> list[Any]:
+        """The events to process now, in offset order per partition, holes filled from Kafka.
+
+        Call with `lock` held, and `done(...)` with the same list once the handler returned.
+        """
+        self.last_event_monotonic = time.monotonic()
+        todo: list[Any] = []
+        expected: dict[TP, int] = {}  # cursor as it will be after `todo` is done
+        for event in events:
+            tp, offset = event.message.tp, event.message.offset
+            nxt = expected.get(tp, self.cursor.next.get(tp))
+            if nxt is None:
+                continue  # not ours (yet, or any more): never processed, never committed
+            if offset < nxt:
+                continue  # handled already
+            if offset > nxt:
+                log.warning("%s: offsets %d..%d never reached the agent; reading them", tp, nxt,
+                            offset - 1)  # fmt: skip
+                todo += await self.fill(tp, nxt, offset)
+            todo.append(event)
+            expected[tp] = offset + 1
+        return todo
+
+    def done(self, events: Sequence[Any]) -> None:
+        for event in events:
+            self.cursor.done(event.message.tp, event.message.offset)
+
+    async def fill(self, tp: TP, start: int, end: int) -> list[Refetched]:
+        """The records at [start, end) of `tp`, read straight from Kafka."""
+        loop = asyncio.get_running_loop()
+        records = await loop.run_in_executor(
+            None, read_range, self.settings, tp.topic, tp.partition, start, end
+        )
+        self.on_refetched(tp.topic, len(records))
+        return [
+            Refetched(
+                Message(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.timestamp / 1000,
+                    r.timestamp_type,
+                    list(r.headers or []),
+                    r.key,
+                    r.value,
+                    None,
+                    tp=tp,
+                )
+            )
+            for r in records
+        ]
+
+    async def fill_tail(self, work: Work, max_records: int) -> int:
+        """Process what an idle agent's owned partitions hold past their cursors; return count.
+
+        Runs only when the agent received nothing for `idle_s` and no rebalance is under way:
+        then anything between the cursor and the log end is a record faust will not deliver.
+        """
+        if self.app.rebalancing or time.monotonic() - self.last_event_monotonic < self.idle_s:
+            return 0
+        owned = list(self.cursor.next)
+        if not owned:
+            return 0
+        ends = await self.app.consumer.highwaters(*owned)
+        n = 0
+        for tp, (start, end) in self.cursor.behind(ends).items():
+            async with self.lock:
+                if self.cursor.next.get(tp) != start:
+                    continue  # the agent moved on meanwhile
+                log.warning("%s: offsets %d..%d pending with the agent idle; reading them", tp,
+                            start, end - 1)  # fmt: skip
+                batch = await self.fill(tp, start, min(end, start + max_records))
+                if batch:
+                    await work(batch)
+                    self.done(batch)
+                    n += len(batch)
+        return n
+
+    # -- commit -------------------------------------------------------------------------------
+
+    async def commit(self) -> bool:
+        async with self.lock:
+            return await self._commit_locked()
+
+    async def _commit_locked(self) -> bool:
+        offsets = {tp: n for tp, n in self.cursor.to_commit().items()}
+        if not offsets:
+            return False
+        await self.app.producer.flush()  # outputs and changelog writes first, then the offsets
+        ok = bool(await self.app.consumer._commit(offsets))  # type: ignore[attr-defined]  # noqa: SLF001
+        if ok:
+            self.cursor.mark_committed(offsets)
+            self.last_commit_monotonic = time.monotonic()
+        return ok
+
+    async def lag(self) -> dict[TP, int]:
+        """Committed lag per owned partition: the log end minus what is committed."""
+        owned = list(self.cursor.committed)
+        if not owned:
+            return {}
+        ends = await self.app.consumer.highwaters(*owned)
+        return self.cursor.lag(ends)
