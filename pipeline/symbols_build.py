@@ -35,10 +35,7 @@ AMBIGUOUS = set(
     3M Oracle Square Meta Shell Gold Sun Sonic Carnival Dollar Tree Ford Lowe's Chase Mastercard
     Nasdaq Dow Cboe CME MSCI Intercontinental Exchange Ventas Waters Hess Tyler Ferguson Trane
     Xylem Nucor Aptiv Entergy Fortive Leidos Allegion Assurant Eversource Broadcom Gartner Progress
-    Stride Compass Zillow Twilio Okta Roku Unity Wayfair Chewy Etsy Peloton Lemonade Root Opendoor
-    Coupang Rivian Lucid Nikola Fisker Sofi Affirm Upstart Marathon Riot Coinbase Robinhood
-    Palantir Snowflake Datadog Cloudflare Fastly Zoom Slack Dropbox Box Pinterest Lyft
-    Uber""".split()  # noqa: SIM905
+    Compass Root Unity Box Slack Zoom Riot Marathon Affirm Lucid""".split()  # noqa: SIM905
 )
 # Lower-case words: places, people's names, common words and brokers' short names that are also
 # company names somewhere in the SEC list. A one-word alias equal to one of these needs evidence.
@@ -60,7 +57,8 @@ EXTRA_WEAK = set(
     phoenix orion apollo mercury jupiter saturn genesis fusion matrix vector element energy power
     ocean river lake mountain valley bay harbor capital trust security premier prime standard
     select choice value quality smart simple clear bright green blue red black white silver gold
-    diamond platinum steel iron copper""".split()  # noqa: SIM905
+    diamond platinum steel iron copper monday tuesday wednesday thursday friday saturday sunday
+    january february march april may june july august september october november december""".split()  # noqa: SIM905
 )
 # Trailing words that a name can drop in everyday writing ("Vertex Pharmaceuticals" -> "Vertex").
 GENERIC_TAIL = set(
@@ -183,7 +181,7 @@ SUFFIX_RE = re.compile(
     r"(?:[,\s]+|^)(Inc\.?|Incorporated|Corporation|Corp\.?|Company|Co\.?|Cos\.?|Companies|"
     r"Holdings?|Hldgs|Group|plc|Ltd\.?|Limited|N\.?V\.?|S\.?A\.?|S\.?p\.?A\.?|AG|SE|A/S|ASA|AB|"
     r"L\.?P\.?|LLC|L\.L\.C\.|Class [A-C]|\(Class [A-C]\)|\(The\)|The|Trust|ADR|SA/NV|"
-    r"& Co\.?|and Co\.?)$",
+    r"& Co\.?|and Co\.?|A S)$",
     re.IGNORECASE,
 )
 FUND_RE = re.compile(
@@ -241,6 +239,16 @@ def short_forms(name: str) -> list[str]:
     return [s.strip(" ,") for s in out if len(s.strip(" ,")) >= 3 and s != name]
 
 
+def _useful_short(short: str, first_words: Counter[str], lower: Counter[str]) -> bool:
+    """A shortened name alone must still point at one company: not a place, a person, a word,
+    a generic name part ("Partners") or the first word of several names ("Utah", "First")."""
+    if " " in short:  # "New Jersey", "Main Street": every word a place or a word
+        words = re.findall(r"[\w']+", short.lower())
+        return not all(w in EXTRA_WEAK or w in GENERIC_TAIL or lower[w] >= 2 for w in words)
+    w = short.lower()
+    return not (w in EXTRA_WEAK or w in GENERIC_TAIL or first_words[w] >= 2 or lower[w] >= 2)
+
+
 def kind_of(name: str, symbol: str) -> str:
     if FUND_RE.search(name):
         return "fund"
@@ -271,9 +279,7 @@ def is_weak(alias: str, derived: bool, first_words: Counter[str], lower: Counter
         return True
     if a[:1].isdigit() or len(a) <= 3:
         return True
-    if lower[a.lower()] >= 2 or first_words[a.lower()] >= 2:
-        return True
-    return derived
+    return lower[a.lower()] >= 2 or first_words[a.lower()] >= 2
 
 
 def _read_corpora(ref: Path) -> list[str]:
@@ -374,10 +380,17 @@ def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> i
             extra = EXTRA_ALIASES.get(sym, [])
             cands = [(a, False) for a in extra] + [(n, False) for n in names]
             if r["kind"] == "stock" and sym not in NO_SHORT:
-                cands += [(s, True) for n in names for s in short_forms(n)]
+                cands += [
+                    (s, True)
+                    for n in names
+                    for s in short_forms(n)
+                    if _useful_short(s, first_words, lower)
+                ]
             for alias, derived in cands:
                 if alias.lower() in seen or len(alias) < 2:
                     continue
+                if alias.lower() in GENERIC_TAIL:
+                    continue  # "Bancorp", "Partners" alone name no one
                 if alias not in extra and " " not in alias and lower[alias.lower()] >= TOO_COMMON:
                     continue  # "On", "Outlook", "Revenue": no evidence makes these a company
                 seen.add(alias.lower())

@@ -42,18 +42,18 @@ CLAUSE_RE = re.compile(r"(?<=[a-z0-9]{3})[.!?]\s|[;:|\n]\s?|\s[-–—]\s")
 ACTIVE_RE = re.compile(
     r"\b(?:upgrades|downgrades|initiates|reiterates|maintains|reinstates|resumes|assumes|raises|"
     r"lowers|cuts|boosts|lifts|trims|hikes|sets|starts|reaffirms|keeps|adjusts|upgrade|downgrade|"
-    r"reels in|rates|slashes|ups)\b",
+    r"reels in|rates|slashes|ups|gives)\b",
     re.IGNORECASE,
 )
 PASSIVE_RE = re.compile(
     r"\b(?:upgraded|downgraded|initiated|reiterated|maintained|reinstated|resumed|assumed|raised|"
     r"lowered|cut|boosted|lifted|trimmed|hiked|rated|started|set|added|removed|upped)\b"
-    r"[^.;:|\n]{0,60}?\b(?:at|by|from)\s",
+    r"[^;:|\n]{0,60}?\b(?:at|by|from)\s",
     re.IGNORECASE,
 )
 # Verbs that are a rating action only with a rating object: "Raises PT on", "Cuts to Neutral".
 SOFT_VERBS = frozenset(
-    "raises lowers cuts boosts lifts trims hikes sets starts keeps adjusts slashes ups".split()  # noqa: SIM905
+    "raises lowers cuts boosts lifts trims hikes sets starts keeps adjusts slashes ups gives".split()  # noqa: SIM905
 )
 RATING_OBJECT_RE = re.compile(
     r"[^.;:|\n]{0,25}?\b(?:pt|price target|target|rating|estimates?|coverage|to (?:buy|sell|hold|"
@@ -66,6 +66,18 @@ ISSUER_GAP_RE = re.compile(
     r"[\s,]*(?:(?:and|&)\s*)?|\s*(?:'s\s+)?(?:analysts?|research|securities|capital|"
     r"capital markets)?(?:\s+[A-Z][\w.'-]+){0,3}\s*",
 )
+# Banks and brokers whose research is quoted: "Goldman's Currie sees", "..., says BofA", "- UBS".
+BROKERS = frozenset(
+    """GS MS JPM C BAC WFC BCS DB UBS CS RY TD BMO JEF RJF SF PIPR COWN OPY EVR KEY MFG NMR TFC
+    LAZ AB HSBC RILY JMP BNS CM MCO SPGI""".split()  # noqa: SIM905
+)
+BROKER_AFTER_RE = re.compile(
+    r"(?:'s\s+[A-Z][a-z]+|\s+(?:says|sees|expects|predicts|warns|thinks|forecasts|likes|prefers|"
+    r"recommends|is (?:bullish|bearish))\b(?!\s+(?:it|its|the bank|the firm|they|we)\b)|"
+    r"\s+(?:double\s+)?(?:downgrade|upgrade|target cut|price target|pt|rating|analysts?)\b)",
+)
+BROKER_BEFORE_RE = re.compile(r"(?:[-–—:]\s*|says\s+(?:bullish\s+|bearish\s+)?)$", re.IGNORECASE)
+TAIL_RE = re.compile(r"\s*(?:https?://\S+\s*)*$")
 RATING_CUE_RE = re.compile(
     r"\b(?:buy|sell|hold|neutral|outperform|underperform|overweight|underweight|equal[- ]weight|"
     r"market perform|sector perform|peer perform|in-line|accumulate|reduce|conviction|rating|"
@@ -113,9 +125,22 @@ QUANTITY_BEFORE_RE = re.compile(
     r"extra|with|for|by|to|up|down|some|roughly|around|approximately)\s+$",
     re.IGNORECASE,
 )
+VERB_AFTER_RE = re.compile(
+    r"^\s+(?:to|will|says|said|is|has|plans|reports|posts|announces|agrees|wins|seeks|sues|"
+    r"cuts|raises|beats|misses|launches|unveils|buys|sells|hires|names|opens|closes|expands|"
+    r"pushes|joins|invests|acquires|files|faces|gets|takes|makes|sees|shares|raise|cut|beat|miss|"
+    r"report|buy|sell)\b",
+    re.IGNORECASE,
+)
+# A name followed by more capitalised words ending in Fund / Trust / ETF is a fund's name
+# ("Wells Fargo Advantage Utilities & High Income Fund"), not the company.
+FUND_NAME_RE = re.compile(
+    r"(?:\s+(?:[A-Z][\w&'-]*|&|and|of)){1,7}?\s+(?:Fund|Trust|ETF|Portfolio)\b"
+)
 STOP = frozenset("a an and at by for from in of on or the to with vs via as is are".split())  # noqa: SIM905
 # Exchange and index names: the venue, not the company, unless a company suffix follows.
-VENUES = frozenset("nasdaq nyse dow cboe cme msci russell amex ice lse tsx ftse nikkei".split())  # noqa: SIM905
+VENUES = frozenset("nasdaq nyse dow cboe cme msci russell amex ice lse tsx ftse nikkei s&p".split())  # noqa: SIM905
+VENUE_COMPANY_RE = re.compile(r",?\s*(?:inc\b|group\b|omx\b|global\b|corp)", re.IGNORECASE)
 EVIDENCE_NEEDED = 2
 
 # Base relevance by kind of evidence, before position and crowding.
@@ -172,14 +197,14 @@ def _clause_start(text: str, pos: int) -> bool:
     return not prefix or prefix[-1] in ".:;!?|-–—\n(\"'"
 
 
-def _evidence(text: str, hit: NameHit, strong: set[str], shouting: bool) -> int:
+def _evidence(
+    text: str, hit: NameHit, strong: set[str], shouting: bool, own: frozenset[str]
+) -> int:
     """Score the evidence that a weak alias names the company here (>= EVIDENCE_NEEDED links)."""
     surface = text[hit.start : hit.end]
     after, before_text = text[hit.end : hit.end + 40], text[max(0, hit.start - 40) : hit.start]
     key = surface.lower()
     suffix = bool(SUFFIX_AFTER_RE.match(after))
-    if key in VENUES:  # "Nasdaq" the exchange or index; "Nasdaq Inc" the company
-        return EVIDENCE_NEEDED if re.match(r"^,?\s*(?:inc\b|group\b|omx\b)", after, re.I) else 0
     score = 2 if hit.symbol in strong else 0
     score += 2 if suffix else 0
     score += 2 if SUBJECT_SLOT_RE.search(before_text) else 0
@@ -188,19 +213,41 @@ def _evidence(text: str, hit: NameHit, strong: set[str], shouting: bool) -> int:
             score -= 2
     elif surface[:1].isupper() and not shouting:
         score += 1
+    elif surface.islower() and text != text.lower():
+        score -= 2  # "price target", "an apple": lower case in cased prose is the common noun
+    if VERB_AFTER_RE.match(after):
+        score += 1  # "Amazon to create", "Shell plans": the alias is a sentence subject
     if FINANCE_CUE_RE.search(text[: hit.start]) or FINANCE_CUE_RE.search(text[hit.end :]):
         score += 1
     if strong - {hit.symbol}:
         score += 1  # another company named plainly: company context
     before, nxt = _neighbour_words(text, hit.start, hit.end)
+    if RATING_CUE_RE.fullmatch(f"{before} {surface}") or RATING_CUE_RE.fullmatch(
+        f"{surface} {nxt}"
+    ):
+        return 0  # "Price Target", "Target Price": a rating term, not the retailer
     # Part of a longer proper name: "Dominican Republic", "Constellation Software", "Price Target".
-    if not shouting and not suffix:
-        if _capitalised_word(nxt) and not FINANCE_CUE_RE.fullmatch(nxt):
+    if nxt[:3].lower() in own:  # "Marinus Pharma": the company's own longer name
+        score += 1
+    elif not shouting and not suffix:
+        if _capitalised_word(nxt) and not (
+            FINANCE_CUE_RE.fullmatch(nxt) or VERB_AFTER_RE.match(" " + nxt)
+        ):
             score -= 2
         other_name = _capitalised_word(before) and not FINANCE_CUE_RE.fullmatch(before)
         if other_name and not _clause_start(text, hit.start - len(before) - 1):
             score -= 0 if SUBJECT_SLOT_RE.search(before + " ") else 2
     return score
+
+
+def _own_words(symbols: SymbolTable, symbol: str) -> frozenset[str]:
+    """First three letters of each word of the company's name: "Marinus Pharma" continues
+    "Marinus Pharmaceuticals"."""
+    company = symbols.companies.get(symbol)
+    if company is None:
+        return frozenset()
+    words = re.findall(r"[A-Za-z]{3,}", " ".join((company.name, *company.aliases)))
+    return frozenset(w[:3].lower() for w in words[1:])
 
 
 def _is_code(text: str, start: int, end: int) -> bool:
@@ -235,22 +282,34 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
                 hits.append(_Hit(sym, "list", m.start(), m.end()))
             listed.update(range(m.start(), m.end()))
     names = symbols.find_aliases(text)
+    # In a Title Case Headline capitals say nothing: treat it like shouting for case evidence.
+    words = [w for w in re.findall(r"[A-Za-z]{4,}", text)]
+    titled = shouting or (
+        len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+    )
     # In proper-cased prose a lower-case one-word name is a common noun ("an apple"); in an
     # all-lower-case tweet it is not evidence of anything.
     cased = text != text.lower()
     names = [
         NameHit(h.symbol, h.start, h.end, True, h.first_token, 1)
-        if cased and h.n_tokens == 1 and text[h.start : h.end].islower()
+        if cased and text[h.start : h.end].islower()
         else h
         for h in names
     ]
     strong = {h.symbol for h in hits} | {h.symbol for h in names if not h.weak}
     for h in names:
+        key = text[h.start : h.end].lower()
         if _is_code(text, h.start, h.end):
             rejected.append((h.symbol, "code-or-amount"))
+        elif key in VENUES and not VENUE_COMPANY_RE.match(text, h.end):
+            rejected.append((h.symbol, "exchange-or-index"))  # "Nasdaq" the market, "S&P 500"
+        elif FUND_NAME_RE.match(text, h.end):
+            rejected.append((h.symbol, "fund-name"))
         elif not h.weak:
             hits.append(_Hit(h.symbol, "name", h.start, h.end))
-        elif _evidence(text, h, strong, shouting) >= EVIDENCE_NEEDED:
+        elif symbols.is_common_word(key.upper()):
+            rejected.append((h.symbol, "acronym"))  # "ECB", "CEO": an acronym, not a name
+        elif _evidence(text, h, strong, titled, _own_words(symbols, h.symbol)) >= EVIDENCE_NEEDED:
             hits.append(_Hit(h.symbol, "alias", h.start, h.end))
         else:
             rejected.append((h.symbol, "weak-alias-without-evidence"))
@@ -274,11 +333,19 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
 
 def _issuers(text: str, hits: list[_Hit]) -> set[str]:
     """Symbols that issue a rating or opinion in `text` rather than being its subject."""
-    if not (RATING_CUE_RE.search(text) or ACTIVE_RE.search(text) or PASSIVE_RE.search(text)):
-        return set()
     tagged = {h.symbol for h in hits if h.how in ("cashtag", "prefixed")}
-    bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
     out: set[str] = set()
+    for h in hits:
+        if h.symbol not in BROKERS or h.how in ("cashtag", "prefixed"):
+            continue
+        after = text[h.end : h.end + 40]
+        at_end = TAIL_RE.fullmatch(text, h.end) is not None
+        before = text[max(0, h.offset - 20) : h.offset]
+        if BROKER_AFTER_RE.match(after) or (at_end and BROKER_BEFORE_RE.search(before)):
+            out.add(h.symbol)
+    if not (RATING_CUE_RE.search(text) or ACTIVE_RE.search(text) or PASSIVE_RE.search(text)):
+        return out - tagged
+    bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         clause = [h for h in hits if lo <= h.offset < hi and h.how not in ("cashtag", "prefixed")]
         if not clause:
