@@ -15,6 +15,11 @@ from pipeline.config import Settings
 from pipeline.kafka_clients import admin
 
 
+# The broker stamps each input record with its arrival time. Time retention then counts from
+# arrival, so a replay of old news is not deleted at once; event time travels in `published_at`.
+INPUT_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
+
+
 def topic_names(settings: Settings) -> list[str]:
     ins = list(settings.topics_in())
     return [
@@ -36,8 +41,19 @@ def create_topics(settings: Settings, partitions: int | None = None) -> list[str
     try:
         existing = set(client.list_topics())
         todo = [t for t in topic_names(settings) if t not in existing]
+        inputs = set(settings.topics_in())
         if todo:
-            client.create_topics([NewTopic(t, n, settings.replication_factor) for t in todo])
+            client.create_topics(
+                [
+                    NewTopic(
+                        t,
+                        n,
+                        settings.replication_factor,
+                        topic_configs=INPUT_TOPIC_CONFIG if t in inputs else {},
+                    )
+                    for t in todo
+                ]
+            )
         return todo
     finally:
         client.close()
