@@ -1,20 +1,27 @@
-"""The provisioned Grafana dashboards are valid Grafana dashboard models and query only what the
-worker and the recording rules export. That the queries return data is checked against a real
-Prometheus in tests/integration/test_alerting_e2e.py.
+"""The provisioned Grafana dashboards are rendered by grafana/build_dashboards.py
+(grafana-foundation-sdk), are valid Grafana dashboard models and query only what the worker and
+the recording rules export. That the queries return data is checked against a real Prometheus in
+tests/integration/test_alerting_e2e.py.
 
-Checked here: decoding through Grafana's own generated model (grafana-foundation-sdk, when
-installed) without losing panels or queries; required keys; panel types Grafana ships; unique
-dashboard uids and panel ids; a grid without overlaps; every target with a PromQL `expr` that
-parses (promtool) and names only exported metrics; one datasource uid, the provisioned one;
+Checked here: the committed JSON is a fresh render; decoding through Grafana's own generated model
+without losing panels or queries; required keys; panel types Grafana ships; unique dashboard uids
+and panel ids; a grid without overlaps; every target with a PromQL `expr` that parses (promtool)
+and names only exported metrics; the data source is the `datasource` variable everywhere (no uid
+baked in); every selector scoped by the cluster/namespace variables; multi-select tickers filtered
+by a sector variable built from the symbol table; a description and a unit on every panel; links
+from the overview's ticker panels to the drill-down; an undefined z-score shown as "no baseline";
 every `$variable` defined.
 """
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +80,20 @@ def _panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _datasource_uid() -> str:
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+SCOPE = 'cluster=~"|$cluster", namespace=~"|$namespace"'
+# A metric selector: a metric name or recording rule (or ALERTS), optionally with `{...}`.
+SELECTOR = re.compile(r'(?<![\w:$"])((?:\w+:)*finsent_[\w:]+|ALERTS)(\{[^}]*\})?')
+
+
+def _provisioned_datasource() -> dict[str, Any]:
     doc = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yaml").read_text())
     (ds,) = [d for d in doc["datasources"] if d["type"] == "prometheus"]
-    return str(ds["uid"])
+    return dict(ds)
+
+
+def _variables(dash: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in dash["templating"]["list"]}
 
 
 def _known_panel_types() -> set[str]:
@@ -135,17 +152,131 @@ def test_dashboard_model(path: Path) -> None:
             assert t.get("expr", "").strip(), f"{where}: target {t.get('refId')} without expr"
 
 
+def test_committed_dashboards_are_a_fresh_render() -> None:
+    """grafana/dashboards/*.json is output of grafana/build_dashboards.py: edit the builder."""
+    pytest.importorskip("grafana_foundation_sdk", reason="pip install grafana-foundation-sdk")
+    res = subprocess.run(
+        [sys.executable, str(GRAFANA / "build_dashboards.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
-def test_one_datasource_the_provisioned_one(path: Path) -> None:
-    uid = _datasource_uid()
+def test_datasource_is_a_variable_not_a_uid(path: Path) -> None:
+    """Importing into an existing Grafana must not break: every panel, target, query variable and
+    annotation uses the `datasource` variable; the provisioned Prometheus is the default one, so
+    the variable picks it in the bundled setup."""
     dash = _load(path)
+    variables = _variables(dash)
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
     refs = [p["datasource"] for p in _panels(dash) if p["type"] != "row"]
     refs += [t["datasource"] for p in _panels(dash) for t in p.get("targets", [])]
     refs += [v["datasource"] for v in dash["templating"]["list"] if "datasource" in v]
     refs += [a["datasource"] for a in dash["annotations"]["list"] if not a.get("builtIn")]
     assert refs
     for ref in refs:
-        assert ref == {"type": "prometheus", "uid": uid}, f"{path.name}: {ref}"
+        assert ref == DATASOURCE, f"{path.name}: {ref}"
+    assert _provisioned_datasource()["isDefault"] is True
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_selector_is_scoped_by_cluster_and_namespace(path: Path) -> None:
+    dash = _load(path)
+    variables = _variables(dash)
+    for name in ("cluster", "namespace"):
+        v = variables[name]
+        assert v["type"] == "query" and v["includeAll"] is True and v["allValue"] == ".*"
+    for expr in _exprs(dash):
+        found = SELECTOR.findall(expr)
+        assert found, expr
+        for metric, matchers in found:
+            assert matchers.startswith("{" + SCOPE), f"{path.name}: {metric}{matchers} unscoped"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_panel_has_a_description_and_a_unit(path: Path) -> None:
+    for p in _panels(_load(path)):
+        if p["type"] == "row":
+            continue
+        assert p.get("description", "").strip(), f"{path.name}: {p['title']!r} has no description"
+        assert p["fieldConfig"]["defaults"].get("unit"), f"{path.name}: {p['title']!r} has no unit"
+
+
+def test_tickers_are_multi_select_and_filtered_by_sector() -> None:
+    with (REPO_DIR / "pipeline" / "data" / "symbols.csv").open(newline="") as f:
+        sectors = {r["sector"] for r in csv.DictReader(f) if r.get("sector")}
+    assert sectors
+    for stem in ("market-overview", "ticker-drilldown"):
+        variables = _variables(_load(GRAFANA / "dashboards" / f"{stem}.json"))
+        ticker, sector = variables["ticker"], variables["sector"]
+        assert ticker["multi"] is True and ticker["includeAll"] is True
+        assert 'ticker=~"$sector"' in ticker["query"]
+        # single-select, no Grafana "All": Grafana regex-escapes multi/All values (`|` -> `\|`)
+        assert sector["type"] == "custom" and not sector.get("multi") and not sector["includeAll"]
+        options = dict(o.split(" : ", 1) for o in sector["query"].split(", "))
+        assert options.pop("All sectors") == ".*"
+        assert set(options) == sectors
+        assert all(re.fullmatch(r"[A-Z0-9|\\.-]+", rx) for rx in options.values())
+
+
+def test_overview_groups_by_sector_and_links_to_the_drilldown() -> None:
+    dash = _load(GRAFANA / "dashboards" / "market-overview.json")
+    drilldown = _load(GRAFANA / "dashboards" / "ticker-drilldown.json")
+    sector_exprs = [e for e in _exprs(dash) if "by (sector)" in e]
+    assert len(sector_exprs) >= 2 and all("label_replace" in e for e in sector_exprs)
+    linked = [
+        p
+        for p in _panels(dash)
+        if any(f"/d/{drilldown['uid']}/" in link["url"] for link in _links(p))
+    ]
+    assert len(linked) >= 4
+    for p in linked:
+        for link in _links(p):
+            assert "var-ticker=${__field.labels.ticker}" in link["url"]
+            assert "${__url_time_range}" in link["url"]
+    # and back: the drill-down links to the overview
+    assert any(dash["uid"] in link.get("url", "") for link in drilldown["links"])
+
+
+def _links(panel: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(panel.get("fieldConfig", {}).get("defaults", {}).get("links", []))
+
+
+def test_undefined_z_scores_show_no_baseline_not_zero() -> None:
+    """The worker exports 0 for a z-score without a baseline; every panel that shows a z-score
+    maps 0 to a text instead of a neutral-looking 0."""
+    z_panels = [
+        (path.stem, p)
+        for path in DASHBOARDS
+        for p in _panels(_load(path))
+        if any("zscore" in t["expr"] for t in p.get("targets", []))
+    ]
+    assert len(z_panels) >= 6
+    for stem, p in z_panels:
+        mappings = p["fieldConfig"]["defaults"].get("mappings", [])
+        zero = [m["options"]["0"] for m in mappings if m["type"] == "value" and "0" in m["options"]]
+        assert zero and zero[0]["text"] == "no baseline", f"{stem}: {p['title']!r}"
+
+
+def test_builder_reads_the_sector_by_column_name(tmp_path: Path) -> None:
+    """The symbol table gains columns over time; the builder finds `symbol` and `sector` by name."""
+    pytest.importorskip("grafana_foundation_sdk", reason="pip install grafana-foundation-sdk")
+    spec = importlib.util.spec_from_file_location(
+        "build_dashboards", GRAFANA / "build_dashboards.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = tmp_path / "symbols.csv"
+    table.write_text(
+        "extra,sector,name,symbol\nx,Energy,Exxon,XOM\ny,,Nobody,ZZZ\nz,Energy,Chevron,cvx\n"
+    )
+    assert module.sectors(table) == {"Energy": ["CVX", "XOM"]}
+    assert module.ticker_regex(["BRK.B", "A"]) == "BRK\\\\.B|A"
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -160,9 +291,9 @@ def test_every_variable_is_defined(path: Path) -> None:
 def test_ticker_drilldown_has_the_ticker_variable_and_alert_annotations() -> None:
     dash = _load(GRAFANA / "dashboards" / "ticker-drilldown.json")
     (var,) = [v for v in dash["templating"]["list"] if v["name"] == "ticker"]
-    assert var["type"] == "query" and "finsent_ticker_" in var["definition"]
+    assert var["type"] == "query" and "finsent_ticker_" in var["query"]
     anns = [a for a in dash["annotations"]["list"] if "ALERTS" in a.get("expr", "")]
-    assert anns and "$ticker" in anns[0]["expr"]
+    assert anns and 'ticker=~"$ticker"' in anns[0]["expr"]
 
 
 def test_queries_name_only_exported_metrics() -> None:
