@@ -1,9 +1,14 @@
 """A real single-node Apache Kafka broker (KRaft) for the demo, the tests and CI.
 
 Usage:
-    finsent kafka start [--port 9092] [--dir DIR]   # fetches jars once, formats, starts, waits
+    finsent kafka start [--port N] [--dir DIR]   # fetches jars once, formats, starts, waits
     finsent kafka status [--dir DIR]
     finsent kafka stop [--dir DIR]
+
+The port: the one the data dir's broker had last time (a restarted broker is where its clients
+left it), else `--port`, else 9092 when free (every other command's default bootstrap, so
+nothing needs the `export` line), else a free one. An explicit `--port` wins and is kept from
+then on.
 
 1. The broker jars come from Maven Central (artifact `org.apache.kafka:kafka_2.13`) through Maven,
    into a cache outside the repo (`$FINSENT_CACHE`, default `~/.cache/finsent`), once.
@@ -18,10 +23,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from base64 import urlsafe_b64encode
@@ -33,6 +40,8 @@ from pipeline.errors import FinsentError
 KAFKA_VERSION = os.environ.get("FINSENT_KAFKA_VERSION", "4.4.0")
 CACHE = Path(os.environ.get("FINSENT_CACHE", Path.home() / ".cache" / "finsent"))
 DEFAULT_DIR = CACHE / "broker"
+# = Settings.bootstrap_servers' default port, so a broker here needs no FINSENT_BOOTSTRAP_SERVERS
+DEFAULT_PORT = 9092
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
 <groupId>finsent</groupId><artifactId>kafka-fetch</artifactId><version>1</version>
@@ -103,6 +112,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:`port`. SO_REUSEADDR as the JVM's server socket sets it, so
+    connections of a just-stopped broker in TIME_WAIT do not count as taken."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def saved_ports(data_dir: Path) -> tuple[int, int] | None:
+    """(broker, controller) ports of the last start in `data_dir`, from its server.properties."""
+    cfg = data_dir / "server.properties"
+    if not cfg.exists():
+        return None
+    for line in cfg.read_text().splitlines():
+        if line.startswith("listeners="):
+            ports = dict(re.findall(r"(\w+)://[^,]*:(\d+)", line))
+            if "PLAINTEXT" in ports and "CONTROLLER" in ports:
+                return int(ports["PLAINTEXT"]), int(ports["CONTROLLER"])
+    return None
+
+
+def choose_ports(data_dir: Path, port: int | None = None) -> tuple[int, int]:
+    """(broker, controller) ports for a start in `data_dir`: an explicit `port`, else the data
+    dir's last port, else DEFAULT_PORT when free, else a free one. The controller keeps its last
+    port when it is free."""
+    saved = saved_ports(data_dir)
+    if port is None and saved is not None:
+        port = saved[0]
+        if not port_free(port):
+            raise BrokerError(
+                f"port {port}, where the broker of {data_dir} ran before, is taken by another "
+                "process: stop that, or start with --port N (the broker then stays on N)"
+            )
+    elif port is None:
+        port = DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port()
+    elif not port_free(port):
+        raise BrokerError(f"port {port} is taken by another process")
+    controller = saved[1] if saved is not None and saved[1] != port else 0
+    if not controller or not port_free(controller):
+        controller = free_port()
+        while controller == port:
+            controller = free_port()
+    return port, controller
+
+
 def _java(libs: Path, data_dir: Path, main: str, *args: str) -> list[str]:
     java = shutil.which("java")
     if java is None:
@@ -164,8 +222,8 @@ def start(
         return running
     libs = ensure_jars(quiet=quiet)
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    cfg = write_config(data_dir, port, free_port(), extra_config or {})
+    port, controller_port = choose_ports(data_dir, port)
+    cfg = write_config(data_dir, port, controller_port, extra_config or {})
     if not (data_dir / "logs" / "meta.properties").exists():
         cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         res = subprocess.run(
@@ -269,7 +327,13 @@ def _reap(pid: int) -> None:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
-    parser.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"broker port (default: the data dir's last one, else {DEFAULT_PORT} when free, "
+        "else a free one)",
+    )
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="data dir")
 
 
@@ -279,6 +343,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "start":
         b = start(args.dir, args.port)
         print(f"export FINSENT_BOOTSTRAP_SERVERS={b.bootstrap}")
+        if not b.bootstrap.endswith(f":{DEFAULT_PORT}"):
+            print(
+                f"# not on {DEFAULT_PORT} (taken or --port): other finsent commands need the "
+                "export above; this data dir keeps the port across restarts",
+                file=sys.stderr,
+            )
     elif args.action == "stop":
         print("stopped" if stop(args.dir) else "not running")
     else:
