@@ -70,7 +70,8 @@ GENERIC_TAIL = set(
     energy oil gas petroleum mining minerals airlines air stores restaurants hotels resorts
     interactive digital media networks wireless electronics devices instruments products
     materials chemicals motor automotive logistics transportation capital investment investments
-    insurance holdings group co corp inc platforms""".split()  # noqa: SIM905
+    insurance holdings group co corp inc platforms beverage beverages brewing care personal
+    pipeline pipelines""".split()  # noqa: SIM905
 )
 # Symbols whose shortened names mislead (a shorter form is another company or a common thing).
 NO_SHORT = {"CINF", "RSG", "STZ", "EIX", "ED", "D", "BK"}
@@ -159,8 +160,11 @@ EXTRA_ALIASES = {
     "LAZ": ["Lazard"],
     "AB": ["Bernstein", "AllianceBernstein"],
     "HSBC": ["HSBC"],
+    "SCHW": ["Schwab", "Charles Schwab"],
+    "HP": ["H&P", "Helmerich & Payne"],
 }
 
+VOCAB = Path(__file__).resolve().parents[1] / "models" / "finsent-minilm" / "tokenizer.json"
 TOO_COMMON = 8  # lower-case uses in the corpora above which a one-word alias is dropped
 OUT = Path(__file__).parent / "data" / "symbols.csv"
 REF = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
@@ -180,7 +184,7 @@ STATE_RE = re.compile(r"\s*[/\\]\s*[A-Z]{2,3}\s*[/\\]?\s*$|\s*/NEW/?$|\s*/$")
 SUFFIX_RE = re.compile(
     r"(?:[,\s]+|^)(Inc\.?|Incorporated|Corporation|Corp\.?|Company|Co\.?|Cos\.?|Companies|"
     r"Holdings?|Hldgs|Group|plc|Ltd\.?|Limited|N\.?V\.?|S\.?A\.?|S\.?p\.?A\.?|AG|SE|A/S|ASA|AB|"
-    r"L\.?P\.?|LLC|L\.L\.C\.|Class [A-C]|\(Class [A-C]\)|\(The\)|The|Trust|ADR|SA/NV|"
+    r"L\.?P\.?|LLC|L\.L\.C\.|Class [A-C]|\(Class [A-C]\)|\(The\)|The|ADR|SA/NV|"
     r"& Co\.?|and Co\.?|A S)$",
     re.IGNORECASE,
 )
@@ -266,6 +270,15 @@ def lowercase_words(texts: list[str]) -> Counter[str]:
         lower.update(re.findall(r"(?<![\w$#@])[a-z][a-z'-]+\b", t))
         upper.update(w.lower() for w in re.findall(r"(?<=[a-z,] )[A-Z][a-z'-]+\b", t))
     return Counter({w: n - upper[w] // 5 for w, n in lower.items() if n - upper[w] // 5 > 0})
+
+
+def vocabulary(path: Path = VOCAB) -> frozenset[str]:
+    """Whole words of the shipped model's WordPiece vocabulary (BERT uncased, 30,522 entries,
+    built from Wikipedia and books): a dictionary of ordinary words and famous names."""
+    if not path.is_file():
+        return frozenset()
+    vocab = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha() and len(w) >= 3)
 
 
 def is_weak(alias: str, derived: bool, first_words: Counter[str], lower: Counter[str]) -> bool:
@@ -358,6 +371,7 @@ def build(sec: Path, sp500: Path, out: Path = OUT) -> int:
 
 def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> int:
     lower = lowercase_words(corpora)
+    words = vocabulary()
     first_words = Counter(
         str(names[0]).split()[0].lower()
         for r in records
@@ -398,6 +412,8 @@ def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> i
                     strong.append(alias)
                 elif is_weak(alias, derived, first_words, lower):
                     weak.append(alias)
+                elif r["sp500"] != "1" and " " not in alias and alias.lower() in words:
+                    weak.append(alias)  # a small company called "Hello", "Arena", "Bicycle"
                 else:
                     strong.append(alias)
             name = str(r["name"])

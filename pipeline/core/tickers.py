@@ -52,9 +52,8 @@ PASSIVE_RE = re.compile(
     re.IGNORECASE,
 )
 # Verbs that are a rating action only with a rating object: "Raises PT on", "Cuts to Neutral".
-SOFT_VERBS = frozenset(
-    "raises lowers cuts boosts lifts trims hikes sets starts keeps adjusts slashes ups gives".split()  # noqa: SIM905
-)
+_SOFT = "raises lowers cuts boosts lifts trims hikes sets starts keeps adjusts slashes ups gives"
+SOFT_VERBS = frozenset(_SOFT.split())
 RATING_OBJECT_RE = re.compile(
     r"[^.;:|\n]{0,25}?\b(?:pt|price target|target|rating|estimates?|coverage|to (?:buy|sell|hold|"
     r"neutral|outperform|underperform|overweight|underweight|equal[- ]weight|market perform|"
@@ -137,6 +136,7 @@ VERB_AFTER_RE = re.compile(
 FUND_NAME_RE = re.compile(
     r"(?:\s+(?:[A-Z][\w&'-]*|&|and|of)){1,7}?\s+(?:Fund|Trust|ETF|Portfolio)\b"
 )
+LISTED_WITH_RE = re.compile(r"[\w.)](?:,|,? and|,? &)\s+$|^\s+(?:and|&)\s+[A-Z]")
 STOP = frozenset("a an and at by for from in of on or the to with vs via as is are".split())  # noqa: SIM905
 # Exchange and index names: the venue, not the company, unless a company suffix follows.
 VENUES = frozenset("nasdaq nyse dow cboe cme msci russell amex ice lse tsx ftse nikkei s&p".split())  # noqa: SIM905
@@ -203,16 +203,19 @@ def _evidence(
     """Score the evidence that a weak alias names the company here (>= EVIDENCE_NEEDED links)."""
     surface = text[hit.start : hit.end]
     after, before_text = text[hit.end : hit.end + 40], text[max(0, hit.start - 40) : hit.start]
-    key = surface.lower()
     suffix = bool(SUFFIX_AFTER_RE.match(after))
+    if len(surface) <= 2 and surface.isalpha() and hit.symbol not in strong:
+        return 0  # "TD", "GE": two letters name a company only next to its ticker
     score = 2 if hit.symbol in strong else 0
+    if surface.isupper() and surface == hit.symbol:
+        score += 1  # "BP", "HSBC": the company writes its name as its ticker
     score += 2 if suffix else 0
     score += 2 if SUBJECT_SLOT_RE.search(before_text) else 0
     if surface[:1].isdigit():  # "3M": an amount unless the context says otherwise
         if QUANTITY_BEFORE_RE.search(before_text) or (not suffix and re.match(r"^\s+[a-z]", after)):
             score -= 2
-    elif surface[:1].isupper() and not shouting:
-        score += 1
+    elif surface[:1].isupper() and not shouting and not (surface.isupper() and len(surface) <= 4):
+        score += 1  # capitalised; an acronym ("TD", "BRP") is capitalised anyway
     elif surface.islower() and text != text.lower():
         score -= 2  # "price target", "an apple": lower case in cased prose is the common noun
     if VERB_AFTER_RE.match(after):
@@ -221,6 +224,8 @@ def _evidence(
         score += 1
     if strong - {hit.symbol}:
         score += 1  # another company named plainly: company context
+        if LISTED_WITH_RE.search(before_text) or LISTED_WITH_RE.match(" " + after[:12]):
+            score += 1  # in a list of companies: "Netflix, Nvidia, Lyft", "Visa and Mastercard"
     before, nxt = _neighbour_words(text, hit.start, hit.end)
     if RATING_CUE_RE.fullmatch(f"{before} {surface}") or RATING_CUE_RE.fullmatch(
         f"{surface} {nxt}"
@@ -319,7 +324,17 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
             company = symbols.companies.get(sym)
             if start in listed or company is None:
                 continue
-            if symbols.is_common_word(sym) or not company.sp500:
+            if symbols.is_common_word(sym):
+                continue
+            # Outside the S&P 500 a bare symbol needs the grammar of a subject: "SAIC to
+            # acquire", "ASND earnings call".
+            if not company.sp500 and not (
+                len(sym) >= 3
+                and (
+                    VERB_AFTER_RE.match(text[m.end() : m.end() + 20])
+                    or SUFFIX_AFTER_RE.match(text[m.end() :].lstrip())
+                )
+            ):
                 continue
             before, nxt = _neighbour_words(text, start, m.end())
             if (_capitalised_word(nxt) and not FINANCE_CUE_RE.fullmatch(nxt)) or (

@@ -1,0 +1,99 @@
+"""`finsent link`: which tickers a text is about, and how each was found; `--eval` measures the
+linker on a labelled JSONL set; `--bench` measures matching throughput.
+
+Usage:
+    finsent link "JP Morgan Downgrades AbbVie to Neutral"      # one text
+    finsent link --file texts.txt --json                      # one text per line (or JSONL)
+    echo "Visa and Mastercard settle" | finsent link          # stdin
+    finsent link --eval tests/data/linking/linking_set.jsonl  # precision, recall, by cause
+    finsent link --bench                                      # texts/s per core, with load
+
+1. the symbol table is `FINSENT_SYMBOLS_PATH` or the shipped one (`--symbols` overrides);
+2. each text goes through `pipeline.core.tickers.explain`, the same code the worker runs;
+3. `--eval` compares companies (by CIK, so GOOG and GOOGL are one company) with the labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pipeline.core.records import Item
+from pipeline.core.symbols import SymbolTable
+from pipeline.core.tickers import explain
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="*", help="text(s) to link; none: read --file or stdin")
+    parser.add_argument("--file", type=Path, help="one text per line, or JSONL with a 'text' field")
+    parser.add_argument("--json", action="store_true", help="one JSON object per text")
+    parser.add_argument("--eval", type=Path, metavar="FILE", help="labelled JSONL to score")
+    parser.add_argument("--bench", action="store_true", help="measure texts/s per core")
+    parser.add_argument("--symbols", type=Path, help="symbol table CSV (default: settings)")
+    parser.add_argument("--misses", action="store_true", help="with --eval: print the errors")
+
+
+def _table(path: Path | None) -> SymbolTable:
+    from pipeline.reference import load_symbols
+
+    if path is None:
+        from pipeline.config import Settings
+
+        path = Settings().symbols_path
+    return load_symbols(path)
+
+
+def _texts(args: argparse.Namespace) -> Iterator[str]:
+    if args.text:
+        yield from args.text
+        return
+    lines: Iterable[str] = args.file.open(encoding="utf-8") if args.file else sys.stdin
+    for line in lines:
+        line = line.rstrip("\n")
+        if line.startswith("{"):
+            line = json.loads(line).get("text", "")
+        if line.strip():
+            yield line
+
+
+def link_text(text: str, symbols: SymbolTable) -> dict[str, object]:
+    """The CLI's view of one text: tickers with relevance and how, issuers, rejections."""
+    e = explain(Item(id="cli", source="cli", published_at_ms=0, text=text), symbols)
+    return {
+        "text": text,
+        "tickers": [
+            {"ticker": m.ticker, "relevance": m.relevance, "how": m.how} for m in e.mentions
+        ],
+        "issuers": e.issuers,
+        "rejected": [{"ticker": s, "why": why} for s, why in e.rejected],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    symbols = _table(args.symbols)
+    if args.eval:
+        from pipeline.link_eval import evaluate, format_report
+
+        rows = [json.loads(x) for x in args.eval.open(encoding="utf-8") if x.strip()]
+        report = evaluate(rows, symbols)
+        print(json.dumps(report, indent=2) if args.json else format_report(report, args.misses))
+        return 0
+    if args.bench:
+        from pipeline.link_bench import bench
+
+        bench(symbols, as_json=args.json)
+        return 0
+    for text in _texts(args):
+        out = link_text(text, symbols)
+        if args.json:
+            print(json.dumps(out, ensure_ascii=False))
+        else:
+            tickers = out["tickers"]
+            assert isinstance(tickers, list)
+            found = " ".join(f"{t['ticker']}({t['how']},{t['relevance']})" for t in tickers)
+            issuers = " ".join(f"{s}(issuer)" for s in out["issuers"])  # type: ignore[attr-defined]
+            print(f"{found or '-'} {issuers}".rstrip() + f"\t{text}")
+    return 0
