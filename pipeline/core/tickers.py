@@ -55,15 +55,15 @@ PASSIVE_RE = re.compile(
 _SOFT = "raises lowers cuts boosts lifts trims hikes sets starts keeps adjusts slashes ups gives"
 SOFT_VERBS = frozenset(_SOFT.split())
 RATING_OBJECT_RE = re.compile(
-    r"[^.;:|\n]{0,25}?\b(?:pt|price target|target|rating|estimates?|coverage|to (?:buy|sell|hold|"
+    r"[^;:|\n]{0,60}?\b(?:pt|price target|target|rating|estimates?|coverage|to (?:buy|sell|hold|"
     r"neutral|outperform|underperform|overweight|underweight|equal[- ]weight|market perform|"
     r"sector perform|peer perform|in-line|accumulate|reduce|strong buy))\b",
     re.IGNORECASE,
 )
 # Between an issuer and its verb: nothing, another issuer's separator, or "analyst Jane Doe".
 ISSUER_GAP_RE = re.compile(
-    r"[\s,]*(?:(?:and|&)\s*)?|\s*(?:'s\s+)?(?:analysts?|research|securities|capital|"
-    r"capital markets)?(?:\s+[A-Z][\w.'-]+){0,3}\s*",
+    r"[\s,]*(?:(?:and|&)\s*)?(?:(?:'s\s+)?(?:analysts?|research|securities|capital(?: markets)?)?"
+    r"(?:\s*[A-Z][\w.'&-]+){0,3})?\s*"
 )
 # Banks and brokers whose research is quoted: "Goldman's Currie sees", "..., says BofA", "- UBS".
 BROKERS = frozenset(
@@ -128,7 +128,8 @@ VERB_AFTER_RE = re.compile(
     r"^\s+(?:to|will|says|said|is|has|plans|reports|posts|announces|agrees|wins|seeks|sues|"
     r"cuts|raises|beats|misses|launches|unveils|buys|sells|hires|names|opens|closes|expands|"
     r"pushes|joins|invests|acquires|files|faces|gets|takes|makes|sees|shares|raise|cut|beat|miss|"
-    r"report|buy|sell)\b",
+    r"report|buy|sell|upgraded|downgraded|initiated|reiterated|assumed|resumed|rated|raised|"
+    r"lowered)\b",
     re.IGNORECASE,
 )
 # A name followed by more capitalised words ending in Fund / Trust / ETF is a fund's name
