@@ -190,7 +190,8 @@ SUFFIX_RE = re.compile(
 )
 FUND_RE = re.compile(
     r"\b(ETF|ETN|Fund|Funds|Portfolio|Index|iShares|SPDR|ProShares|Invesco .* Trust|"
-    r"Municipal|Income Trust|Opportunit(y|ies) Trust|Equity Trust|Bond|Series \d+|Trust for|Strats)\b",
+    r"Municipal|Income Trust|Opportunit(y|ies) Trust|Equity Trust|Bond|Series \d+|Trust for|"
+    r"Strats)\b",
     re.IGNORECASE,
 )
 SPAC_RE = re.compile(r"\b(Acquisition|Acquisitions)\b", re.IGNORECASE)
