@@ -81,14 +81,7 @@ def build_manifest(
         "files": files,
         "sha256": shas,
         "bytes": {f: (out / f).stat().st_size for f in files.values()},
-        "quantization": {
-            "int8": {
-                "method": "dynamic, QInt8 weights",
-                "per_channel": not args.per_tensor,
-                "source_graph": args.int8_source,
-                "fp32_nodes_regex": args.int8_exclude,
-            }
-        },
+        "quantization": {"int8": quantization_info(args)},
         "versions": {
             "torch": torch.__version__,
             "transformers": transformers.__version__,
@@ -104,6 +97,22 @@ def build_manifest(
         "metrics": metrics,
         "export_command": export_command(args),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def quantization_info(args: argparse.Namespace) -> dict[str, Any]:
+    """How model.int8.onnx was made (manifest `quantization.int8`)."""
+    if getattr(args, "int8_method", "dynamic") == "per-row":
+        from models.rowquant import METHOD
+
+        return {"method": METHOD, "batch_invariant": True, "source_graph": "optimized",
+                "fp32_nodes_regex": args.int8_exclude}  # fmt: skip
+    return {
+        "method": "dynamic, QInt8 weights",
+        "batch_invariant": False,
+        "per_channel": not args.per_tensor,
+        "source_graph": args.int8_source,
+        "fp32_nodes_regex": args.int8_exclude,
     }
 
 
@@ -123,6 +132,8 @@ def export_command(args: argparse.Namespace) -> str:
         )
         if on
     ]
+    if getattr(args, "int8_method", "per-row") != "per-row":
+        parts.append(f"--int8-method {args.int8_method}")
     if args.int8_exclude:
         parts.append(f"--int8-exclude '{args.int8_exclude}'")
     if args.int8_source != "optimized":

@@ -190,7 +190,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--int8", action="store_true", help="write model.int8.onnx (CPU)")
     add("--fp16", action="store_true", help="write model.fp16.onnx (GPU)")
     add("--keep-fp32", action="store_true", help="also keep model.fp32.onnx in --out")
-    add("--per-tensor", action="store_true", help="int8 per-tensor (default per-channel)")
+    add(
+        "--int8-method", choices=("per-row", "dynamic"), default="per-row",
+        help="per-row: batch-invariant per-token activation scales (models/rowquant.py); "
+        "dynamic: ORT quantize_dynamic, one scale per batch (scores depend on batch-mates)",
+    )  # fmt: skip
+    add(
+        "--per-tensor",
+        action="store_true",
+        help="dynamic int8 weights per-tensor (default per-channel)",
+    )
     add("--int8-exclude", default=None, metavar="REGEX", help="node names kept fp32")
     add("--int8-source", choices=("optimized", "plain"), default="optimized")
     add("--max-length", type=int, default=128)
@@ -232,7 +241,12 @@ def run(args: argparse.Namespace) -> int:
 
     files: dict[str, str] = {}
     opt = optimize(fp32, work / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size)
-    if args.int8:
+    if args.int8 and args.int8_method == "per-row":
+        from models.rowquant import quantize_per_row
+
+        quantize_per_row(opt, out / "model.int8.onnx", exclude=args.int8_exclude)
+        files["int8"] = "model.int8.onnx"
+    elif args.int8:
         src = opt if args.int8_source == "optimized" else fp32
         quantize_int8(
             src, out / "model.int8.onnx", per_channel=not args.per_tensor, exclude=args.int8_exclude
