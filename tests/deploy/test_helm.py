@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy import test_k8s as k8s_checks
 from tests.deploy.test_k8s import (
     TOOLS_BIN,
     Doc,
@@ -116,6 +117,13 @@ def test_template_validates_against_the_schemas(name: str) -> None:
     for key, key_kinds in OPERATOR_KINDS.items():
         enabled = values.get(key, {}).get("enabled", True)
         assert (key_kinds <= kinds) if enabled else not (key_kinds & kinds), key
+
+
+@pytest.mark.parametrize("name", ["defaults", "gpu"])
+def test_crd_kinds_valid_against_upstream_validators(name: str, tmp_path: Path) -> None:
+    """KEDA and Prometheus Operator objects through the upstream-generated validators (npm),
+    exactly as test_k8s.py runs them on the overlays."""
+    k8s_checks.test_crd_kinds_valid_against_upstream_validators(template(name), tmp_path)
 
 
 @pytest.mark.parametrize(("name", "overlay"), [("defaults", "cpu"), ("gpu", "gpu")])
