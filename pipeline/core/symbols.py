@@ -159,23 +159,33 @@ class SymbolTable:
 
     def find_aliases(self, text: str) -> list[NameHit]:
         """Every alias in `text`, leftmost-longest, case-insensitive, on token boundaries."""
-        norm = text.translate(QUOTES)
-        spans = [(m.group().lower(), m.start(), m.end()) for m in TOKEN_RE.finditer(norm)]
-        index, n, i, out = self._index, len(spans), 0, []
-        while i < n:
-            cands = index.get(spans[i][0])
-            if cands:
-                for toks, symbol, weak in cands:
-                    k = len(toks)
-                    if i + k <= n and all(spans[i + j][0] == toks[j] for j in range(1, k)):
-                        out.append(NameHit(symbol, spans[i][1], spans[i + k - 1][2], weak, i, k))
-                        i += k
-                        break
-                else:
-                    i += 1
-            else:
-                i += 1
-        return out
+        norm = text.translate(QUOTES) if "’" in text or "‘" in text or "`" in text else text
+        low = norm.lower()
+        toks = TOKEN_RE.findall(low)  # one C-level pass; offsets only if something matches
+        index = self._index
+        starts = [i for i, t in enumerate(toks) if t in index]  # most tokens start no alias
+        if not starts:
+            return []
+        n, covered = len(toks), 0
+        found: list[tuple[int, int, str, bool]] = []
+        for i in starts:
+            if i < covered:
+                continue
+            for seq, symbol, weak in index[toks[i]]:
+                k = len(seq)
+                if k == 1 or (i + k <= n and toks[i : i + k] == list(seq)):
+                    found.append((i, k, symbol, weak))
+                    covered = i + k
+                    break
+        if not found:
+            return []
+        # lower() can change a string's length (a few Unicode letters); then use the original.
+        source = low if len(low) == len(norm) else norm
+        spans = [m.span() for m in TOKEN_RE.finditer(source)]
+        return [
+            NameHit(symbol, spans[i][0], spans[i + k - 1][1], weak, i, k)
+            for i, k, symbol, weak in found
+        ]
 
     def find_names(self, text: str) -> list[tuple[str, int]]:
         """(symbol, char offset) for every company name / alias found in `text`."""

@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.core.records import Item, Mention
 from pipeline.core.symbols import NameHit, SymbolTable
 
-CASHTAG_RE = re.compile(r"(?<![\w$])\$([A-Za-z]{1,5}(?:[.\-][A-Za-z]{1,2})?)(?![\w])")
+# Patterns start with a literal or a character class, not a look-behind, so `re` can skip ahead
+# fast; the left boundary is checked in Python (`_left_ok`).
+CASHTAG_RE = re.compile(r"\$([A-Za-z]{1,5}(?:[.\-][A-Za-z]{1,2})?)(?![\w])")
 PREFIXED_RE = re.compile(
     r"\b(?:NASDAQ|NYSE|NYSEARCA|NYSEAMERICAN|NYSEMKT|AMEX|BATS|CBOE|OTC)\s?:\s?"
     r"([A-Z]{1,5}(?:\.[A-Z]{1,2})?)(?![\w])",
     re.IGNORECASE,
 )
-BARE_SYMBOL_RE = re.compile(r"(?<![\w$:.&/-])([A-Z]{2,5})(?![\w&]|-\d|\.[A-Z])")
+BARE_SYMBOL_RE = re.compile(r"[A-Z]{2,}")
 LIST_RE = re.compile(
     r"\(\s*((?:[A-Z]{1,5}(?:\.[A-Z])?\s*,\s*)*[A-Z]{1,5}(?:\.[A-Z])?)\s*(?:,\s*)?(?:…|\.\.\.)?\s*\)"
 )
-RUN_RE = re.compile(r"(?<![\w$])[A-Z]{1,5}(?:\s*,\s*[A-Z]{1,5}){2,}(?![\w])")
+RUN_RE = re.compile(r"[A-Z]{1,5}(?:\s*,\s*[A-Z]{1,5}){2,}(?![\w])")
 # Sentence and clause breaks; "J.P. Morgan" and "Inc." are not breaks (a word of 2+ letters must
 # end before the full stop).
 CLAUSE_RE = re.compile(r"(?<=[a-z0-9]{3})[.!?]\s|[;:|\n]\s?|\s[-–—]\s")
@@ -65,6 +68,18 @@ ISSUER_GAP_RE = re.compile(
     r"[\s,]*(?:(?:and|&)\s*)?(?:(?:'s\s+)?(?:analysts?|research|securities|capital(?: markets)?)?"
     r"(?:\s*[A-Z][\w.'&-]+){0,3})?\s*"
 )
+# Words one of which every GATE_RE match contains: a set test before the regex.
+GATE_WORDS = frozenset(
+    """buy sell hold neutral outperform underperform overweight underweight weight perform line
+    accumulate reduce conviction rating coverage target pt estimate estimates expectations
+    upgrade upgrades downgrade downgrades upgraded downgraded analyst analysts pick initiates
+    reiterates maintains reinstates resumes assumes raises lowers cuts boosts lifts trims hikes
+    sets starts reaffirms keeps adjusts reels rates slashes ups gives initiated reiterated
+    maintained reinstated resumed assumed raised lowered cut boosted lifted trimmed hiked rated
+    started set added removed upped""".split()  # noqa: SIM905
+)
+WORD_RE = re.compile(r"[a-z0-9%]+")
+CUE_FIRST = frozenset(("price", "market"))  # of "price target", "market cap"
 # Banks and brokers whose research is quoted: "Goldman's Currie sees", "..., says BofA", "- UBS".
 BROKERS = frozenset(
     """GS MS JPM C BAC WFC BCS DB UBS CS RY TD BMO JEF RJF SF PIPR COWN OPY EVR KEY MFG NMR TFC
@@ -82,6 +97,19 @@ RATING_CUE_RE = re.compile(
     r"market perform|sector perform|peer perform|in-line|accumulate|reduce|conviction|rating|"
     r"coverage|price target|target price|pt|estimates?|expectations|upgrades?|downgrades?|"
     r"upgraded|downgraded|analysts?|top pick)\b",
+    re.IGNORECASE,
+)
+# Any rating vocabulary at all: one scan decides whether the clause analysis runs.
+GATE_RE = re.compile(
+    "|".join(
+        (
+            RATING_CUE_RE.pattern,
+            ACTIVE_RE.pattern,
+            r"\b(?:upgraded|downgraded|initiated|"
+            r"reiterated|maintained|reinstated|resumed|assumed|raised|lowered|cut|boosted|lifted|"
+            r"trimmed|hiked|rated|started|set|added|removed|upped)\b",
+        )
+    ),
     re.IGNORECASE,
 )
 ANALYST_AFTER_RE = re.compile(
@@ -138,6 +166,12 @@ FUND_NAME_RE = re.compile(
     r"(?:\s+(?:[A-Z][\w&'-]*|&|and|of)){1,7}?\s+(?:Fund|Trust|ETF|Portfolio)\b"
 )
 LISTED_WITH_RE = re.compile(r"[\w.)](?:,|,? and|,? &)\s+$|^\s+(?:and|&)\s+[A-Z]")
+WORD_BEFORE_RE = re.compile(r"([\w&'.-]+)\s+$")
+WORD_AFTER_RE = re.compile(r"\s+([\w&'.-]+)")
+LOWER_NEXT_RE = re.compile(r"\s+[a-z]")
+UPPER_BYTES = bytes(range(65, 91))
+LOWER_BYTES = bytes(range(97, 123))
+WORD4_RE = re.compile(r"[A-Za-z]{4,}")
 STOP = frozenset("a an and at by for from in of on or the to with vs via as is are".split())  # noqa: SIM905
 # Exchange and index names: the venue, not the company, unless a company suffix follows.
 VENUES = frozenset("nasdaq nyse dow cboe cme msci russell amex ice lse tsx ftse nikkei s&p".split())  # noqa: SIM905
@@ -182,13 +216,20 @@ def headline_end(text: str) -> int:
     return nl if 0 <= nl < HEADLINE_MAX_CHARS else min(len(text), HEADLINE_MAX_CHARS)
 
 
+@lru_cache(maxsize=65536)
+def _is_cue(word: str) -> bool:
+    """Is `word` a finance cue? Memoised: words repeat, and the regex is long. Pure."""
+    w = word.lower()
+    return FINANCE_CUE_RE.match(w) is not None or w in CUE_FIRST or "%" in w
+
+
 def _capitalised_word(s: str) -> bool:
     return bool(s) and s[0].isupper() and s.lower() not in STOP and not s.isupper()
 
 
 def _neighbour_words(text: str, start: int, end: int) -> tuple[str, str]:
-    before = re.search(r"([\w&'.-]+)\s+$", text[max(0, start - 40) : start])
-    after = re.match(r"\s+([\w&'.-]+)", text[end : end + 40])
+    before = WORD_BEFORE_RE.search(text[max(0, start - 40) : start])
+    after = WORD_AFTER_RE.match(text[end : end + 40])
     return (before.group(1) if before else ""), (after.group(1) if after else "")
 
 
@@ -199,7 +240,12 @@ def _clause_start(text: str, pos: int) -> bool:
 
 
 def _evidence(
-    text: str, hit: NameHit, strong: set[str], shouting: bool, own: frozenset[str]
+    text: str,
+    hit: NameHit,
+    strong: set[str],
+    shouting: bool,
+    own: frozenset[str],
+    cues: list[tuple[int, int]],
 ) -> int:
     """Score the evidence that a weak alias names the company here (>= EVIDENCE_NEEDED links)."""
     surface = text[hit.start : hit.end]
@@ -213,7 +259,7 @@ def _evidence(
     score += 2 if suffix else 0
     score += 2 if SUBJECT_SLOT_RE.search(before_text) else 0
     if surface[:1].isdigit():  # "3M": an amount unless the context says otherwise
-        if QUANTITY_BEFORE_RE.search(before_text) or (not suffix and re.match(r"^\s+[a-z]", after)):
+        if QUANTITY_BEFORE_RE.search(before_text) or (not suffix and LOWER_NEXT_RE.match(after)):
             score -= 2
     elif surface[:1].isupper() and not shouting and not (surface.isupper() and len(surface) <= 4):
         score += 1  # capitalised; an acronym ("TD", "BRP") is capitalised anyway
@@ -221,7 +267,7 @@ def _evidence(
         score -= 2  # "price target", "an apple": lower case in cased prose is the common noun
     if VERB_AFTER_RE.match(after):
         score += 1  # "Amazon to create", "Shell plans": the alias is a sentence subject
-    if FINANCE_CUE_RE.search(text[: hit.start]) or FINANCE_CUE_RE.search(text[hit.end :]):
+    if any(e <= hit.start or s >= hit.end for s, e in cues):
         score += 1
     if strong - {hit.symbol}:
         score += 1  # another company named plainly: company context
@@ -236,11 +282,9 @@ def _evidence(
     if nxt[:3].lower() in own:  # "Marinus Pharma": the company's own longer name
         score += 1
     elif not shouting and not suffix:
-        if _capitalised_word(nxt) and not (
-            FINANCE_CUE_RE.fullmatch(nxt) or VERB_AFTER_RE.match(" " + nxt)
-        ):
+        if _capitalised_word(nxt) and not (_is_cue(nxt) or VERB_AFTER_RE.match(" " + nxt)):
             score -= 2
-        other_name = _capitalised_word(before) and not FINANCE_CUE_RE.fullmatch(before)
+        other_name = _capitalised_word(before) and not _is_cue(before)
         if other_name and not _clause_start(text, hit.start - len(before) - 1):
             score -= 0 if SUBJECT_SLOT_RE.search(before + " ") else 2
     return score
@@ -258,26 +302,54 @@ def _own_words(symbols: SymbolTable, symbol: str) -> frozenset[str]:
 
 def _is_code(text: str, start: int, end: int) -> bool:
     """A drug or product code ("ABT-494") or a piece of a number, not a company."""
-    return bool(re.match(r"^-\d", text[end : end + 2])) or (
-        start > 0 and (text[start - 1].isdigit() or text[start - 1] in "$€£")
+    return (
+        text[end : end + 1] == "-"
+        and text[end + 1 : end + 2].isdigit()
+        or (start > 0 and (text[start - 1].isdigit() or text[start - 1] in "$€£"))
+    )
+
+
+def _left_ok(text: str, start: int, also: str) -> bool:
+    """No word character (or one of `also`) right before `start`."""
+    if start == 0:
+        return True
+    c = text[start - 1]
+    return not (c.isalnum() or c == "_" or c in also)
+
+
+def _bare_ok(text: str, start: int, end: int) -> bool:
+    """A bare symbol: 2-5 capitals standing alone, not "ABT-494", "BRK.B", "AT&T", "$X", "x:Y"."""
+    if end - start > 5 or not _left_ok(text, start, "$:.&/-"):
+        return False
+    nxt = text[end : end + 2]
+    if not nxt:
+        return True
+    c = nxt[0]
+    if c.isalnum() or c in "_&":
+        return False
+    return not (
+        len(nxt) == 2 and ((c == "-" and nxt[1].isdigit()) or (c == "." and nxt[1].isupper()))
     )
 
 
 def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> list[_Hit]:
     hits: list[_Hit] = []
-    for m in CASHTAG_RE.finditer(text):
+    # Cheap membership tests first: most texts have no "$", ":" or "(" (keeps link() fast).
+    for m in CASHTAG_RE.finditer(text) if "$" in text else ():
+        if not _left_ok(text, m.start(), "$"):
+            continue
         sym = symbols.resolve(m.group(1).upper().replace("-", "."))
         if sym:
             hits.append(_Hit(sym, "cashtag", m.start(), m.end()))
-    for m in PREFIXED_RE.finditer(text):
+    for m in PREFIXED_RE.finditer(text) if ":" in text else ():
         sym = symbols.resolve(m.group(1).upper())
         if sym:
             hits.append(_Hit(sym, "prefixed", m.start(), m.end()))
-    letters = [c for c in text if c.isalpha()]
-    # Shouting headlines ("APPLE BEATS ESTIMATES") would match every symbol-shaped word.
-    shouting = bool(letters) and sum(c.isupper() for c in letters) > 0.6 * len(letters)
     listed: set[int] = set()
-    for m in (*LIST_RE.finditer(text), *RUN_RE.finditer(text)):
+    lists = (*LIST_RE.finditer(text), *RUN_RE.finditer(text)) if "," in text or "(" in text else ()
+    for m in lists:
+        if m.re is RUN_RE and not _left_ok(text, m.start(), "$"):
+            continue
         parts = [p.strip() for p in m.group(m.lastindex or 0).split(",")]
         known = [p for p in parts if symbols.resolve(p)]
         many = len(parts) >= 2 and len(known) * 3 >= 2 * len(parts)
@@ -288,11 +360,20 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
                 hits.append(_Hit(sym, "list", m.start(), m.end()))
             listed.update(range(m.start(), m.end()))
     names = symbols.find_aliases(text)
+    bare = [m for m in BARE_SYMBOL_RE.finditer(text) if _bare_ok(text, m.start(), m.end())]
+    # Shouting headlines ("APPLE BEATS ESTIMATES") would match every symbol-shaped word. Counted
+    # only when a rule needs it (most texts have neither weak names nor bare symbols).
+    shouting = False
+    if bare or any(h.weak for h in names):
+        ascii_text = text.encode("ascii", "ignore")  # counting via bytes.translate: C speed
+        n_upper = len(ascii_text) - len(ascii_text.translate(None, UPPER_BYTES))
+        n_lower = len(ascii_text) - len(ascii_text.translate(None, LOWER_BYTES))
+        shouting = n_upper > 1.5 * n_lower and n_upper > 0
     # In a Title Case Headline capitals say nothing: treat it like shouting for case evidence.
-    words = [w for w in re.findall(r"[A-Za-z]{4,}", text)]
-    titled = shouting or (
-        len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
-    )
+    titled = shouting
+    if any(h.weak for h in names) and not shouting:
+        words = WORD4_RE.findall(text)
+        titled = len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
     # In proper-cased prose a lower-case one-word name is a common noun ("an apple"); in an
     # all-lower-case tweet it is not evidence of anything.
     cased = text != text.lower()
@@ -303,25 +384,39 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         for h in names
     ]
     strong = {h.symbol for h in hits} | {h.symbol for h in names if not h.weak}
+    has_fund_word = any(w in text for w in ("Fund", "Trust", "ETF", "Portfolio"))
+    cache: list[list[tuple[int, int]]] = []
+
+    def cue_spans() -> list[tuple[int, int]]:
+        if not cache:  # finance cues of the whole text, found once and only if needed
+            low = text.lower()
+            spans = [m.span() for m in WORD_RE.finditer(low) if _is_cue(m.group())]
+            # the two-word cues ("price target", "market cap") count as their first word
+            cache.append(spans)
+        return cache[0]
+
     for h in names:
         key = text[h.start : h.end].lower()
         if _is_code(text, h.start, h.end):
             rejected.append((h.symbol, "code-or-amount"))
         elif key in VENUES and not VENUE_COMPANY_RE.match(text, h.end):
             rejected.append((h.symbol, "exchange-or-index"))  # "Nasdaq" the market, "S&P 500"
-        elif FUND_NAME_RE.match(text, h.end):
+        elif has_fund_word and FUND_NAME_RE.match(text, h.end):
             rejected.append((h.symbol, "fund-name"))
         elif not h.weak:
             hits.append(_Hit(h.symbol, "name", h.start, h.end))
         elif symbols.is_common_word(key.upper()):
             rejected.append((h.symbol, "acronym"))  # "ECB", "CEO": an acronym, not a name
-        elif _evidence(text, h, strong, titled, _own_words(symbols, h.symbol)) >= EVIDENCE_NEEDED:
+        elif (
+            _evidence(text, h, strong, titled, _own_words(symbols, h.symbol), cue_spans())
+            >= EVIDENCE_NEEDED
+        ):
             hits.append(_Hit(h.symbol, "alias", h.start, h.end))
         else:
             rejected.append((h.symbol, "weak-alias-without-evidence"))
     if not shouting:
-        for m in BARE_SYMBOL_RE.finditer(text):
-            sym, start = m.group(1), m.start()
+        for m in bare:
+            sym, start = m.group(), m.start()
             company = symbols.companies.get(sym)
             if start in listed or company is None:
                 continue
@@ -338,8 +433,8 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
             ):
                 continue
             before, nxt = _neighbour_words(text, start, m.end())
-            if (_capitalised_word(nxt) and not FINANCE_CUE_RE.fullmatch(nxt)) or (
-                _capitalised_word(before) and not FINANCE_CUE_RE.fullmatch(before)
+            if (_capitalised_word(nxt) and not _is_cue(nxt)) or (
+                _capitalised_word(before) and not _is_cue(before)
             ):
                 rejected.append((sym, "part-of-a-name"))
                 continue
@@ -351,6 +446,8 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
     """Symbols that issue a rating or opinion in `text` rather than being its subject."""
     tagged = {h.symbol for h in hits if h.how in ("cashtag", "prefixed")}
     out: set[str] = set()
+    if all(h.how in ("cashtag", "prefixed", "list") for h in hits):
+        return out  # an issuer is always written as a name or a bare symbol
     for h in hits:
         if h.symbol not in BROKERS or h.how in ("cashtag", "prefixed"):
             continue
@@ -359,7 +456,7 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
         before = text[max(0, h.offset - 20) : h.offset]
         if BROKER_AFTER_RE.match(after) or (at_end and BROKER_BEFORE_RE.search(before)):
             out.add(h.symbol)
-    if not (RATING_CUE_RE.search(text) or ACTIVE_RE.search(text) or PASSIVE_RE.search(text)):
+    if GATE_WORDS.isdisjoint(WORD_RE.findall(text.lower())) or not GATE_RE.search(text):
         return out - tagged
     bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
     for lo, hi in zip(bounds, bounds[1:], strict=False):
