@@ -87,7 +87,9 @@ def start_run(args: argparse.Namespace) -> tuple[Path, Path]:
     return base, out
 
 
-def predict(model: Any, enc: list[list[int]], batch_size: int = 64) -> tuple[list[str], float, Any]:
+def predict(
+    model: Any, enc: list[list[int]], batch_size: int = 64, pad_id: int = 0
+) -> tuple[list[str], float, Any]:
     """Labels and mean loss-free logits for pre-tokenized ids, length-sorted for speed."""
     import torch
 
@@ -97,16 +99,17 @@ def predict(model: Any, enc: list[list[int]], batch_size: int = 64) -> tuple[lis
     with torch.no_grad():
         for s in range(0, len(order), batch_size):
             b = order[s : s + batch_size]
-            ids, mask = _pad([enc[i] for i in b])
+            ids, mask = _pad([enc[i] for i in b], pad_id)
             logits[b] = model(input_ids=ids, attention_mask=mask).logits.float()
     return [LABELS[i] for i in logits.argmax(1).tolist()], 0.0, logits
 
 
-def _pad(seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+def _pad(seqs: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[Any, Any]:
+    """Right-pad to the longest; `pad_id` is the tokenizer's (BERT [PAD] 0, MPNet <pad> 1)."""
     import torch
 
     width = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), width, dtype=torch.long)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros(len(seqs), width, dtype=torch.long)
     for r, s in enumerate(seqs):
         ids[r, : len(s)] = torch.tensor(s)
@@ -114,9 +117,11 @@ def _pad(seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
     return ids, mask
 
 
-def evaluate_split(model: Any, val: list[Example], enc: list[list[int]]) -> dict[str, Any]:
+def evaluate_split(
+    model: Any, val: list[Example], enc: list[list[int]], pad_id: int = 0
+) -> dict[str, Any]:
     """Overall and per-dataset metrics; `select` = mean per-dataset macro-F1 (early stopping)."""
-    preds, _, _ = predict(model, enc)
+    preds, _, _ = predict(model, enc, pad_id=pad_id)
     out: dict[str, Any] = {"overall": classification_metrics([e.label for e in val], preds)}
     for src in sorted({e.source for e in val}):
         idx = [i for i, e in enumerate(val) if e.source == src]
@@ -128,6 +133,24 @@ def evaluate_split(model: Any, val: list[Example], enc: list[list[int]]) -> dict
     per = [out[s]["macro_f1"] for s in out if s != "overall"]
     out["select"] = sum(per) / len(per)
     return out
+
+
+def split_data(
+    specs: Sequence[str], val_fraction: float, seed: int, limit: int | None = None
+) -> tuple[list[Example], list[Example]]:
+    """(train, val): each file split on its own, so each dataset keeps its label mix.
+
+    Every command that trains on labelled data (train, teacher, distill) holds out the same rows.
+    """
+    train: list[Example] = []
+    val: list[Example] = []
+    for spec in specs:
+        tr, va = stratified_split(read_examples(spec), val_fraction, seed)
+        train += tr
+        val += va
+    if limit:
+        train = random.Random(seed).sample(train, min(limit, len(train)))
+    return train, val
 
 
 def build_model(base: Path, method: str, args: argparse.Namespace) -> Any:
@@ -199,14 +222,7 @@ def run(args: argparse.Namespace) -> int:
     base, out = start_run(args)
     lr = args.lr or (5e-4 if args.method == "lora" else 8e-5)
 
-    train: list[Example] = []
-    val: list[Example] = []
-    for spec in args.data:  # split per file, so each dataset keeps its own label mix
-        tr, va = stratified_split(read_examples(spec), args.val_fraction, args.seed)
-        train += tr
-        val += va
-    if args.limit:
-        train = random.Random(args.seed).sample(train, min(args.limit, len(train)))
+    train, val = split_data(args.data, args.val_fraction, args.seed, args.limit)
     write_jsonl(val, out / "val.jsonl")
     tok = AutoTokenizer.from_pretrained(str(base))
     enc_tr = tok([e.text for e in train], truncation=True, max_length=args.max_length)["input_ids"]

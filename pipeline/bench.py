@@ -246,6 +246,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", default=None, help="torch checkpoint for the eager/fp32 rows"
     )
     parser.add_argument(
+        "--compare", action="append", default=[], metavar="MODEL",
+        help="another model dir or .onnx file: adds its length-sorted row (e.g. an older int8)",
+    )  # fmt: skip
+    parser.add_argument(
         "--providers", default="cpu,cuda", help="cpu,cuda: CUDA rows only run on a GPU"
     )
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (load fairness)")
@@ -268,6 +272,9 @@ def run(args: argparse.Namespace) -> int:
             ("shipped int8 (length-sorted)", True),
         ):
             backends.append(onnx_backend(name, model_dir, texts, args, sort=sort))
+        for other in args.compare:
+            name = f"{Path(other).name} (length-sorted)"
+            backends.append(onnx_backend(name, Path(other), texts, args, sort=True))
         gpu = CUDA in ort.get_available_providers() and cuda_driver_present()
         if "cuda" in args.providers and gpu:
             try:

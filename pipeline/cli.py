@@ -37,6 +37,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "models.finetune",
         "fine-tune a sentiment model (full or LoRA) [needs finsent[train]]",
     ),
+    "teacher": (
+        "models.teacher",
+        "fetch + fine-tune the MPNet teacher, resumable [finsent[train]]",
+    ),
+    "distill": (
+        "models.distill",
+        "distil a teacher into the MiniLM student, resumable [finsent[train]]",
+    ),
     "eval": ("models.evaluate", "evaluate the ONNX model on a labelled JSONL/CSV file"),
     "export": (
         "models.export",

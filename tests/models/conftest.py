@@ -91,3 +91,26 @@ def tiny_trained(tiny_base: Path, toy_data: Path, tmp_path_factory: pytest.TempP
         == 0
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, hidden-32 MPNet (the teacher's architecture) whose pad token is id 1, as MPNet's.
+
+    The shipped BERT vocab stands in for MPNet's; `[unused0]` (id 1) plays `<pad>`, so a loop that
+    pads with 0 instead of the tokenizer's pad id would shift MPNet's position ids.
+    """
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.MPNetConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=160, pad_token_id=1, num_labels=3,
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("tiny-mpnet")
+    transformers.MPNetForMaskedLM(cfg).save_pretrained(str(out))
+    tok = transformers.BertTokenizerFast(
+        tokenizer_file=str(SHIPPED_TOKENIZER), pad_token="[unused0]"
+    )
+    tok.save_pretrained(str(out))
+    return out
