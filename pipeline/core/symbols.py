@@ -161,7 +161,12 @@ class SymbolTable:
         """Every alias in `text`, leftmost-longest, case-insensitive, on token boundaries."""
         norm = text.translate(QUOTES) if "’" in text or "‘" in text or "`" in text else text
         low = norm.lower()
-        toks = TOKEN_RE.findall(low)  # one C-level pass; offsets only if something matches
+        if len(low) != len(norm):  # lower() lengthened a letter ("İ"): keep offsets aligned
+            matches = list(TOKEN_RE.finditer(norm))
+            toks = [m.group().lower() for m in matches]
+        else:
+            matches = []
+            toks = TOKEN_RE.findall(low)  # one C-level pass; offsets only if something matches
         index = self._index
         starts = [i for i, t in enumerate(toks) if t in index]  # most tokens start no alias
         if not starts:
@@ -179,9 +184,7 @@ class SymbolTable:
                     break
         if not found:
             return []
-        # lower() can change a string's length (a few Unicode letters); then use the original.
-        source = low if len(low) == len(norm) else norm
-        spans = [m.span() for m in TOKEN_RE.finditer(source)]
+        spans = [m.span() for m in (matches or TOKEN_RE.finditer(low))]
         return [
             NameHit(symbol, spans[i][0], spans[i + k - 1][1], weak, i, k)
             for i, k, symbol, weak in found

@@ -148,14 +148,15 @@ FINANCE_CUE_RE = re.compile(
     re.IGNORECASE,
 )
 QUANTITY_BEFORE_RE = re.compile(
-    r"\b(?:of|over|about|nearly|almost|than|sold|bought|raised|added|another|additional|"
+    r"\b(?:of|over|about|nearly|almost|than|sold|sells|bought|buys|issues|repurchases|raised|"
+    r"added|another|additional|"
     r"extra|with|for|by|to|up|down|some|roughly|around|approximately)\s+$",
     re.IGNORECASE,
 )
 VERB_AFTER_RE = re.compile(
     r"^\s+(?:to|will|says|said|is|has|plans|reports|posts|announces|agrees|wins|seeks|sues|"
     r"cuts|raises|beats|misses|launches|unveils|buys|sells|hires|names|opens|closes|expands|"
-    r"pushes|joins|invests|acquires|files|faces|gets|takes|makes|sees|shares|raise|cut|beat|miss|"
+    r"pushes|joins|invests|acquires|files|faces|gets|takes|makes|sees|raise|cut|beat|miss|"
     r"report|buy|sell|upgraded|downgraded|initiated|reiterated|assumed|resumed|rated|raised|"
     r"lowered)\b",
     re.IGNORECASE,
@@ -352,7 +353,13 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
             continue
         parts = [p.strip() for p in m.group(m.lastindex or 0).split(",")]
         known = [p for p in parts if symbols.resolve(p)]
-        many = len(parts) >= 2 and len(known) * 3 >= 2 * len(parts)
+        # A run of capitals is a symbol list when most are known tickers; in parentheses, when
+        # most are ticker-like rather than acronyms ("(A, SVA, CADC)" yes, "(CEO, CFO)" no).
+        plain = [p for p in parts if not symbols.is_common_word(p)]
+        many = len(parts) >= 2 and (
+            len(known) * 3 >= 2 * len(parts)
+            or (m.re is LIST_RE and bool(known) and len(plain) * 2 >= len(parts))
+        )
         one = len(parts) == 1 and known and not symbols.is_common_word(known[0])
         if many or (one and m.re is LIST_RE):
             for p in known:
