@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # Tickers that are also ordinary English words, abbreviations, job titles or finance acronyms.
 # They are linked only as cashtags ($ALL), with an exchange prefix (NYSE:ALL) or inside a symbol
@@ -35,7 +36,7 @@ COMMON_WORD_SYMBOLS: frozenset[str] = frozenset(
 
 # One token: a number with its decimals and unit ("$359.3M" is one token, so "3M" inside it never
 # matches), a word, or one punctuation mark.
-TOKEN_RE = re.compile(r"[$€£]?\d+(?:[.,]\d+)*[A-Za-z]*|[^\W\d_][\w]*|[^\w\s]")
+TOKEN_RE = re.compile(r"[^\W\d_]\w*|[$€£]?\d+(?:[.,]\d+)*[A-Za-z]*|[^\w\s]")
 QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 
 
@@ -69,8 +70,10 @@ class NameHit:
     n_tokens: int
 
 
-# first token -> ((all tokens, symbol, weak), ...), longest first
-_Index = dict[str, tuple[tuple[tuple[str, ...], str, bool], ...]]
+# A token trie: token -> child node; the key "" (never a token) holds (symbol, weak) where an
+# alias ends. Walking it from each candidate token finds the longest alias in a few dict lookups.
+_Node = dict[str, Any]
+_END = ""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class SymbolTable:
     common_words: frozenset[str] = COMMON_WORD_SYMBOLS
     other_to_symbol: Mapping[str, str] = field(default_factory=dict)
     weak: frozenset[str] = frozenset()  # lower-cased aliases that need evidence
-    _index: _Index = field(default_factory=dict)
+    _index: _Node = field(default_factory=dict)
 
     @classmethod
     def from_rows(
@@ -128,11 +131,12 @@ class SymbolTable:
             for other in company.other_symbols:
                 if other not in companies:  # a current ticker beats a former one
                     others.setdefault(other, company.symbol)
-        index: dict[str, list[tuple[tuple[str, ...], str, bool]]] = {}
+        frozen: _Node = {}
         for alias, symbol in alias_to_symbol.items():
-            toks = tuple(tokens(alias))
-            index.setdefault(toks[0], []).append((toks, symbol, alias in weak))
-        frozen = {k: tuple(sorted(v, key=lambda e: -len(e[0]))) for k, v in index.items()}
+            node = frozen
+            for tok in tokens(alias):
+                node = node.setdefault(tok, {})
+            node[_END] = (symbol, alias in weak)
         return cls(
             companies,
             alias_to_symbol,
@@ -167,8 +171,8 @@ class SymbolTable:
         else:
             matches = []
             toks = TOKEN_RE.findall(low)  # one C-level pass; offsets only if something matches
-        index = self._index
-        starts = [i for i, t in enumerate(toks) if t in index]  # most tokens start no alias
+        root = self._index
+        starts = [i for i, t in enumerate(toks) if t in root]  # most tokens start no alias
         if not starts:
             return []
         n, covered = len(toks), 0
@@ -176,12 +180,21 @@ class SymbolTable:
         for i in starts:
             if i < covered:
                 continue
-            for seq, symbol, weak in index[toks[i]]:
-                k = len(seq)
-                if k == 1 or (i + k <= n and toks[i : i + k] == list(seq)):
-                    found.append((i, k, symbol, weak))
-                    covered = i + k
+            node = root[toks[i]]
+            j, best = i + 1, node.get(_END)
+            stop = i + 1
+            while j < n:
+                node = node.get(toks[j])
+                if node is None:
                     break
+                j += 1
+                end = node.get(_END)
+                if end is not None:
+                    best, stop = end, j
+            if best is not None:
+                symbol, weak = best
+                found.append((i, stop - i, symbol, weak))
+                covered = stop
         if not found:
             return []
         spans = [m.span() for m in (matches or TOKEN_RE.finditer(low))]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pipeline.core.records import Item, Mention
-from pipeline.core.symbols import NameHit, SymbolTable
+from pipeline.core.symbols import Company, NameHit, SymbolTable
 
 # Patterns start with a literal or a character class, not a look-behind, so `re` can skip ahead
 # fast; the left boundary is checked in Python (`_left_ok`).
@@ -31,6 +31,8 @@ PREFIXED_RE = re.compile(
     r"([A-Z]{1,5}(?:\.[A-Z]{1,2})?)(?![\w])",
     re.IGNORECASE,
 )
+EXCHANGE_WORDS = ("NASDAQ", "NYSE", "AMEX", "BATS", "CBOE", "OTC")
+NAME_WORD_RE = re.compile(r"[A-Za-z]{3,}")
 BARE_SYMBOL_RE = re.compile(r"[A-Z]{2,}")
 LIST_RE = re.compile(
     r"\(\s*((?:[A-Z]{1,5}(?:\.[A-Z])?\s*,\s*)*[A-Z]{1,5}(?:\.[A-Z])?)\s*(?:,\s*)?(?:…|\.\.\.)?\s*\)"
@@ -295,9 +297,12 @@ def _own_words(symbols: SymbolTable, symbol: str) -> frozenset[str]:
     """First three letters of each word of the company's name: "Marinus Pharma" continues
     "Marinus Pharmaceuticals"."""
     company = symbols.companies.get(symbol)
-    if company is None:
-        return frozenset()
-    words = re.findall(r"[A-Za-z]{3,}", " ".join((company.name, *company.aliases)))
+    return frozenset() if company is None else _own_words_of(company)
+
+
+@lru_cache(maxsize=16384)
+def _own_words_of(company: Company) -> frozenset[str]:
+    words = NAME_WORD_RE.findall(" ".join((company.name, *company.aliases)))
     return frozenset(w[:3].lower() for w in words[1:])
 
 
@@ -342,7 +347,8 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         sym = symbols.resolve(m.group(1).upper().replace("-", "."))
         if sym:
             hits.append(_Hit(sym, "cashtag", m.start(), m.end()))
-    for m in PREFIXED_RE.finditer(text) if ":" in text else ():
+    upper = text.upper() if ":" in text else ""
+    for m in PREFIXED_RE.finditer(text) if any(x in upper for x in EXCHANGE_WORDS) else ():
         sym = symbols.resolve(m.group(1).upper())
         if sym:
             hits.append(_Hit(sym, "prefixed", m.start(), m.end()))
