@@ -73,6 +73,26 @@ GENERIC_TAIL = set(
     insurance holdings group co corp inc platforms beverage beverages brewing care personal
     pipeline pipelines""".split()  # noqa: SIM905
 )
+# Former tickers of renamed companies (the snapshots only know today's): "$ABX" in 2015 is Barrick.
+FORMER_SYMBOLS = {
+    "GOLD": ["ABX"],
+    "META": ["FB"],
+    "ELV": ["ANTM"],
+    "DINO": ["HFC"],
+    "BBWI": ["LB"],
+    "RTX": ["UTX"],
+    "PARA": ["VIAC", "CBS", "VIA"],
+    "BKNG": ["PCLN"],
+    "CPRI": ["KORS"],
+    "DBI": ["DSW"],
+    "CZR": ["ERI"],
+    "COHR": ["IIVI"],
+    "SHEL": ["RDS.A", "RDS.B"],
+    "SONY": ["SNE"],
+    "VTRS": ["MYL"],
+    "LUMN": ["CTL"],
+    "WBD": ["DISCA", "DISCK"],
+}
 # Symbols whose shortened names mislead (a shorter form is another company or a common thing).
 NO_SHORT = {"CINF", "RSG", "STZ", "EIX", "ED", "D", "BK"}
 EXTRA_ALIASES = {
@@ -83,7 +103,14 @@ EXTRA_ALIASES = {
     "AAPL": ["Apple", "iPhone maker"],
     "BRK.B": ["Berkshire Hathaway", "Berkshire"],
     "XOM": ["Exxon", "ExxonMobil", "Exxon Mobil"],
-    "JPM": ["JPMorgan", "JP Morgan", "J.P. Morgan", "JPMorgan Chase", "JP Morgan Chase"],
+    "JPM": [
+        "JPMorgan",
+        "JP Morgan",
+        "J.P. Morgan",
+        "JPMorgan Chase",
+        "JP Morgan Chase",
+        "J.P. Morgan Chase",
+    ],
     "GS": ["Goldman Sachs", "Goldman"],
     "BA": ["Boeing"],
     "GE": ["General Electric", "GE Aerospace"],
@@ -161,6 +188,22 @@ EXTRA_ALIASES = {
     "AB": ["Bernstein", "AllianceBernstein"],
     "HSBC": ["HSBC"],
     "SCHW": ["Schwab", "Charles Schwab"],
+    "CNI": ["CN Rail", "Canadian National"],
+    # Former names of renamed companies (2009-2023), so older text still links.
+    "ELV": ["Anthem"],
+    "BBWI": ["L Brands"],
+    "DINO": ["HollyFrontier"],
+    "ARCH": ["Arch Coal"],
+    "COHR": ["II-VI"],
+    "CZR": ["Eldorado Resorts"],
+    "BKNG": ["Priceline"],
+    "CPRI": ["Michael Kors"],
+    "VTRS": ["Mylan"],
+    "RTX": ["United Technologies", "Raytheon"],
+    "PARA": ["Viacom", "ViacomCBS", "CBS"],
+    "BRY": ["Berry Petroleum"],
+    "LUMN": ["CenturyLink"],
+    "PDD": ["Pinduoduo"],
     "HP": ["H&P", "Helmerich & Payne"],
 }
 
@@ -185,7 +228,7 @@ SUFFIX_RE = re.compile(
     r"(?:[,\s]+|^)(Inc\.?|Incorporated|Corporation|Corp\.?|Company|Co\.?|Cos\.?|Companies|"
     r"Holdings?|Hldgs|Group|plc|Ltd\.?|Limited|N\.?V\.?|S\.?A\.?|S\.?p\.?A\.?|AG|SE|A/S|ASA|AB|"
     r"L\.?P\.?|LLC|L\.L\.C\.|Class [A-C]|\(Class [A-C]\)|\(The\)|The|ADR|SA/NV|"
-    r"& Co\.?|and Co\.?|A S)$",
+    r"& Co\.?|and Co\.?|A S|Public)$",
     re.IGNORECASE,
 )
 FUND_RE = re.compile(
@@ -225,6 +268,15 @@ def clean_name(name: str) -> str:
     for small in ("Of", "And", "The", "For", "De"):
         name = re.sub(rf"(?<=\s){small}(?=\s)", small.lower(), name)
     return name or prev
+
+
+def first_word(name: str) -> str | None:
+    """'Lululemon Athletica' -> 'Lululemon': a name's first word, when it could stand alone."""
+    words = name.split()
+    first = words[0].strip(",.") if words else ""
+    if len(words) > 1 and len(first) >= 4 and first.replace("-", "").isalpha():
+        return first
+    return None
 
 
 def _no_class(name: str) -> str:
@@ -401,7 +453,24 @@ def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> i
                     for s in short_forms(n)
                     if _useful_short(s, first_words, lower)
                 ]
+            tails = {a for a, d in cands if d}
+            first_forms = {fw for n in names if (fw := first_word(n)) and fw not in tails}
+            if r["kind"] == "stock" and sym not in NO_SHORT:
+                cands += [
+                    (fw, True)
+                    for fw in sorted(first_forms)
+                    if _useful_short(fw, first_words, lower)
+                ]
             for alias, derived in cands:
+                if derived and alias in first_forms and alias not in extra:
+                    # A name's first word alone: only if no dictionary knows it ("Lululemon",
+                    # "Ekso", not "Johnson", "Sirius"), and even then it needs evidence
+                    # ("Adamas Pharma" is not Adamas One).
+                    if alias.lower() in words or alias.lower() in seen:
+                        continue
+                    seen.add(alias.lower())
+                    weak.append(alias)
+                    continue
                 if alias.lower() in seen or len(alias) < 2:
                     continue
                 if alias.lower() in GENERIC_TAIL:
@@ -413,8 +482,9 @@ def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> i
                     strong.append(alias)
                 elif is_weak(alias, derived, first_words, lower):
                     weak.append(alias)
-                elif r["sp500"] != "1" and " " not in alias and alias.lower() in words:
-                    weak.append(alias)  # a small company called "Hello", "Arena", "Bicycle"
+                elif (r["sp500"] != "1" or derived) and " " not in alias and alias.lower() in words:
+                    # a small company called "Hello", "Arena", "Bicycle"; "Johnson" for J&J
+                    weak.append(alias)
                 else:
                     strong.append(alias)
             name = str(r["name"])
@@ -428,7 +498,10 @@ def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> i
                     r["kind"],
                     r["sp500"],
                     ";".join(weak),
-                    ";".join(str(s) for s in r["other_symbols"]),  # type: ignore[attr-defined]
+                    ";".join(
+                        [str(s) for s in r["other_symbols"]]  # type: ignore[attr-defined]
+                        + FORMER_SYMBOLS.get(sym, [])
+                    ),
                 ]
             )
     return len(seen_symbols)

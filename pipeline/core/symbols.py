@@ -173,26 +173,27 @@ class SymbolTable:
             toks = TOKEN_RE.findall(low)  # one C-level pass; offsets only if something matches
         root = self._index
         starts = [i for i, t in enumerate(toks) if t in root]  # most tokens start no alias
+        n = len(toks)
+        possessive: set[int] = set()
+        if "'" in low:  # "Kohl's", "Children's Place": the SEC writes KOHLS, CHILDRENS PLACE
+            possessive = {
+                i
+                for i in range(n - 2)
+                if toks[i + 1] == "'" and toks[i + 2] == "s" and toks[i] + "s" in root
+            }
+            starts = sorted(set(starts) | possessive)
         if not starts:
             return []
-        n, covered = len(toks), 0
+        covered = 0
         found: list[tuple[int, int, str, bool]] = []
         for i in starts:
             if i < covered:
                 continue
-            node = root[toks[i]]
-            j, best = i + 1, node.get(_END)
-            stop = i + 1
-            while j < n:
-                node = node.get(toks[j])
-                if node is None:
-                    break
-                j += 1
-                end = node.get(_END)
-                if end is not None:
-                    best, stop = end, j
+            best = _walk(root.get(toks[i]), toks, i + 1)
+            if best is None and i in possessive:
+                best = _walk(root[toks[i] + "s"], toks, i + 3)
             if best is not None:
-                symbol, weak = best
+                stop, symbol, weak = best
                 found.append((i, stop - i, symbol, weak))
                 covered = stop
         if not found:
@@ -206,6 +207,23 @@ class SymbolTable:
     def find_names(self, text: str) -> list[tuple[str, int]]:
         """(symbol, char offset) for every company name / alias found in `text`."""
         return [(h.symbol, h.start) for h in self.find_aliases(text)]
+
+
+def _walk(node: _Node | None, toks: list[str], j: int) -> tuple[int, str, bool] | None:
+    """Longest alias continuing from `node` at token `j`: (end token, symbol, weak)."""
+    if node is None:
+        return None
+    end = node.get(_END)
+    best = (j, *end) if end is not None else None
+    while j < len(toks):
+        node = node.get(toks[j])
+        if node is None:
+            break
+        j += 1
+        end = node.get(_END)
+        if end is not None:
+            best = (j, *end)
+    return best
 
 
 def _split(value: str | None) -> tuple[str, ...]:

@@ -65,6 +65,14 @@ RATING_OBJECT_RE = re.compile(
     r"sector perform|peer perform|in-line|accumulate|reduce|strong buy))\b",
     re.IGNORECASE,
 )
+# Verbs that are a rating action by themselves; the others need a rating word after them.
+PLAIN_RATING_VERBS = frozenset(("upgrades", "downgrades", "upgrade", "downgrade"))
+RATING_WORD_RE = re.compile(
+    r"[^;:|\n]{0,60}?\b(?:buy|sell|hold|neutral|outperform|underperform|overweight|"
+    r"underweight|equal[- ]weight|market perform|sector perform|peer perform|in-line|accumulate|"
+    r"reduce|strong buy|pt|price target|target|rating|estimates?|coverage|expectations)\b",
+    re.IGNORECASE,
+)
 # Between an issuer and its verb: nothing, another issuer's separator, or "analyst Jane Doe".
 ISSUER_GAP_RE = re.compile(
     r"[\s,]*(?:(?:and|&)\s*)?(?:(?:'s\s+)?(?:analysts?|research|securities|capital(?: markets)?)?"
@@ -90,7 +98,8 @@ BROKERS = frozenset(
 BROKER_AFTER_RE = re.compile(
     r"(?:'s\s+[A-Z][a-z]+|\s+(?:says|sees|expects|predicts|warns|thinks|forecasts|likes|prefers|"
     r"recommends|is (?:bullish|bearish))\b(?!\s+(?:it|its|the bank|the firm|they|we)\b)|"
-    r"\s+(?:double\s+)?(?:downgrade|upgrade|target cut|price target|pt|rating|analysts?)\b)",
+    r"(?i:\s+(?:double\s+)?(?:downgrade|upgrade|target cut|price target|pt|rating|analysts?|"
+    r"bullish|bearish|positive|negative|cautious|upbeat)\b))",
 )
 BROKER_BEFORE_RE = re.compile(r"(?:[-–—:]\s*|says\s+(?:bullish\s+|bearish\s+)?)$", re.IGNORECASE)
 TAIL_RE = re.compile(r"\s*(?:https?://\S+\s*)*$")
@@ -123,7 +132,8 @@ ANALYST_BEFORE_RE = re.compile(r"\b(?:analysts?|strategists?)\s+(?:at|from|with)
 
 # Evidence for weak aliases (issue #12: "a small scored disambiguation").
 SUFFIX_AFTER_RE = re.compile(
-    r"^(?:'s)?\s*(?:inc\b|corp\b|co\b\.?|corporation\b|ltd\b|plc\b|group\b|holdings?\b|"
+    r"^(?:'s)?\s*(?:inc\b|corp\b|co\b\.?|cos\b\.?|corporation\b|ltd\b|plc\b|group\b|holdings?\b|"
+    r"upgraded|downgraded|initiated|reiterated|started at|assumed|rated|"
     r"stock|shares|share price|stake|earnings|revenue|sales|profit|results|quarter|q[1-4]\b|"
     r"guidance|ceo\b|cfo\b|investors|shareholders|dividend|ipo\b|market cap|options|pt\b|"
     r"price target|rating|to (?:buy|sell|hold|neutral|outperform|overweight|underweight)\b|"
@@ -403,7 +413,11 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
     def cue_spans() -> list[tuple[int, int]]:
         if not cache:  # finance cues of the whole text, found once and only if needed
             low = text.lower()
-            spans = [m.span() for m in WORD_RE.finditer(low) if _is_cue(m.group())]
+            spans = [
+                m.span()
+                for m in WORD_RE.finditer(low)
+                if _is_cue(m.group()) and not (m.start() and low[m.start() - 1] == "#")
+            ]  # a hashtag (#stocks) is a topic tag, not a sentence about a company
             # the two-word cues ("price target", "market cap") count as their first word
             cache.append(spans)
         return cache[0]
@@ -477,8 +491,11 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
         if not clause:
             continue
         for v in ACTIVE_RE.finditer(text, lo, hi):
-            if v.group().lower() in SOFT_VERBS and not RATING_OBJECT_RE.match(text, v.end()):
+            verb = v.group().lower()
+            if verb in SOFT_VERBS and not RATING_OBJECT_RE.match(text, v.end()):
                 continue  # "Microsoft raises guidance" is news, not a rating
+            if verb not in PLAIN_RATING_VERBS and not RATING_WORD_RE.match(text, v.end()):
+                continue  # "HP reiterates rejection of proposal": no rating in sight
             edge = v.start()
             for h in sorted((h for h in clause if h.end <= v.start()), key=lambda h: -h.end):
                 if not ISSUER_GAP_RE.fullmatch(text[h.end : edge]):
