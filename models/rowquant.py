@@ -277,6 +277,7 @@ def rebuild_bundle(bundle: Path, val: Path | None, work: Path) -> dict[str, Any]
     """Rebuild `bundle`/model.int8.onnx per-row from its fp16 file; update the manifest."""
     import json
     import shutil
+    import time
 
     from models.card import validation_metrics
     from models.export import sha256
@@ -300,6 +301,7 @@ def rebuild_bundle(bundle: Path, val: Path | None, work: Path) -> dict[str, Any]
         "source_graph": f"optimized; fp32 weights recovered from {manifest['files']['fp16']}",
         "fp32_nodes_regex": None,
     }
+    manifest["int8_rebuilt_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest["requantize_command"] = f"python -m models.rowquant {bundle} --val VAL.jsonl"
     if val is not None:
         keep = {"onnx_fp32_vs_torch_max_abs_logit_diff"}
