@@ -115,7 +115,14 @@ def generate(symbols: SymbolTable, n: int, seed: int = 12) -> list[dict[str, obj
                 "tickers": [sym],
                 "subject": sym,
                 "issuers": sorted(i for i in issuers if i and i != sym),
-                "pick": "template:" + template.split("{c}")[0].replace("{b}", "B").strip(),
+                "pick": template.replace("{b}", "B")
+                .replace("{b2}", "B2")
+                .replace("{c}", "C")
+                .replace("${p2}", "$P2")
+                .replace("${p}", "$P")
+                .replace("{rl2}", "r2")
+                .replace("{rl}", "r")
+                .replace("{r}", "R"),
                 "source": "generated",
             }
         )

@@ -198,9 +198,19 @@ class SymbolTable:
                 covered = stop
         if not found:
             return []
-        spans = [m.span() for m in (matches or TOKEN_RE.finditer(low))]
+        if matches:
+            starts_at = [m.start() for m in matches]
+        else:
+            # Tokens cover every non-space character, so each one is the next occurrence of
+            # its text after the previous one: str.find is cheaper than a second regex pass.
+            starts_at, pos = [], 0
+            last = found[-1][0] + found[-1][1]
+            for tok in toks[:last]:
+                pos = low.find(tok, pos)
+                starts_at.append(pos)
+                pos += len(tok)
         return [
-            NameHit(symbol, spans[i][0], spans[i + k - 1][1], weak, i, k)
+            NameHit(symbol, starts_at[i], starts_at[i + k - 1] + len(toks[i + k - 1]), weak, i, k)
             for i, k, symbol, weak in found
         ]
 

@@ -78,7 +78,7 @@ ISSUER_GAP_RE = re.compile(
     r"[\s,]*(?:(?:and|&)\s*)?(?:(?:'s\s+)?(?:analysts?|research|securities|capital(?: markets)?)?"
     r"(?:\s*[A-Z][\w.'&-]+){0,3})?\s*"
 )
-# Words one of which every GATE_RE match contains: a set test before the regex.
+# Rating vocabulary: without one of these words the clause analysis cannot fire (a set test).
 GATE_WORDS = frozenset(
     """buy sell hold neutral outperform underperform overweight underweight weight perform line
     accumulate reduce conviction rating coverage target pt estimate estimates expectations
@@ -89,6 +89,15 @@ GATE_WORDS = frozenset(
     started set added removed upped""".split()  # noqa: SIM905
 )
 WORD_RE = re.compile(r"[a-z0-9%]+")
+ACTIVE_WORDS = frozenset(
+    """upgrades downgrades initiates reiterates maintains reinstates resumes assumes raises lowers
+    cuts boosts lifts trims hikes sets starts reaffirms keeps adjusts upgrade downgrade reels
+    rates slashes ups gives""".split()  # noqa: SIM905
+)
+PASSIVE_WORDS = frozenset(
+    """upgraded downgraded initiated reiterated maintained reinstated resumed assumed raised
+    lowered cut boosted lifted trimmed hiked rated started set added removed upped""".split()  # noqa: SIM905
+)
 CUE_FIRST = frozenset(("price", "market"))  # of "price target", "market cap"
 # Banks and brokers whose research is quoted: "Goldman's Currie sees", "..., says BofA", "- UBS".
 BROKERS = frozenset(
@@ -110,19 +119,6 @@ RATING_CUE_RE = re.compile(
     r"upgraded|downgraded|analysts?|top pick)\b",
     re.IGNORECASE,
 )
-# Any rating vocabulary at all: one scan decides whether the clause analysis runs.
-GATE_RE = re.compile(
-    "|".join(
-        (
-            RATING_CUE_RE.pattern,
-            ACTIVE_RE.pattern,
-            r"\b(?:upgraded|downgraded|initiated|"
-            r"reiterated|maintained|reinstated|resumed|assumed|raised|lowered|cut|boosted|lifted|"
-            r"trimmed|hiked|rated|started|set|added|removed|upped)\b",
-        )
-    ),
-    re.IGNORECASE,
-)
 ANALYST_AFTER_RE = re.compile(
     r"^\s*(?:'s\s+)?(?:analysts?|research|securities|capital markets|equity research|strategists?|"
     r"economists?)\b",
@@ -140,13 +136,13 @@ SUFFIX_AFTER_RE = re.compile(
     r"\(\s*(?:nyse|nasdaq)|\(\s*[A-Z]{1,5}\s*\))",
     re.IGNORECASE,
 )
-SUBJECT_SLOT_RE = re.compile(
-    r"(?:upgrades|downgrades|initiates|reiterates|maintains|resumes|reinstates|assumes|raises|"
-    r"lowers|cuts|boosts|trims|"
-    r"coverage on|pt on|target on|rating on|\bon|\bbuy|\bsell|\bshort|\blong|shares of|"
-    r"stake in)\s+$",
-    re.IGNORECASE,
+# The word(s) right before a name that make it the object of a rating or trade ("Upgrades X",
+# "Coverage On X", "shares of X"); and those that make "3M" a quantity ("sold 3M shares").
+SLOT_WORDS = frozenset(
+    """upgrades downgrades initiates reiterates maintains resumes reinstates assumes raises lowers
+    cuts boosts trims on buy sell short long""".split()  # noqa: SIM905
 )
+SLOT_PHRASES = frozenset(("shares of", "stake in"))
 FINANCE_CUE_RE = re.compile(
     r"\b(?:earnings|revenue|sales|profit|shares?|stocks?|quarter|quarterly|analysts?|upgrade[sd]?|"
     r"downgrade[sd]?|price target|rating|eps|beats?|miss(?:es)?|guidance|dividend|acqui\w+|"
@@ -159,11 +155,9 @@ FINANCE_CUE_RE = re.compile(
     r"antitrust|regulators?|subscribers|customers|users|billion|million|bn|mln|percent|%)",
     re.IGNORECASE,
 )
-QUANTITY_BEFORE_RE = re.compile(
-    r"\b(?:of|over|about|nearly|almost|than|sold|sells|bought|buys|issues|repurchases|raised|"
-    r"added|another|additional|"
-    r"extra|with|for|by|to|up|down|some|roughly|around|approximately)\s+$",
-    re.IGNORECASE,
+QUANTITY_WORDS = frozenset(
+    """of over about nearly almost than sold sells bought buys issues repurchases raised added
+    another additional extra with for by to up down some roughly around approximately""".split()  # noqa: SIM905
 )
 VERB_AFTER_RE = re.compile(
     r"^\s+(?:to|will|says|said|is|has|plans|reports|posts|announces|agrees|wins|seeks|sues|"
@@ -270,9 +264,10 @@ def _evidence(
     if surface.isupper() and surface == hit.symbol:
         score += 1  # "BP", "HSBC": the company writes its name as its ticker
     score += 2 if suffix else 0
-    score += 2 if SUBJECT_SLOT_RE.search(before_text) else 0
+    w1, w2 = _words_before(before_text)
+    score += 2 if w1 in SLOT_WORDS or f"{w2} {w1}" in SLOT_PHRASES else 0
     if surface[:1].isdigit():  # "3M": an amount unless the context says otherwise
-        if QUANTITY_BEFORE_RE.search(before_text) or (not suffix and LOWER_NEXT_RE.match(after)):
+        if w1 in QUANTITY_WORDS or (not suffix and LOWER_NEXT_RE.match(after)):
             score -= 2
     elif surface[:1].isupper() and not shouting and not (surface.isupper() and len(surface) <= 4):
         score += 1  # capitalised; an acronym ("TD", "BRP") is capitalised anyway
@@ -299,7 +294,7 @@ def _evidence(
             score -= 2
         other_name = _capitalised_word(before) and not _is_cue(before)
         if other_name and not _clause_start(text, hit.start - len(before) - 1):
-            score -= 0 if SUBJECT_SLOT_RE.search(before + " ") else 2
+            score -= 0 if before.lower() in SLOT_WORDS else 2
     return score
 
 
@@ -314,6 +309,16 @@ def _own_words(symbols: SymbolTable, symbol: str) -> frozenset[str]:
 def _own_words_of(company: Company) -> frozenset[str]:
     words = NAME_WORD_RE.findall(" ".join((company.name, *company.aliases)))
     return frozenset(w[:3].lower() for w in words[1:])
+
+
+def _words_before(before_text: str) -> tuple[str, str]:
+    """The last two words before a name, lower-cased ("" when the name is glued to a mark)."""
+    if not before_text or not before_text[-1].isspace():
+        return "", ""
+    parts = before_text.split()
+    w1 = parts[-1].lower().lstrip("(\"'[") if parts else ""
+    w2 = parts[-2].lower() if len(parts) > 1 else ""
+    return w1, w2
 
 
 def _is_code(text: str, start: int, end: int) -> bool:
@@ -399,13 +404,13 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         titled = len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
     # In proper-cased prose a lower-case one-word name is a common noun ("an apple"); in an
     # all-lower-case tweet it is not evidence of anything.
-    cased = text != text.lower()
-    names = [
-        NameHit(h.symbol, h.start, h.end, True, h.first_token, 1)
-        if cased and text[h.start : h.end].islower()
-        else h
-        for h in names
-    ]
+    if names and text != text.lower():
+        names = [
+            NameHit(h.symbol, h.start, h.end, True, h.first_token, 1)
+            if not h.weak and text[h.start : h.end].islower()
+            else h
+            for h in names
+        ]
     strong = {h.symbol for h in hits} | {h.symbol for h in names if not h.weak}
     has_fund_word = any(w in text for w in ("Fund", "Trust", "ETF", "Portfolio"))
     cache: list[list[tuple[int, int]]] = []
@@ -483,14 +488,17 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
         before = text[max(0, h.offset - 20) : h.offset]
         if BROKER_AFTER_RE.match(after) or (at_end and BROKER_BEFORE_RE.search(before)):
             out.add(h.symbol)
-    if GATE_WORDS.isdisjoint(WORD_RE.findall(text.lower())) or not GATE_RE.search(text):
+    words = set(WORD_RE.findall(text.lower()))
+    if GATE_WORDS.isdisjoint(words):
         return out - tagged
+    active = not ACTIVE_WORDS.isdisjoint(words)  # skip a long regex that cannot match
+    passive = not PASSIVE_WORDS.isdisjoint(words)
     bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         clause = [h for h in hits if lo <= h.offset < hi and h.how not in ("cashtag", "prefixed")]
         if not clause:
             continue
-        for v in ACTIVE_RE.finditer(text, lo, hi):
+        for v in ACTIVE_RE.finditer(text, lo, hi) if active else ():
             verb = v.group().lower()
             if verb in SOFT_VERBS and not RATING_OBJECT_RE.match(text, v.end()):
                 continue  # "Microsoft raises guidance" is news, not a rating
@@ -503,7 +511,7 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
                 out.add(h.symbol)
                 edge = h.offset
             break
-        for p in PASSIVE_RE.finditer(text, lo, hi):
+        for p in PASSIVE_RE.finditer(text, lo, hi) if passive else ():
             out.update(h.symbol for h in clause if h.offset >= p.end() - 1)
         for h in clause:
             if ANALYST_AFTER_RE.match(text[h.end : h.end + 30]) or ANALYST_BEFORE_RE.search(
