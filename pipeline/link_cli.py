@@ -59,6 +59,31 @@ def _texts(args: argparse.Namespace) -> Iterator[str]:
             yield line
 
 
+TEXT_FIELDS = ("text", "title", "headline")
+TICKER_FIELDS = ("tickers", "ticker", "stock", "symbol", "provider_tickers")
+
+
+def read_labelled(path: Path) -> list[dict[str, object]]:
+    """Labelled rows from JSONL or CSV. Our sets carry `text` and `tickers`; a provider feed
+    (e.g. analyst-rating headlines with `title` and `stock`) is read as text + its tickers."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as f:
+        raw: list[dict[str, object]] = (
+            list(csv.DictReader(f))
+            if path.suffix.lower() == ".csv"
+            else [json.loads(x) for x in f if x.strip()]
+        )
+    rows = []
+    for r in raw:
+        text = next((r[k] for k in TEXT_FIELDS if r.get(k)), "")
+        tickers = next((r[k] for k in TICKER_FIELDS if r.get(k)), [])
+        if isinstance(tickers, str):
+            tickers = [t for t in tickers.replace(";", ",").replace(" ", ",").split(",") if t]
+        rows.append({**r, "text": text, "tickers": tickers})
+    return rows
+
+
 def link_text(text: str, symbols: SymbolTable) -> dict[str, object]:
     """The CLI's view of one text: tickers with relevance and how, issuers, rejections."""
     e = explain(Item(id="cli", source="cli", published_at_ms=0, text=text), symbols)
@@ -77,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.eval:
         from pipeline.link_eval import evaluate, format_report
 
-        rows = [json.loads(x) for x in args.eval.open(encoding="utf-8") if x.strip()]
-        report = evaluate(rows, symbols)
+        report = evaluate(read_labelled(args.eval), symbols)
         print(json.dumps(report, indent=2) if args.json else format_report(report, args.misses))
         return 0
     if args.bench:

@@ -93,6 +93,18 @@ def test_cli_reads_a_file_and_evaluates(tmp_path: Path, capsys: pytest.CaptureFi
     assert report["totals"]["precision"] == 1.0 and report["totals"]["recall"] == 1.0
 
 
+def test_eval_reads_a_provider_feed_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    feed = tmp_path / "ratings.csv"
+    feed.write_text(
+        "title,date,stock\n"
+        "JP Morgan Downgrades AbbVie to Neutral,2019-01-02,ABBV\n"
+        "AmerisourceBergen upgraded at Goldman,2019-01-03,ABC\n"  # a former ticker: same CIK
+    )
+    assert main(["link", "--eval", str(feed), "--json"]) == 0
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    assert totals["recall"] == 1.0 and totals["issuer_links"] == 0
+
+
 def test_eval_compares_companies_by_cik_and_names_causes() -> None:
     rows = [
         {"text": "$GOOG rallies", "tickers": ["GOOGL"]},  # one company, two share classes
