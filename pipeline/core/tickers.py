@@ -33,7 +33,7 @@ PREFIXED_RE = re.compile(
 )
 EXCHANGE_WORDS = ("NASDAQ", "NYSE", "AMEX", "BATS", "CBOE", "OTC")
 NAME_WORD_RE = re.compile(r"[A-Za-z]{3,}")
-BARE_SYMBOL_RE = re.compile(r"[A-Z]{2,}")
+BARE_SYMBOL_RE = re.compile(r"[A-Z](?<!\$[A-Z])[A-Z]+")  # not the letters of a $cashtag
 LIST_RE = re.compile(
     r"\(\s*((?:[A-Z]{1,5}(?:\.[A-Z])?\s*,\s*)*[A-Z]{1,5}(?:\.[A-Z])?)\s*(?:,\s*)?(?:…|\.\.\.)?\s*\)"
 )
