@@ -177,7 +177,7 @@ def train_loop(
         total = min(total, args.max_steps)
     sched = get_linear_schedule_with_warmup(opt, int(args.warmup * total), total)
     state_path = out / STATE
-    step, epoch0, pos0, best, bad = 0, 1, 0, -1.0, 0
+    step, epoch0, pos0, best, bad, early = 0, 1, 0, -1.0, 0, False
     report.setdefault("epochs", [])
     report.setdefault("sessions", [])
     if args.resume and state_path.exists():
@@ -187,6 +187,7 @@ def train_loop(
         sched.load_state_dict(st["scheduler"])
         _set_rng_state(st["rng"])
         step, epoch0, pos0, best, bad = st["step"], st["epoch"], st["pos"], st["best"], st["bad"]
+        early = bool(st.get("early", False))
         report = st["report"]
         log.info("resumed from %s at step %d (epoch %d, batch %d)", state_path, step, epoch0, pos0)
     elif args.resume:
@@ -203,14 +204,14 @@ def train_loop(
             state_path,
             {"model": model.state_dict(), "optimizer": opt.state_dict(),
              "scheduler": sched.state_dict(), "rng": _rng_state(), "step": step, "epoch": epoch,
-             "pos": pos, "best": best, "bad": bad, "report": report},
+             "pos": pos, "best": best, "bad": bad, "early": early, "report": report},
         )  # fmt: skip
         report.pop("_epoch_losses")
         session["end_step"] = step
 
     stopped = False
     for epoch in range(epoch0, args.epochs + 1):
-        if step >= total or stopped:
+        if step >= total or stopped or early:  # a resumed run that had finished: no-op
             break
         model.train()
         te = time.time()
@@ -250,12 +251,14 @@ def train_loop(
             on_best()
         else:
             bad += 1
+        early = bad >= args.patience
         checkpoint(epoch + 1, 0)
         (out / "training_report.json").write_text(json.dumps(report, indent=1, default=str))
-        if bad >= args.patience:
+        if early:
             break
     report["steps"] = step
     report["finished"] = not stopped
+    report["stopped_early"] = early
     session["end_step"] = step
     (out / "training_report.json").write_text(json.dumps(report, indent=1, default=str))
     return report

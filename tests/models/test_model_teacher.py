@@ -103,3 +103,19 @@ def test_progress_eta() -> None:
     p.t0 -= 60.0  # 60 s for 20 steps in this session -> 3 s/step, 40 steps left
     assert p.eta_s(60) == pytest.approx(120.0, rel=0.05)
     assert "ETA 2m0" in p.line(60, loss=0.5) and "60/100 (60%)" in p.line(60)
+
+
+def test_resume_after_early_stop_trains_no_further(
+    tiny_mpnet: Path, toy_data: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from pipeline.cli import main
+
+    out = tmp_path / "early"
+    args = _args(tiny_mpnet, toy_data, out, "--patience", "0", "--epochs", "3")
+    assert main(args) == 0  # patience 0: stops after the first epoch
+    assert torch.load(out / "resume.pt", weights_only=False)["step"] == 5
+    assert main([*args, "--resume"]) == 0
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["steps"] == 5 and report["stopped_early"] and len(report["epochs"]) == 1
