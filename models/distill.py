@@ -82,6 +82,7 @@ def teacher_logits(
     batch_size: int = 32,
     save_every: int = 512,
     log_every: float = 30.0,
+    dev: Any = "cpu",
 ) -> tuple[np.ndarray, int]:
     """Logits (LABELS order) of `texts`, from the cache where present; (logits, newly computed)."""
     import torch
@@ -97,6 +98,7 @@ def teacher_logits(
     todo = sorted({text_key(t): t for t in texts if text_key(t) not in cache}.items())
     if todo:
         model, _ = load_checkpoint(teacher)
+        model.to(dev)
         tok = AutoTokenizer.from_pretrained(str(teacher))
         pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
         perm = [label_order(model).index(lab) for lab in LABELS]
@@ -108,7 +110,8 @@ def teacher_logits(
         with torch.inference_mode():
             for n, b in enumerate(batches, 1):
                 ids, mask = _pad([enc[i] for i in b], pad_id)
-                out = model(input_ids=ids, attention_mask=mask).logits.float().numpy()[:, perm]
+                logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+                out = logits.float().cpu().numpy()[:, perm]
                 for i, row in zip(b, out, strict=True):
                     cache[todo[i][0]] = row
                 since += len(b)
@@ -176,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         split_data,
         start_run,
     )
-    from models.longrun import train_loop
+    from models.longrun import device, train_loop
     from models.pretrain import read_texts
     from pipeline.core.records import LABELS
 
@@ -195,10 +198,11 @@ def run(args: argparse.Namespace) -> int:
     if args.unlabelled_limit is not None:
         unlabelled = unlabelled[: args.unlabelled_limit]
     texts = [e.text for e in train] + unlabelled
+    dev = device(args)
     t0 = time.time()
     logits_np, computed = teacher_logits(
         teacher, texts, out / CACHE, max_length=args.max_length, batch_size=args.teacher_batch,
-        log_every=args.log_every,
+        log_every=args.log_every, dev=dev,
     )  # fmt: skip
     teacher_s = time.time() - t0
     soft = torch.from_numpy(logits_np)
@@ -209,10 +213,10 @@ def run(args: argparse.Namespace) -> int:
     pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
     enc = tok(texts, truncation=True, max_length=args.max_length)["input_ids"]
     enc_va = tok([e.text for e in val], truncation=True, max_length=args.max_length)["input_ids"]
-    model = build_model(base, "full", args)
+    model = build_model(base, "full", args).to(dev)
     weights = class_weights([e.label for e in train], args.class_weights)
     hard = torch.nn.CrossEntropyLoss(
-        weight=torch.tensor(weights), label_smoothing=args.label_smoothing
+        weight=torch.tensor(weights, device=dev), label_smoothing=args.label_smoothing
     )
     lengths = [len(e) for e in enc]
 
@@ -224,17 +228,19 @@ def run(args: argparse.Namespace) -> int:
 
     def batch_loss(b: list[int]) -> Any:
         ids, mask = _pad([enc[i] for i in b], pad_id)
-        logits = model(input_ids=ids, attention_mask=mask).logits
+        logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
         return distill_loss(
-            logits, soft[b], y[b], temperature=args.temperature, alpha=args.alpha, hard=hard
-        )
+            logits, soft[b].to(dev), y[b].to(dev), temperature=args.temperature,
+            alpha=args.alpha, hard=hard,
+        )  # fmt: skip
 
     cmd = shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["distill"] else None
     report: dict[str, Any] = {
         "command": f"finsent distill {cmd}" if cmd else "finsent distill (API)",
         "base": str(args.base), "base_dir": str(base), "teacher": str(teacher),
         "data": [str(d) for d in args.data], "unlabelled": [str(u) for u in args.unlabelled],
-        "method": "distill", "n_train": len(train), "n_unlabelled": len(unlabelled),
+        "method": "distill", "device": str(dev), "n_train": len(train),
+        "n_unlabelled": len(unlabelled),
         "n_val": len(val), "class_weights": dict(zip(LABELS, weights, strict=True)),
         "args": {k: v for k, v in vars(args).items() if k != "func"},
     }  # fmt: skip

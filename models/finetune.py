@@ -95,12 +95,14 @@ def predict(
 
     order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
     logits = torch.zeros(len(enc), len(LABELS))
+    dev = next(model.parameters()).device  # cpu, or cuda for teacher/distill on a GPU
     model.eval()
     with torch.no_grad():
         for s in range(0, len(order), batch_size):
             b = order[s : s + batch_size]
             ids, mask = _pad([enc[i] for i in b], pad_id)
-            logits[b] = model(input_ids=ids, attention_mask=mask).logits.float()
+            out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+            logits[b] = out.float().cpu()
     return [LABELS[i] for i in logits.argmax(1).tolist()], 0.0, logits
 
 

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         split_data,
         start_run,
     )
-    from models.longrun import train_loop
+    from models.longrun import device, train_loop
     from pipeline.core.records import LABELS
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -186,10 +186,11 @@ def run(args: argparse.Namespace) -> int:
     enc_tr = tok([e.text for e in train], truncation=True, max_length=args.max_length)["input_ids"]
     enc_va = tok([e.text for e in val], truncation=True, max_length=args.max_length)["input_ids"]
     y = torch.tensor([LABELS.index(e.label) for e in train])
-    model = build_model(base, "full", args)
+    dev = device(args)
+    model = build_model(base, "full", args).to(dev)
     weights = class_weights([e.label for e in train], args.class_weights)
     loss_fn = torch.nn.CrossEntropyLoss(
-        weight=torch.tensor(weights), label_smoothing=args.label_smoothing
+        weight=torch.tensor(weights, device=dev), label_smoothing=args.label_smoothing
     )
     lengths = [len(e) for e in enc_tr]
 
@@ -202,13 +203,15 @@ def run(args: argparse.Namespace) -> int:
 
     def batch_loss(b: list[int]) -> Any:
         ids, mask = _pad([enc_tr[i] for i in b], pad_id)
-        return loss_fn(model(input_ids=ids, attention_mask=mask).logits, y[b])
+        logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
+        return loss_fn(logits, y[b].to(dev))
 
     report: dict[str, Any] = {
         "command": "finsent teacher " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["teacher"]
         else "finsent teacher (API)",
         "base": str(args.base), "base_dir": str(base), "data": [str(d) for d in args.data],
-        "method": "full", "pad_token_id": pad_id, "n_train": len(train), "n_val": len(val),
+        "method": "full", "pad_token_id": pad_id, "device": str(dev), "n_train": len(train),
+        "n_val": len(val),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
                  if k != "func"},
         "class_weights": dict(zip(LABELS, weights, strict=True)),
