@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     web_port: int = 6066
     web_host: str = "0.0.0.0"
     stall_after_s: float = 120.0  # liveness: no commit moved for this long while lag > 0
+    session_timeout_s: float = 10.0  # Kafka group session: how soon a dead worker is replaced
     shutdown_timeout_s: float = 30.0  # SIGTERM: exit after this long even if the stop hangs
     # An input record dated further ahead of its arrival (Kafka timestamp) goes to the DLQ.
     max_future_skew: str = "1d"

@@ -56,6 +56,11 @@ def create_app(settings: Settings) -> faust.App:
         # Nothing finsent consumes is acked through faust (topics declared acks=False), so there
         # is nothing for faust to wait for at a rebalance or a stop: the agents' Delivery commits.
         stream_wait_empty=False,
+        # A worker killed with -9 holds its partitions until its session expires: 10 s instead
+        # of faust's 60 s bounds how long its partitions pause (heartbeats come from faust's
+        # consumer thread, independent of the model, which runs in an executor).
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_in_thread=False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline.core import aggregate
@@ -67,8 +68,18 @@ def register(rt: Runtime, table: Any) -> None:
 
     @app.page("/tickers/{ticker}")
     async def ticker(web: Any, request: Any, ticker: str) -> Any:
-        """Current analytics of one ticker held by this worker (404 if another worker holds it)."""
-        state = table.get(ticker.upper())
+        """Current analytics of one ticker held by this worker (404 if another worker holds it).
+
+        Only the active owner answers: the in-memory table also holds standby copies and the
+        state of partitions revoked in a rebalance, which may be behind.
+        """
+        ticker = ticker.upper()
+        partition = app.consumer.key_partition(rt.settings.scored_topic, ticker.encode())
+        owner = rt.deliveries.get("aggregate")
+        tp = TP(rt.settings.scored_topic, partition) if partition is not None else None
+        if owner is not None and tp is not None and not owner.cursor.owns(tp):
+            return web.json({"error": f"{ticker} is held by another worker"}, status=404)
+        state = table.get(ticker)
         if state is None:
             return web.json({"error": f"no state for {ticker} on this worker"}, status=404)
         snap = aggregate.snapshot(state, rt.core.aggregation)

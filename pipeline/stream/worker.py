@@ -109,11 +109,15 @@ def _bounded_worker_class() -> Any:
 def run(args: argparse.Namespace) -> int:
     from pipeline.kafka_clients import admin
 
+    settings = Settings()
+    # A broker that is down: one line naming FINSENT_BOOTSTRAP_SERVERS (raised as a FinsentError,
+    # printed by the CLI), not faust's 65-line traceback. kafka-python stays quiet meanwhile.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    admin(settings).close()
+    logging.getLogger("kafka").setLevel(logging.NOTSET)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings()
-    admin(settings).close()  # a broker that is down: one line naming FINSENT_BOOTSTRAP_SERVERS
     rt, _table = build_runtime(settings)
     cls = _bounded_worker_class()
     cls.shutdown_timeout_s = settings.shutdown_timeout_s

@@ -1,0 +1,268 @@
+"""Delivery a risk team can page on (issue 10), on a real broker with real workers and the shipped
+model, 4 partitions and default settings:
+
+- faults with exact counts, each repeated: kill -9 mid-stream with one ticker holding more than
+  1,000 items inside one minute, SIGTERM mid-stream, a second worker joining then the first
+  killed, the broker killed and restarted on the same port;
+- the startup race: a backlog present at start, fresh workers, a second one joining during the
+  first fetches;
+- a broker that is down when the worker starts: one line naming FINSENT_BOOTSTRAP_SERVERS.
+
+The reference is the same feed through the core in-process (`backtest.run.run_core`): counts
+do not depend on the scores, and the feed keeps every event time inside one grace period, so no
+record is late whatever the interleaving. A run is compared only after a positive end marker:
+committed lag 0 on every consumed topic (everything processed *and* committed), so a double count
+could not arrive later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import kafka_local
+from pipeline.backtest.run import run_core
+from pipeline.core import aggregate
+from pipeline.core.validate import parse_obj
+from pipeline.reference import load_symbols
+from pipeline.testing import FixedScorer
+from tests.integration.harness import Env, Worker, produce, wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+REPEATS = int(os.environ.get("FINSENT_FAULT_REPEATS", "3"))
+HOT = "AAPL"
+OTHERS = ["MSFT", "NVDA", "BA", "XOM", "JPM", "KO", "TSLA", "PFE", "DIS"]
+
+
+def fault_feed(seed: int, start_ms: int, hot: int = 1100, other: int = 300) -> list[dict]:
+    """`hot` distinct stories about AAPL and `other` about nine more tickers (with exact retweets
+    next to their originals), all inside 50 s of event time.
+
+    Stories are random letters, so no two are near-duplicates: which copy of a story is the
+    original would otherwise depend on arrival order across partitions (the event-time issue).
+    """
+    rng = random.Random(seed)
+    items: list[dict] = []
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for i in range(hot + other):
+        ticker = HOT if i < hot else rng.choice(OTHERS)
+        words = " ".join("".join(rng.choices(letters, k=7)) for _ in range(8))
+        items.append(
+            {
+                "id": f"{seed}-{i}",
+                "source": "newswire" if i % 3 else "twitter",
+                "published_at": start_ms + rng.randint(0, 50_000),
+                "text": f"${ticker} {words} {rng.randint(0, 10**9)}",
+            }
+        )
+        if ticker != HOT and rng.random() < 0.2:  # an exact retweet: a repeat, not a story
+            items.append(
+                {**items[-1], "id": f"{seed}-{i}-rt", "text": "RT @x: " + items[-1]["text"]}
+            )
+    return items
+
+
+def reference(items: list[dict]) -> dict[str, Any]:
+    s = Env("unused", Path("/tmp")).settings()
+    cfg = s.core_config()
+    parsed = [parse_obj(r) for r in items]
+    res = run_core(parsed, load_symbols(), FixedScorer(), cfg)  # type: ignore[arg-type]
+    return {t: summary(st, cfg.aggregation) for t, st in res.states.items()}
+
+
+def summary(state: dict[str, Any], agg: aggregate.AggregationConfig) -> dict[str, Any]:
+    snap = aggregate.snapshot(state, agg)
+    return {
+        "items": state["totals"]["items"],
+        "duplicates": state["totals"]["duplicates"],
+        "late": state["totals"]["late"],
+        "windows": {n: (w.count, w.unique) for n, w in sorted(snap.windows.items())},
+    }
+
+
+def observed(workers: Iterable[Worker], tickers: Iterable[str]) -> dict[str, Any]:
+    out = {}
+    for t in tickers:
+        for w in workers:
+            code, body = w.get(f"/tickers/{t}")
+            if code == 200:
+                d = json.loads(body)
+                out[t] = {
+                    "items": d["totals"]["items"],
+                    "duplicates": d["totals"]["duplicates"],
+                    "late": d["totals"]["late"],
+                    "windows": {
+                        n: (v["count"], v["unique"]) for n, v in sorted(d["windows"].items())
+                    },
+                }
+    return out
+
+
+def drained(workers: Iterable[Worker], expected_items: int, tickers: Iterable[str]) -> bool:
+    """The positive end marker: every expected item counted and committed lag 0 everywhere."""
+    ws = [w for w in workers if w.proc.poll() is None]
+    if not ws:
+        return False
+    try:
+        lags = [json.loads(w.get("/live")[1]).get("lag") or {} for w in ws]
+        counted = sum(v["items"] for v in observed(ws, tickers).values())
+    except (OSError, ValueError):
+        return False
+    return counted >= expected_items and all(lags) and all(sum(x.values()) == 0 for x in lags)
+
+
+def records(items: list[dict]) -> list[tuple[bytes, bytes, None]]:
+    return [(r["id"].encode(), json.dumps(r).encode(), None) for r in items]
+
+
+def counted(w: Worker) -> float:
+    from tests.integration.harness import sample_value
+
+    text = w.metrics() if w.proc.poll() is None else ""
+    return sum(
+        sample_value(text, "finsent_mentions_total", {"verdict": v}) or 0 for v in ("new", "repeat")
+    )
+
+
+def _env(bootstrap: str, tmp: Path) -> Env:
+    env = Env(bootstrap, tmp, overrides={"FINSENT_PARTITIONS": "4"})
+    env.create_topics()
+    return env
+
+
+def _run_fault(bootstrap: str, tmp: Path, how: str, seed: int) -> None:
+    items = fault_feed(seed, int(time.time() * 1000) - 600_000)
+    expected = reference(items)
+    tickers = sorted(expected)
+    env = _env(bootstrap, tmp)
+    topic = env.settings().news_topic
+    produce(env, topic, records(items[: len(items) // 2]))
+    a = Worker(env)
+    workers = [a]
+    try:
+        a.wait_ready()
+        produce(env, topic, records(items[len(items) // 2 :]))
+        wait_for(lambda: counted(a) >= 300, timeout_s=180, interval_s=0.2)
+        if how == "sigkill":
+            a.proc.kill()
+            a.proc.wait()
+            workers.append(Worker(env))
+        elif how == "sigterm":
+            assert a.stop() == 0, a.log()
+            workers.append(Worker(env))
+        elif how == "join_then_kill":
+            b = Worker(env)
+            workers.append(b)
+            b.wait_ready()
+            a.proc.kill()
+            a.proc.wait()
+        total = sum(v["items"] for v in expected.values())
+        wait_for(lambda: drained(workers[1:], total, tickers), timeout_s=300, interval_s=1.0)
+        assert observed(workers[1:], tickers) == expected
+    finally:
+        for w in workers:
+            w.stop()
+
+
+@pytest.mark.parametrize("run", range(REPEATS))
+@pytest.mark.parametrize("how", ["sigkill", "sigterm", "join_then_kill"])
+def test_fault_mid_stream_gives_exact_counts(
+    kafka_bootstrap: str, tmp_path: Path, how: str, run: int
+) -> None:
+    _run_fault(kafka_bootstrap, tmp_path, how, seed=100 * run + len(how))
+
+
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A broker of this module's own, so killing it does not disturb other tests."""
+    data_dir = tmp_path_factory.mktemp("kafka-private")
+    broker = kafka_local.start(data_dir, port=kafka_local.free_port(), quiet=True)
+    yield broker
+    kafka_local.stop(data_dir)
+
+
+@pytest.mark.parametrize("run", range(REPEATS))
+def test_broker_killed_and_restarted_gives_exact_counts(
+    private_broker: Any, tmp_path: Path, run: int
+) -> None:
+    """kill -9 of the broker mid-stream, restarted on the same port. A worker that gives up
+    meanwhile exits non-zero and is restarted, as Kubernetes would."""
+    broker = kafka_local.status(private_broker.data_dir) or private_broker
+    items = fault_feed(500 + run, int(time.time() * 1000) - 600_000)
+    expected = reference(items)
+    tickers = sorted(expected)
+    env = _env(broker.bootstrap, tmp_path)
+    produce(env, env.settings().news_topic, records(items))
+    workers = [Worker(env)]
+    try:
+        workers[0].wait_ready()
+        wait_for(lambda: counted(workers[0]) >= 300, timeout_s=180, interval_s=0.2)
+        os.killpg(broker.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(broker.pid, 0)  # started by this process: reap it, or it looks alive
+        (broker.data_dir / "broker.pid").unlink()
+        time.sleep(3)  # the outage itself, not a wait for a result
+        host, port = broker.bootstrap.rsplit(":", 1)
+        kafka_local.start(broker.data_dir, port=int(port), quiet=True)
+        total = sum(v["items"] for v in expected.values())
+
+        def recovered() -> bool:
+            if workers[-1].proc.poll() is not None:  # the restart policy
+                workers.append(Worker(env))
+            return drained(workers[-1:], total, tickers)
+
+        wait_for(recovered, timeout_s=400, interval_s=1.0)
+        assert observed(workers[-1:], tickers) == expected
+    finally:
+        for w in workers:
+            w.stop()
+
+
+@pytest.mark.parametrize("joiner", [False, True, True])
+def test_startup_against_a_backlog_loses_nothing(
+    kafka_bootstrap: str, tmp_path: Path, joiner: bool
+) -> None:
+    """Fresh workers against a 4-partition backlog; optionally a second one joins during the
+    first fetches (the rebalance race that once committed whole partitions unprocessed)."""
+    seed = 900 + int(joiner) + int(time.time()) % 1000
+    items = fault_feed(seed, int(time.time() * 1000) - 600_000, hot=700, other=500)
+    expected = reference(items)
+    tickers = sorted(expected)
+    env = _env(kafka_bootstrap, tmp_path)
+    produce(env, env.settings().social_topic, records(items))
+    workers = [Worker(env)]
+    try:
+        if joiner:
+            wait_for(lambda: counted(workers[0]) > 0, timeout_s=120, interval_s=0.1)
+            workers.append(Worker(env))
+        total = sum(v["items"] for v in expected.values())
+        wait_for(lambda: drained(workers, total, tickers), timeout_s=300, interval_s=1.0)
+        assert observed(workers, tickers) == expected
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_broker_down_at_start_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    env = Env(f"127.0.0.1:{kafka_local.free_port()}", tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "worker"],
+        env={**os.environ, **env.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "FINSENT_BOOTSTRAP_SERVERS" in lines[0], res.stderr
