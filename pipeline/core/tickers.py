@@ -179,11 +179,34 @@ LOWER_NEXT_RE = re.compile(r"\s+[a-z]")
 UPPER_BYTES = bytes(range(65, 91))
 LOWER_BYTES = bytes(range(97, 123))
 WORD4_RE = re.compile(r"[A-Za-z]{4,}")
+CAPS_WORD_RE = re.compile(r"(?<![\w$])[A-Z]{2,}(?![\w])")
 STOP = frozenset("a an and at by for from in of on or the to with vs via as is are".split())  # noqa: SIM905
 # Exchange and index names: the venue, not the company, unless a company suffix follows.
 VENUES = frozenset("nasdaq nyse dow cboe cme msci russell amex ice lse tsx ftse nikkei s&p".split())  # noqa: SIM905
 VENUE_COMPANY_RE = re.compile(r",?\s*(?:inc\b|group\b|omx\b|global\b|corp)", re.IGNORECASE)
 EVIDENCE_NEEDED = 2
+# A weak alias that cuts the name of a company outside the S&P 500 to its first word needs one
+# point more: "Indonesia", "Powell", "Definitive" are far more often the ordinary word than a
+# small-cap (a base rate); a whole name ("Nokia") does not.
+SMALL_CAP_PRIOR = 1
+# Index symbols written as cashtags by traders ($COMP is the Nasdaq Composite, like $SPX): the
+# index, unless the company's own name is in the text too.
+INDEX_CASHTAGS = frozenset("COMP SPX NDX DJI DJIA INDU RUT VIX NYA TNX TRAN OEX SOX".split())  # noqa: SIM905
+# A name before these is the source of a figure, not its subject ("FactSet consensus").
+SOURCE_AFTER = frozenset(("consensus", "polled", "survey", "compiled"))
+SPAC_WORDS = frozenset(
+    """spac spacs blank check merger merge merges combination deal units warrants acquisition
+    acquire acquires de trust redemption redemptions ipo""".split()  # noqa: SIM905
+)
+# A name right after a measure word is the unit ("1,500 degrees Celsius", "minus 5 °C").
+UNIT_BEFORE = frozenset(("degrees", "degree", "°"))
+# A name after these is a place: "the town of Nokia", "the city of Orion".
+PLACE_BEFORE_RE = re.compile(
+    r"\b(?:town|city|village|municipality|region|province|county|suburb|port)\s+of\s+$",
+    re.IGNORECASE,
+)
+# "a plant in Nokia in Finland", "in Nokia, southern Finland": a place between two locatives.
+PLACE_AROUND_RE = re.compile(r"\s*(?:,\s*(?:[a-z]+\s+)?|in\s+)[A-Z][a-z]+")
 
 # Base relevance by kind of evidence, before position and crowding.
 BASE = {
@@ -359,8 +382,16 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
     for m in CASHTAG_RE.finditer(text) if "$" in text else ():
         if not _left_ok(text, m.start(), "$"):
             continue
+        if text.startswith(("…", "..."), m.end()) and len(m.group(1)) <= 2:
+            # "$E…": a tweet cut mid-symbol; every one or two letters is some ticker
+            rejected.append((m.group(1).upper(), "cut-off-cashtag"))
+            continue
         sym = symbols.resolve(m.group(1).upper().replace("-", "."))
-        if sym:
+        if sym and sym in INDEX_CASHTAGS and not _names_itself(text, symbols, sym):
+            rejected.append((sym, "index-cashtag"))
+        elif sym and _is_spac(symbols, sym) and not _spac_context(text, symbols, sym):
+            rejected.append((sym, "spac-without-context"))
+        elif sym:
             hits.append(_Hit(sym, "cashtag", m.start(), m.end()))
     upper = text.upper() if ":" in text else ""
     for m in PREFIXED_RE.finditer(text) if any(x in upper for x in EXCHANGE_WORDS) else ():
@@ -399,7 +430,7 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         shouting = n_upper > 1.5 * n_lower and n_upper > 0
     # In a Title Case Headline capitals say nothing: treat it like shouting for case evidence.
     titled = shouting
-    if any(h.weak for h in names) and not shouting:
+    if names and not shouting:
         words = WORD4_RE.findall(text)
         titled = len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
     # In proper-cased prose a lower-case one-word name is a common noun ("an apple"); in an
@@ -427,10 +458,15 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
             cache.append(spans)
         return cache[0]
 
+    tagged = {h.symbol for h in hits if h.how != "list"}
     for h in names:
         key = text[h.start : h.end].lower()
         if _is_code(text, h.start, h.end):
             rejected.append((h.symbol, "code-or-amount"))
+        elif tagged and h.symbol not in tagged and _of_tagged(symbols, tagged, key):
+            rejected.append((h.symbol, "name-of-tagged-company"))  # "$IVR - Invesco says"
+        elif (reason := _context_says_other(text, h, key, titled, symbols)) is not None:
+            rejected.append((h.symbol, reason))
         elif key in VENUES and not VENUE_COMPANY_RE.match(text, h.end):
             rejected.append((h.symbol, "exchange-or-index"))  # "Nasdaq" the market, "S&P 500"
         elif has_fund_word and FUND_NAME_RE.match(text, h.end):
@@ -439,10 +475,9 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
             hits.append(_Hit(h.symbol, "name", h.start, h.end))
         elif symbols.is_common_word(key.upper()):
             rejected.append((h.symbol, "acronym"))  # "ECB", "CEO": an acronym, not a name
-        elif (
-            _evidence(text, h, strong, titled, _own_words(symbols, h.symbol), cue_spans())
-            >= EVIDENCE_NEEDED
-        ):
+        elif _evidence(
+            text, h, strong, titled, _own_words(symbols, h.symbol), cue_spans()
+        ) >= EVIDENCE_NEEDED + _prior(symbols, h.symbol, key):
             hits.append(_Hit(h.symbol, "alias", h.start, h.end))
         else:
             rejected.append((h.symbol, "weak-alias-without-evidence"))
@@ -464,6 +499,9 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
                 )
             ):
                 continue
+            if not company.sp500 and _shouted_words(text, symbols, start, m.end()):
+                rejected.append((sym, "shouted-words"))  # "... as LOAN to the IRS ALL MONEY"
+                continue
             before, nxt = _neighbour_words(text, start, m.end())
             if (_capitalised_word(nxt) and not _is_cue(nxt)) or (
                 _capitalised_word(before) and not _is_cue(before)
@@ -472,6 +510,98 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
                 continue
             hits.append(_Hit(sym, "symbol", start, m.end()))
     return hits
+
+
+def _prior(symbols: SymbolTable, symbol: str, alias: str) -> int:
+    """Extra evidence a weak alias needs: a small company's name cut to its first word
+    ("Indonesia" of Indonesia Energy, "Powell" of Powell Industries) is usually the word."""
+    company = symbols.companies.get(symbol)
+    if company is None or company.sp500 or company.name.lower() == alias:
+        return 0
+    return SMALL_CAP_PRIOR
+
+
+def _names_itself(text: str, symbols: SymbolTable, symbol: str) -> bool:
+    """Does the text name the company (not just its ticker)?"""
+    company = symbols.companies.get(symbol)
+    low = text.lower()
+    return company is not None and any(
+        a.lower() in low for a in (company.name, *company.aliases, *company.weak_aliases)
+    )
+
+
+def _is_spac(symbols: SymbolTable, symbol: str) -> bool:
+    company = symbols.companies.get(symbol)
+    return company is not None and company.kind == "spac"
+
+
+def _spac_context(text: str, symbols: SymbolTable, symbol: str) -> bool:
+    """A blank-check company's ticker is often a recycled one ($BWC was Babcock & Wilcox): it
+    counts when the text names it or talks about SPACs, mergers, units or warrants."""
+    return _names_itself(text, symbols, symbol) or not SPAC_WORDS.isdisjoint(
+        WORD_RE.findall(text.lower())
+    )
+
+
+def _of_tagged(symbols: SymbolTable, tagged: set[str], alias: str) -> bool:
+    """Is `alias` the start of the name of a company the text tags ($IVR "Invesco Mortgage
+    Capital" makes "Invesco" that company, not IVZ)?"""
+    prefix = alias + " "
+    owner = symbols.companies.get(symbols.alias_to_symbol.get(alias, ""))
+    for sym in tagged:
+        company = symbols.companies.get(sym)
+        if owner is not None and company is not None and company.cik == owner.cik != 0:
+            continue  # a share class of the same issuer ("Alphabet Inc. - Class C", $GOOG)
+        if company is not None and any(
+            a.lower().startswith(prefix) for a in (company.name, *company.aliases)
+        ):
+            return True
+    return False
+
+
+def _context_says_other(
+    text: str, hit: NameHit, key: str, shouting: bool, symbols: SymbolTable
+) -> str | None:
+    """The words around a name say it is something else: a unit, a place, another firm."""
+    before_text = text[max(0, hit.start - 40) : hit.start]
+    w1, _ = _words_before(before_text)
+    if w1 in UNIT_BEFORE or before_text.endswith("°"):
+        return "unit"  # "1,500 degrees Celsius"
+    if PLACE_BEFORE_RE.search(before_text):
+        return "place"  # "the town of Nokia"
+    if hit.weak and w1 == "in" and PLACE_AROUND_RE.match(text, hit.end):
+        nxt = WORD_AFTER_RE.match(text, hit.end)
+        word = nxt.group(1) if nxt else ""
+        if word.lower() == "in" or not _is_cue(word):
+            return "place"  # "a plant in Nokia in Finland"
+    surface = text[hit.start : hit.end]
+    if "'" in surface and surface.partition("'")[0].isupper():
+        return "acronym-possessive"  # "NST's" is not "NSTS"
+    nxt = WORD_AFTER_RE.match(text, hit.end)
+    word = nxt.group(1) if nxt else ""
+    if word.lower() in SOURCE_AFTER:
+        return "data-source"  # "FactSet consensus": the provider of the figure
+    if hit.n_tokens == 1 and not shouting and word and not _is_cue(word):
+        own = _own_words(symbols, hit.symbol)
+        if word[:3].lower() not in own:
+            company = symbols.companies.get(hit.symbol)
+            cut = company is not None and company.name.lower() != key
+            if (
+                cut
+                and not hit.weak
+                and _capitalised_word(word)
+                and not VERB_AFTER_RE.match(" " + word)
+            ):
+                return "part-of-a-name"  # "Magyar Nemzeti Bank": a short form inside a name
+    return None
+
+
+def _shouted_words(text: str, symbols: SymbolTable, start: int, end: int) -> bool:
+    """Two or more upper-case words that are not tickers near a bare symbol: a shouted phrase
+    ("Recognized as LOAN to the IRS ALL MONEY"), not a ticker."""
+    near = text[max(0, start - 30) : start] + " " + text[end : end + 30]
+    loud = [w for w in CAPS_WORD_RE.findall(near) if symbols.is_common_word(w) or w not in symbols]
+    return len(loud) >= 2
 
 
 def _issuers(text: str, hits: list[_Hit]) -> set[str]:
