@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.core.records import Score
 from pipeline.core.scoring import score_from_probs
@@ -65,6 +65,13 @@ class InMemoryTable:
         self.changelog.append((partition, key, value))
 
 
+class TopicPartition(NamedTuple):
+    """Like faust's `TP` (also a NamedTuple, so the two compare and hash equal)."""
+
+    topic: str
+    partition: int
+
+
 @dataclass
 class Message:
     topic: str
@@ -75,8 +82,8 @@ class Message:
     timestamp: float | None = None
 
     @property
-    def tp(self) -> tuple[str, int]:
-        return (self.topic, self.partition)
+    def tp(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
 
 
 @dataclass

@@ -118,9 +118,11 @@ class Delivery:
             expected[tp] = offset + 1
         return todo
 
-    def done(self, events: Sequence[Any]) -> None:
+    def done(self, events: Sequence[Any], *, by_agent: bool = True) -> None:
         for event in events:
             self.cursor.done(event.message.tp, event.message.offset)
+        if by_agent:  # a long batch is activity, not idleness
+            self.last_event_monotonic = time.monotonic()
 
     async def fill(self, tp: TP, start: int, end: int) -> list[Refetched]:
         """The records at [start, end) of `tp`, read straight from Kafka."""
@@ -162,6 +164,8 @@ class Delivery:
         n = 0
         for tp, (start, end) in self.cursor.behind(ends).items():
             async with self.lock:
+                if time.monotonic() - self.last_event_monotonic < self.idle_s:
+                    return n  # the agent got records while we waited for the lock
                 if self.cursor.next.get(tp) != start:
                     continue  # the agent moved on meanwhile
                 log.warning("%s: offsets %d..%d pending with the agent idle; reading them", tp,
@@ -169,7 +173,7 @@ class Delivery:
                 batch = await self.fill(tp, start, min(end, start + max_records))
                 if batch:
                     await work(batch)
-                    self.done(batch)
+                    self.done(batch, by_agent=False)
                     n += len(batch)
         return n
 

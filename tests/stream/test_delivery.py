@@ -1,0 +1,121 @@
+"""`Delivery` on its own, with an app double: holes are read from Kafka and processed first,
+foreign and already-done records are skipped, the producer is flushed before offsets are
+committed, and an idle agent's pending tail is read directly (the real broker path is
+tests/integration/test_delivery.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.types import TP as FaustTP
+
+from pipeline.config import Settings
+from pipeline.stream import delivery as delivery_mod
+from pipeline.stream.delivery import Delivery
+from pipeline.testing import Event, Message
+
+TP = FaustTP("news.raw", 0)  # a NamedTuple: equal to the (topic, partition) of testing.Message
+
+
+@dataclass
+class FakeApp:
+    ends: dict[Any, int] = field(default_factory=dict)
+    calls: list[Any] = field(default_factory=list)
+    rebalancing: bool = False
+
+    def __post_init__(self) -> None:
+        app = self
+
+        class Consumer:
+            async def highwaters(self, *tps: Any) -> dict[Any, int]:
+                return {tp: app.ends[tp] for tp in tps if tp in app.ends}
+
+            async def _commit(self, offsets: dict[Any, int]) -> bool:
+                app.calls.append(("commit", dict(offsets)))
+                return True
+
+        class Producer:
+            async def flush(self) -> None:
+                app.calls.append(("flush",))
+
+        self.consumer = Consumer()
+        self.producer = Producer()
+
+
+def _record(offset: int) -> Any:
+    return SimpleNamespace(
+        topic=TP[0], partition=TP[1], offset=offset, timestamp=0, timestamp_type=1,
+        headers=[], key=None, value=b"{}",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    seen: list[tuple[int, int]] = []
+
+    def read_range(settings: Any, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        seen.append((start, end))
+        return [_record(o) for o in range(start, end)]
+
+    monkeypatch.setattr(delivery_mod, "read_range", read_range)
+    monkeypatch.setattr(delivery_mod, "start_offsets", lambda s, group, tps: {tp: 10 for tp in tps})
+    return seen
+
+
+def _delivery(app: FakeApp) -> Delivery:
+    d = Delivery(app, Settings(), ["news.raw"], idle_s=0.0)  # type: ignore[arg-type]
+    d.cursor.assign({TP: 10})
+    return d
+
+
+def _ev(offset: int, topic: str = "news.raw") -> Event:
+    return Event(Message(topic, b"{}", None, 0, offset))
+
+
+def test_admit_fills_holes_first_and_skips_done_and_foreign(reads: list[tuple[int, int]]) -> None:
+    d = _delivery(FakeApp())
+    todo = asyncio.run(d.admit([_ev(9), _ev(10), _ev(13), _ev(14), _ev(3, "other")]))
+    assert [e.message.offset for e in todo] == [10, 11, 12, 13, 14]
+    assert reads == [(11, 13)]
+    d.done(todo)
+    assert d.cursor.next[TP] == 15
+
+
+def test_commit_flushes_first_and_commits_only_what_moved(reads: list[tuple[int, int]]) -> None:
+    app = FakeApp()
+    d = _delivery(app)
+    assert asyncio.run(d.commit()) is False and app.calls == []  # nothing done yet
+    todo = asyncio.run(d.admit([_ev(10), _ev(11)]))
+    d.done(todo)
+    assert asyncio.run(d.commit()) is True
+    assert app.calls == [("flush",), ("commit", {TP: 12})]
+    assert asyncio.run(d.commit()) is False  # no second commit for the same offsets
+
+
+def test_an_idle_agents_pending_tail_is_read_and_processed(reads: list[tuple[int, int]]) -> None:
+    app = FakeApp(ends={TP: 14})
+    d = _delivery(app)
+    processed: list[int] = []
+
+    async def work(events: Sequence[Any]) -> None:
+        processed.extend(e.message.offset for e in events)
+
+    assert asyncio.run(d.fill_tail(work, max_records=256)) == 4
+    assert processed == [10, 11, 12, 13] and d.cursor.next[TP] == 14
+    app.rebalancing = True
+    app.ends[TP] = 20
+    assert asyncio.run(d.fill_tail(work, max_records=256)) == 0  # never during a rebalance
+
+
+def test_revocation_commits_then_forgets(reads: list[tuple[int, int]]) -> None:
+    app = FakeApp()
+    d = _delivery(app)
+    d.done(asyncio.run(d.admit([_ev(10)])))
+    asyncio.run(d.on_revoked([TP]))
+    assert app.calls == [("flush",), ("commit", {TP: 11})]
+    assert not d.cursor.owns(TP)
