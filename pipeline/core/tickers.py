@@ -289,6 +289,10 @@ def _evidence(
     score += 2 if suffix else 0
     w1, w2 = _words_before(before_text)
     score += 2 if w1 in SLOT_WORDS or f"{w2} {w1}" in SLOT_PHRASES else 0
+    if w1 == "the" and not suffix and not any(c.isdigit() for c in after[:6]):
+        # "drop the ball", "hit the target": an article makes it the common noun (but "the
+        # Nokia N8" is a product of the company)
+        score -= 2
     if surface[:1].isdigit():  # "3M": an amount unless the context says otherwise
         if w1 in QUANTITY_WORDS or (not suffix and LOWER_NEXT_RE.match(after)):
             score -= 2
@@ -581,18 +585,29 @@ def _context_says_other(
     word = nxt.group(1) if nxt else ""
     if word.lower() in SOURCE_AFTER:
         return "data-source"  # "FactSet consensus": the provider of the figure
-    if hit.n_tokens == 1 and not shouting and word and not _is_cue(word):
-        own = _own_words(symbols, hit.symbol)
-        if word[:3].lower() not in own:
-            company = symbols.companies.get(hit.symbol)
-            cut = company is not None and company.name.lower() != key
-            if (
-                cut
-                and not hit.weak
-                and _capitalised_word(word)
-                and not VERB_AFTER_RE.match(" " + word)
-            ):
-                return "part-of-a-name"  # "Magyar Nemzeti Bank": a short form inside a name
+    if hit.n_tokens != 1 or shouting or hit.weak:
+        return None
+    company = symbols.companies.get(hit.symbol)
+    if company is None or company.name.lower() == key:
+        return None  # the whole name, not a short form of it
+    # A short form ("Magyar" of Magyar Bancorp) inside a longer capitalised name is that name.
+    if (
+        word
+        and not _is_cue(word)
+        and word[:3].lower() not in _own_words(symbols, hit.symbol)
+        and _capitalised_word(word)
+        and not VERB_AFTER_RE.match(" " + word)
+    ):
+        return "part-of-a-name"  # "Magyar Nemzeti Bank"
+    before = WORD_BEFORE_RE.search(before_text)
+    prev = before.group(1) if before else ""
+    if (
+        _capitalised_word(prev)
+        and not _is_cue(prev)
+        and prev.lower() not in SLOT_WORDS
+        and not _clause_start(text, hit.start - len(prev) - 1)
+    ):
+        return "part-of-a-name"  # "Northern Graphite" is not Graphite Bio
     return None
 
 

@@ -34,6 +34,8 @@ ROWS = [
     {"symbol": "MGYR", "name": "Magyar Bancorp", "aliases": "Magyar Bancorp;Magyar"},
     {"symbol": "TSLA", "name": "Tesla Inc", "aliases": "Tesla", "sp500": "1"},
     {"symbol": "MSFT", "name": "Microsoft", "aliases": "Microsoft", "sp500": "1"},
+    {"symbol": "BALL", "name": "Ball", "aliases": "Ball Corporation", "weak_aliases": "Ball"},
+    {"symbol": "GRPH", "name": "Graphite Bio", "aliases": "Graphite Bio;Graphite"},
 ]
 for row in ROWS:
     row.setdefault("sp500", "")  # a row without the column would be an old S&P-only table
@@ -41,6 +43,7 @@ for row in ROWS:
 ROWS[5]["cik"] = "1652044"
 ROWS[6]["aliases"] = "Indonesia Energy"
 ROWS[6]["weak_aliases"] = "Indonesia"
+ROWS[-2]["sp500"] = "1"
 SYMBOLS = SymbolTable.from_rows(ROWS)
 
 
@@ -92,6 +95,10 @@ def _explain(text: str) -> tuple[set[str], dict[str, str]]:
         ("conditions of the Magyar Nemzeti Bank effective", set(), "MGYR", "part-of-a-name"),
         ("Magyar Bancorp reports results", {"MGYR"}, "", ""),
         ("Stocks - Disney, Tesla Rise Premarket; Uber Falls", {"TSLA"}, "", ""),  # Title Case
+        ("The miner Northern Graphite said output rose", set(), "GRPH", "part-of-a-name"),
+        # an article before a weak one-word name makes it the common noun
+        ("Did hedge funds drop the ball on Tesla?", {"TSLA"}, "BALL", ""),
+        ("Ball shares rise after earnings", {"BALL"}, "", ""),
     ],
 )
 def test_context_rules(text: str, expected: set[str], rejected: str, why: str) -> None:
