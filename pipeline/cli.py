@@ -1,7 +1,9 @@
 """`finsent` command line. Each subcommand lives in its own module and is imported only when run,
 so `finsent worker` never imports torch and `finsent --help` starts fast.
 
-Every command module exposes `configure(parser)` and `run(args) -> int`.
+Every command module exposes `configure(parser)` and `run(args) -> int`. Every `--help` shows
+each option's default; a `FinsentError` (a bad setting, a missing file, a broker that cannot be
+reached) is printed as `finsent <command>: error: ...` and exits 2.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pipeline import __version__
 from pipeline.errors import FinsentError
 
 # name -> (module, one-line help). Modules are imported lazily.
@@ -55,16 +58,58 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def version_line() -> str:
+    return f"finsent {__version__} (Python {sys.version.split()[0]})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finsent", description=__doc__.split("\n")[0])
+    parser.add_argument("-V", "--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: X)" after every option that has a real default: not after a
+    required option, a flag (False) or an unset one (None), nor when the help already says."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if not has_default(action) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
+def has_default(action: argparse.Action) -> bool:
+    return not (
+        action.required
+        or action.default in (None, False, argparse.SUPPRESS)
+        or isinstance(action.default, bool)
+    )
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Make `--help` print every option's default, nested sub-commands included.
+
+    argparse prints no help line for an option without a help text, so such an option gets one
+    that is just its default.
+    """
+    parser.formatter_class = DefaultsHelpFormatter
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public accessor
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for child in action.choices.values():
+                show_defaults(child)
+        elif action.help is None and has_default(action):
+            action.help = "(default: %(default)s)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-V", "--version"):
+        print(version_line())
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = build_parser()
         if argv and argv[0] not in ("-h", "--help"):
@@ -73,8 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2  # bare `finsent` is a usage error
     name = argv[0]
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"finsent {name}", description=COMMANDS[name][1])
+    parser = argparse.ArgumentParser(
+        prog=f"finsent {name}",
+        description=COMMANDS[name][1],
+        formatter_class=DefaultsHelpFormatter,
+    )
     module.configure(parser)
+    show_defaults(parser)
     args = parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)

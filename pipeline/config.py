@@ -6,14 +6,21 @@ through `core_config()`, never the settings object itself.
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.aggregate import AggregationConfig
 from pipeline.core.step import CoreConfig
 from pipeline.core.windows import WINDOWS_MS, parse_duration_ms
+from pipeline.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -26,12 +33,149 @@ DEFAULT_WATCHLIST = (
     "ABBV,MRK,KO,PEP,BAC,COST,AVGO,ORCL,CSCO,ADBE,CRM,NFLX,AMD,INTC,DIS,MCD,NKE,BA,GE,PFE,"
     "WFC,GS,MS,C,T,VZ,IBM,CAT,UBER,PYPL"
 )
+# `source` label values of finsent_items_consumed_total: these, and "other" for the rest
+# (`pipeline/metrics.py`), so a feed with 300 sources still makes a handful of series.
+DEFAULT_SOURCES = "newswire,twitter,reddit,stocktwits"
+MAX_SOURCES = 50
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
+PROVIDERS = ("auto", "cpu", "cuda")
+ENV_PREFIX = "FINSENT_"
+# FINSENT_* variables that are not settings: read directly by tools, CI and tests. Any other
+# unknown FINSENT_* name is warned about (a misspelt setting would otherwise be ignored).
+OTHER_ENV = frozenset(
+    {
+        "FINSENT_CACHE",  # kafka_local, models/teacher: download cache
+        "FINSENT_KAFKA_VERSION",
+        "FINSENT_KAFKA_HEAP",
+        "FINSENT_CHECKPOINT",  # finsent bench
+        "FINSENT_VERSION",  # image build argument
+        "FINSENT_TEST_BOOTSTRAP",  # tests
+        "FINSENT_SHARED_DATA",
+        "FINSENT_KUSTOMIZE",
+        "FINSENT_FAULT_REPEATS",
+    }
+)
+DURATION_HELP = "a number and a unit ms|s|m|h|d, e.g. 250ms, 90s, 5m, 1h, 1d"
+# Kafka's legal topic / group characters (kafka.common.internals.Topic).
+KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:(\d{1,5}))?")
+SECRET_FIELDS = frozenset({"sasl_password"})
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _duration(text: str, *, allow_zero: bool = False) -> int:
+    try:
+        ms = parse_duration_ms(text)
+    except ValueError:
+        raise ValueError(f"expected a duration, {DURATION_HELP}") from None
+    if ms < 0 or (ms == 0 and not allow_zero):
+        raise ValueError(f"expected a duration above zero, {DURATION_HELP}")
+    return ms
+
+
+def _duration_list(text: str) -> list[str]:
+    expected = f"expected a comma-separated list like 1m,5m,1h,1d (each {DURATION_HELP})"
+    names = [n.strip() for n in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise ValueError(f"empty entry; {expected}")
+    for n in names:
+        try:
+            _duration(n)
+        except ValueError:
+            raise ValueError(f"{n!r} is not a duration above zero; {expected}") from None
+    if len(set(names)) != len(names):
+        raise ValueError(f"a duration is listed twice; {expected}")
+    return names
+
+
+def _one_of(value: str, accepted: Iterable[str]) -> str:
+    choices = tuple(accepted)
+    if value in choices:
+        return value
+    close = difflib.get_close_matches(value.upper(), [c.upper() for c in choices], n=1)
+    hint = ""
+    if close:
+        hint = f" (did you mean {next(c for c in choices if c.upper() == close[0])}?)"
+    raise ValueError(f"expected one of {', '.join(choices)}, case-sensitive{hint}")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """pydantic's multi-line report as one line per bad setting, joined by '; ': the variable,
+    the value it had and what is accepted."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        msg = str(err.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        msg = " ".join(msg.split())
+        loc = err.get("loc") or ()
+        field = loc[0] if loc else None
+        if isinstance(field, str) and field in Settings.model_fields:
+            value = "'***'" if field in SECRET_FIELDS else repr(err.get("input"))
+            msg = msg[:1].lower() + msg[1:]
+            parts.append(f"{env_name(field)}={value} is invalid: {msg}")
+        else:
+            parts.append(msg)
+    return "; ".join(parts) or " ".join(str(exc).split())
+
+
+def unknown_env(names: Iterable[str]) -> list[tuple[str, str | None]]:
+    """FINSENT_* names that are neither a setting nor in OTHER_ENV, each with the closest
+    setting's variable name (difflib), or None when nothing is close."""
+    known = {env_name(f) for f in Settings.model_fields}
+    suffixes = {k[len(ENV_PREFIX) :]: k for k in known}
+    out = []
+    for name in sorted({n.upper() for n in names if n.upper().startswith(ENV_PREFIX)}):
+        if name in known or name in OTHER_ENV:
+            continue
+        close = difflib.get_close_matches(name[len(ENV_PREFIX) :], list(suffixes), n=1, cutoff=0.6)
+        out.append((name, suffixes[close[0]] if close else None))
+    return out
+
+
+_WARNED: set[str] = set()
+
+
+def warn_unknown_env(environ: Mapping[str, str], env_files: Iterable[Path] = ()) -> list[str]:
+    """Print one warning line on stderr per unknown FINSENT_* variable (environment or .env),
+    once per process; returns the lines printed."""
+    names = set(environ)
+    for f in env_files:
+        if f.is_file():
+            from dotenv import dotenv_values
+
+            names |= set(dotenv_values(f))
+    lines = []
+    for name, suggestion in unknown_env(names):
+        if name in _WARNED:
+            continue
+        _WARNED.add(name)
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        lines.append(f"finsent: warning: {name} is not a finsent setting and is ignored{hint}")
+    for line in lines:
+        print(line, file=sys.stderr)
+    return lines
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FINSENT_", env_file=".env", frozen=True, extra="ignore"
     )
+
+    def __init__(self, **values: Any) -> None:
+        """Read and validate every setting; a bad one raises `ConfigError` (one line per bad
+        variable: its name, value and what is accepted) instead of pydantic's report."""
+        env_file = values.get("_env_file", self.model_config.get("env_file"))
+        files = [env_file] if isinstance(env_file, str | Path) else list(env_file or ())
+        warn_unknown_env(os.environ, [Path(f) for f in files])
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from exc
 
     # Kafka
     app_id: str = "finsent"
@@ -50,8 +194,8 @@ class Settings(BaseSettings):
     aggregates_topic: str = "sentiment.aggregates"
     alerts_topic: str = "sentiment.alerts"
     dlq_suffix: str = ".dlq"
-    partitions: int = 4
-    replication_factor: int = 1
+    partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
 
     # Scoring
     model_dir: Path = DEFAULT_MODEL_DIR
@@ -59,37 +203,156 @@ class Settings(BaseSettings):
     # A micro-batch (`max_batch` records or `max_delay_ms`, whichever first) is sorted by token
     # length and scored in model runs of `model_batch` texts: the pool must be several model
     # batches wide for the sort to cut padding (measured: 256/16 scores ~2x what 32/32 does).
-    max_batch: int = 256
-    model_batch: int = 16
-    max_delay_ms: int = 50
-    intra_op_threads: int | None = None
+    max_batch: int = Field(256, ge=1)
+    model_batch: int = Field(16, ge=1)
+    max_delay_ms: int = Field(50, ge=0)
+    intra_op_threads: int | None = Field(None, ge=1)
 
     # Linking and metrics
     symbols_path: Path | None = None
     watchlist: str = DEFAULT_WATCHLIST
-    web_port: int = 6066
+    web_port: int = Field(6066, ge=1, le=65535)
     web_host: str = "0.0.0.0"
-    stall_after_s: float = 120.0  # liveness: no commit moved for this long while lag > 0
-    session_timeout_s: float = 10.0  # Kafka group session: how soon a dead worker is replaced
-    shutdown_timeout_s: float = 30.0  # SIGTERM: exit after this long even if the stop hangs
+    stall_after_s: float = Field(
+        120.0, gt=0
+    )  # liveness: no commit moved for this long while lag > 0
+    session_timeout_s: float = Field(
+        10.0, gt=0
+    )  # Kafka group session: how soon a dead worker is replaced
+    shutdown_timeout_s: float = Field(
+        30.0, gt=0
+    )  # SIGTERM: exit after this long even if the stop hangs
     # An input record dated further ahead of its arrival (Kafka timestamp) goes to the DLQ.
     max_future_skew: str = "1d"
     # An item linked to more tickers than this is spam: dead-lettered, never aggregated.
-    max_tickers_per_item: int = 10
+    max_tickers_per_item: int = Field(10, ge=1)
 
     # Analytics (core)
     windows: str = ",".join(WINDOWS_MS)  # names from 1m,5m,1h,1d or durations like 15m
     grace: str = "1m"
     half_lives: str = "1h,1d"
     baseline_window: str = "1h"
-    baseline_half_life_windows: float = 168.0
-    baseline_min_windows: int = 24
-    min_volume: int = 5
+    baseline_half_life_windows: float = Field(168.0, gt=0)
+    baseline_min_windows: int = Field(24, ge=1)
+    min_volume: int = Field(5, ge=0)
     novelty_ttl: str = "24h"
-    novelty_max_hamming: int = 12
+    novelty_max_hamming: int = Field(12, ge=0, le=64)
     rules_path: Path = DEFAULT_RULES
 
     data_dir: Path = Field(default_factory=lambda: Path(".finsent"))
+    sources: str = DEFAULT_SOURCES  # metrics `source` values; any other source counts as "other"
+
+    # -- validation: every value checked when Settings() is built (messages: describe_...) ---
+
+    @field_validator("security_protocol")
+    @classmethod
+    def _security_protocol(cls, v: str) -> str:
+        return _one_of(v, SECURITY_PROTOCOLS)
+
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _sasl_mechanism(cls, v: str) -> str:
+        return _one_of(v, SASL_MECHANISMS)
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        return _one_of(v, PROVIDERS)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _bootstrap(cls, v: str) -> str:
+        for hp in v.split(","):
+            m = HOST_PORT.fullmatch(hp.strip())
+            if not m or (m.group(3) is not None and not 0 < int(m.group(3)) < 65536):
+                raise ValueError(
+                    f"{hp.strip()!r} is not host:port; expected host:port[,host:port...]"
+                )
+        return v
+
+    @field_validator(
+        "app_id", "news_topic", "social_topic", "scored_topic", "aggregates_topic", "alerts_topic"
+    )
+    @classmethod
+    def _kafka_name(cls, v: str) -> str:
+        if not KAFKA_NAME.fullmatch(v):
+            raise ValueError("expected 1-249 characters from A-Z a-z 0-9 . _ - (a Kafka name)")
+        return v
+
+    @field_validator("dlq_suffix")
+    @classmethod
+    def _dlq_suffix(cls, v: str) -> str:
+        if not KAFKA_NAME.fullmatch(v):
+            raise ValueError("expected a non-empty suffix of A-Z a-z 0-9 . _ - (e.g. .dlq)")
+        return v
+
+    @field_validator("web_host")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected a host name or address (e.g. 0.0.0.0)")
+        return v
+
+    @field_validator("windows", "half_lives")
+    @classmethod
+    def _durations(cls, v: str) -> str:
+        _duration_list(v)
+        return v
+
+    @field_validator("baseline_window", "novelty_ttl")
+    @classmethod
+    def _positive_duration(cls, v: str) -> str:
+        _duration(v)
+        return v
+
+    @field_validator("grace", "max_future_skew")
+    @classmethod
+    def _duration_or_zero(cls, v: str) -> str:
+        _duration(v, allow_zero=True)
+        return v
+
+    @field_validator("watchlist")
+    @classmethod
+    def _watchlist(cls, v: str) -> str:
+        if not [t for t in v.split(",") if t.strip()]:
+            raise ValueError(
+                "the watch-list is empty, which blanks every per-ticker dashboard; expected "
+                "comma-separated tickers (e.g. AAPL,MSFT), or unset it for the default"
+            )
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: str) -> str:
+        names = [s.strip() for s in v.split(",") if s.strip()]
+        if not names or len(names) > MAX_SOURCES:
+            raise ValueError(f"expected 1 to {MAX_SOURCES} comma-separated source names")
+        bad = [n for n in names if not re.fullmatch(r"[A-Za-z0-9_.-]+", n)]
+        if bad:
+            raise ValueError(f"{bad[0]!r}: expected names of A-Z a-z 0-9 _ . - (e.g. newswire)")
+        return v
+
+    @model_validator(mode="after")
+    def _baseline_is_a_window(self) -> Settings:
+        names = [w.strip() for w in self.windows.split(",")]
+        if self.baseline_window.strip() not in names:
+            raise ValueError(
+                f"FINSENT_BASELINE_WINDOW={self.baseline_window!r} is invalid: expected one of "
+                f"FINSENT_WINDOWS ({','.join(names)})"
+            )
+        return self
+
+    def require_files(self) -> None:
+        """Raise `ConfigError` naming the variable when a configured secret or certificate file
+        is missing: checked by the commands that connect, not at build time (a pod's mounted
+        files do not exist where its config is rendered or tested)."""
+        for field in ("sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, field)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{env_name(field)}={str(path)!r} is invalid: no such file")
+
+    def sources_set(self) -> frozenset[str]:
+        return frozenset(s.strip().lower() for s in self.sources.split(",") if s.strip())
 
     def topics_in(self) -> tuple[str, str]:
         return (self.news_topic, self.social_topic)

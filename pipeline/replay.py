@@ -81,7 +81,7 @@ def summary(feed: Feed, sent: int, topic: str) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="feed files")
     parser.add_argument("--topic", required=True, help="news.raw | social.raw (or a topic name)")
-    parser.add_argument("--format", choices=FORMATS, default="jsonl")
+    parser.add_argument("--format", choices=FORMATS, default="jsonl", help="feed file format")
     parser.add_argument(
         "--csv-columns",
         default=None,
@@ -97,7 +97,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", default=None, help="first event time to send (ISO-8601, UTC)")
     parser.add_argument("--end", default=None, help="send event times before this (ISO-8601, UTC)")
     parser.add_argument("--limit", type=int, default=None, help="send at most N records")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is also off when stdout or stderr is not a terminal)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object on stdout"
+    )
 
 
 def time_range(args: argparse.Namespace) -> tuple[int | None, int | None]:
@@ -108,38 +115,89 @@ def time_range(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 def load_feed_from_args(args: argparse.Namespace, files: Sequence[str]) -> Feed:
     """The feed that `--format/--csv-columns/--start/--end/--limit` describe; bad rows reported
-    on stderr (replay and backtest take the same options)."""
-    start_ms, end_ms = time_range(args)
-    feed = load_feed(
-        files,
-        args.format,
-        csv_columns=parse_csv_columns(args.csv_columns),
-        start_ms=start_ms,
-        end_ms=end_ms,
-        limit=args.limit,
-    )
+    on stderr (replay and backtest take the same options).
+
+    Raises `FinsentError` (one line, exit 2) for a missing or unreadable file, a bad option
+    value, or a feed with no record to use (every row bad, or none in the time range).
+    """
+    from pathlib import Path
+
+    from pipeline.errors import FinsentError
+
+    for f in files:
+        if not Path(f).is_file():
+            raise FinsentError(f"no such feed file: {f}")
+    try:
+        start_ms, end_ms = time_range(args)
+        columns = parse_csv_columns(args.csv_columns)
+    except ValueError as exc:
+        raise FinsentError(str(exc)) from exc
+    try:
+        feed = load_feed(
+            files,
+            args.format,
+            csv_columns=columns,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            limit=args.limit,
+        )
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FinsentError(f"cannot read the feed: {exc}") from exc
     for bad in feed.bad:
         print(f"skipped {bad}", file=sys.stderr)
+    if not feed.items:
+        why = (
+            f"all {len(feed.bad)} rows are bad (see the lines above)"
+            if feed.bad and not feed.out_of_range
+            else f"{len(feed.bad)} bad rows, {feed.out_of_range} outside --start/--end"
+        )
+        raise FinsentError(f"no valid record in {', '.join(map(str, files))}: {why}")
     return feed
+
+
+def summary_dict(feed: Feed, sent: int, topic: str) -> dict[str, object]:
+    """The `--json` summary of a replay."""
+    return {
+        "topic": topic,
+        "sent": sent,
+        "bad_rows": len(feed.bad),
+        "merged_ids": feed.merged,
+        "out_of_range": feed.out_of_range,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.config import Settings
-    from pipeline.kafka_clients import producer
+    from pipeline.kafka_clients import KafkaConnectError, producer
 
     settings = Settings()
     feed = load_feed_from_args(args, args.files)
     topic = resolve_topic(args.topic, settings.news_topic, settings.social_topic)
+    settings.require_files()
     p = producer(settings)
+    # A progress bar only for a person watching: never in a pipe, a log file or CI.
+    progress = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()
     try:
         sent = publish(
             feed.items,
             lambda k, v, ts: p.send(topic, key=k, value=v, timestamp_ms=ts),
             speed=args.speed,
-            progress=not args.no_progress,
+            progress=progress,
         )
         p.flush()
+    except Exception as exc:
+        from kafka.errors import KafkaError
+
+        if not isinstance(exc, KafkaError):
+            raise
+        raise KafkaConnectError(
+            f"sending to {topic} on Kafka at {settings.bootstrap_servers} failed: {exc!r}. "
+            "Check that the topic exists (finsent topics) and FINSENT_BOOTSTRAP_SERVERS"
+        ) from exc
     finally:
         p.close()
-    print(summary(feed, sent, topic))
+    if args.json:
+        print(json.dumps(summary_dict(feed, sent, topic)))
+    else:
+        print(summary(feed, sent, topic))
     return 0

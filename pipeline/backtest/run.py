@@ -18,6 +18,8 @@ Imports the core and the scorer; never Kafka or faust.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -100,13 +102,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from pipeline.backtest.feed import FORMATS
 
     parser.add_argument("feeds", nargs="+", help="feed files")
-    parser.add_argument("--format", choices=FORMATS, default="jsonl")
+    parser.add_argument("--format", choices=FORMATS, default="jsonl", help="feed file format")
     parser.add_argument("--csv-columns", default=None, help="FIELD=COLUMN,... for --format csv")
     parser.add_argument("--prices", required=True, help="folder of <TICKER>.csv daily OHLCV")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--start", default=None, help="first event time (ISO-8601, UTC)")
     parser.add_argument("--end", default=None, help="event times before this (ISO-8601, UTC)")
-    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="use at most N records")
     parser.add_argument("--model", default=None, help="model folder (default: FINSENT_MODEL_DIR)")
     parser.add_argument(
         "--min-items",
@@ -117,7 +119,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-tickers", type=int, default=5, help="tickers a day needs for a cross-sectional IC"
     )
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (they are also off when stdout or stderr is not a terminal)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON object on stdout (the report is written as usual)",
+    )
 
 
 # What the evaluation, the report and the plots import: the [backtest] extra, not the worker.
@@ -146,15 +157,19 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.backtest.feed import read_prices
     from pipeline.backtest.report import write_all
     from pipeline.config import Settings
+    from pipeline.errors import FinsentError
     from pipeline.reference import load_symbols
     from pipeline.replay import load_feed_from_args
     from pipeline.scoring.cache import CachingScorer
     from pipeline.scoring.onnx import OnnxScorer
 
-    progress = not args.no_progress
     settings = Settings()
+    # Progress bars only for a person watching: never in a pipe, a log file or CI.
+    progress = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()
+    if not Path(args.prices).is_dir():
+        raise FinsentError(f"--prices {args.prices}: no such folder")
     t0 = time.perf_counter()
-    feed = load_feed_from_args(args, args.feeds)
+    feed = load_feed_from_args(args, args.feeds)  # FinsentError when no row is usable
     symbols = load_symbols(settings.symbols_path)
     inner = OnnxScorer.load(
         args.model or settings.model_dir,
@@ -205,9 +220,18 @@ def run(args: argparse.Namespace) -> int:
         min_items=args.min_items,
         min_tickers=args.min_tickers,
     )
-    print(
-        f"backtest: {len(feed.items)} items ({len(feed.bad)} bad rows skipped), "
-        f"{len(scorer)} unique texts scored, {len(result.alerts)} alerts, "
-        f"{time.perf_counter() - t0:.0f}s -> {args.out}/report.md"
-    )
+    if args.json:
+        summary = {
+            **{k: meta[k] for k in ("items", "bad_rows", "merged_ids", "out_of_range")},
+            **{k: meta[k] for k in ("linked_items", "unique_texts_scored", "alerts")},
+            "seconds": round(time.perf_counter() - t0, 3),
+            "report": str(Path(args.out) / "report.md"),
+        }
+        print(json.dumps(summary))
+    else:
+        print(
+            f"backtest: {len(feed.items)} items ({len(feed.bad)} bad rows skipped), "
+            f"{len(scorer)} unique texts scored, {len(result.alerts)} alerts, "
+            f"{time.perf_counter() - t0:.0f}s -> {args.out}/report.md"
+        )
     return 0

@@ -14,7 +14,6 @@ import argparse
 from pipeline.config import Settings
 from pipeline.kafka_clients import admin
 
-
 # The broker stamps each input record with its arrival time. Time retention then counts from
 # arrival, so a replay of old news is not deleted at once; event time travels in `published_at`.
 INPUT_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
@@ -60,11 +59,27 @@ def create_topics(settings: Settings, partitions: int | None = None) -> list[str
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--partitions", type=int, default=None)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="partitions of each new topic (default: FINSENT_PARTITIONS)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from pipeline.kafka_clients import KafkaConnectError
+
     settings = Settings()
-    created = create_topics(settings, args.partitions)
+    settings.require_files()
+    try:
+        created = create_topics(settings, args.partitions)
+    except KafkaError as exc:  # connected, then refused (a failed connection is already one line)
+        raise KafkaConnectError(
+            f"Kafka at {settings.bootstrap_servers} refused to create the topics: {exc!r}. "
+            "Check FINSENT_PARTITIONS and FINSENT_REPLICATION_FACTOR (at most the broker count)"
+        ) from exc
     print("created: " + (", ".join(created) if created else "nothing (all exist)"))
     return 0

@@ -65,7 +65,9 @@ def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--log-level", default="info", help="debug | info | warning | error (faust and finsent)"
+    )
 
 
 EXIT_AGENT_CRASHED = 70  # EX_SOFTWARE: Kubernetes restarts the pod; the batch is redelivered
@@ -109,12 +111,15 @@ def _bounded_worker_class() -> Any:
 def run(args: argparse.Namespace) -> int:
     from pipeline.kafka_clients import admin
 
-    settings = Settings()
+    settings = Settings()  # every FINSENT_* value checked here: one line and exit 2 if bad
+    settings.require_files()
     # A broker that is down: one line naming FINSENT_BOOTSTRAP_SERVERS (raised as a FinsentError,
     # printed by the CLI), not faust's 65-line traceback. kafka-python stays quiet meanwhile.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    admin(settings).close()
-    logging.getLogger("kafka").setLevel(logging.NOTSET)
+    try:
+        admin(settings).close()
+    finally:
+        logging.getLogger("kafka").setLevel(logging.NOTSET)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
