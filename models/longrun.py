@@ -20,6 +20,7 @@ import math
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,17 +69,25 @@ def device(args: argparse.Namespace) -> Any:
 class Progress:
     """`step 120/900 (13%) loss 0.61 | 2.1 s/step | elapsed 4m12s | ETA 27m18s` every few seconds.
 
-    The rate counts only the steps of this session, so the ETA is right after a resume too.
+    The rate counts only the steps of this session (so the ETA is right after a resume too), over
+    the last `window` steps once there are that many: on shared cores the speed changes with the
+    load, and a whole-run average lags behind.
     """
 
-    def __init__(self, total: int, start: int = 0, every_s: float = 30.0, desc: str = "") -> None:
+    def __init__(
+        self, total: int, start: int = 0, every_s: float = 30.0, desc: str = "", window: int = 50
+    ) -> None:
         self.total, self.start, self.every_s, self.desc = total, start, every_s, desc
         self.t0 = self.last = time.monotonic()
+        self.recent: deque[tuple[float, int]] = deque(maxlen=window + 1)
 
     def eta_s(self, step: int) -> float:
         done = step - self.start
         if done <= 0:
             return math.nan
+        if len(self.recent) == self.recent.maxlen:
+            (t_old, s_old), (t_new, s_new) = self.recent[0], self.recent[-1]
+            return (t_new - t_old) / max(s_new - s_old, 1) * (self.total - step)
         return (time.monotonic() - self.t0) / done * (self.total - step)
 
     def line(self, step: int, **values: float) -> str:
@@ -93,6 +102,7 @@ class Progress:
 
     def update(self, step: int, **values: float) -> None:
         now = time.monotonic()
+        self.recent.append((now, step))
         if now - self.last >= self.every_s or step in (self.start + 1, self.total):
             self.last = now
             log.info("%s", self.line(step, **values))

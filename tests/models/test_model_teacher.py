@@ -119,3 +119,13 @@ def test_resume_after_early_stop_trains_no_further(
     assert main([*args, "--resume"]) == 0
     report = json.loads((out / "training_report.json").read_text())
     assert report["steps"] == 5 and report["stopped_early"] and len(report["epochs"]) == 1
+
+
+def test_progress_eta_follows_the_recent_rate() -> None:
+    from models.longrun import Progress
+
+    p = Progress(total=200, window=10, every_s=1e9)
+    p.t0 -= 1000.0  # a slow start: 1000 s before the recent steps
+    for i in range(11):
+        p.recent.append((100.0 + 2.0 * i, 50 + i))  # then 2 s/step over the last 10 steps
+    assert p.eta_s(60) == pytest.approx(2.0 * 140)
