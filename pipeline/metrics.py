@@ -4,21 +4,38 @@ Naming follows the Prometheus guide (https://prometheus.io/docs/practices/naming
 prefix, base units (seconds), `_total` for counters, `_info` for metadata, timestamps rather than
 ages. Per-ticker series exist only for the bounded watch-list; every other ticker is summed under
 `ticker="other"`, so a default deployment stays far below 10,000 series (see README, cardinality).
+Likewise `source` takes only the configured values (FINSENT_SOURCES), "other" and "invalid": a
+feed with 300 sources still makes a handful of series. The worker's registry also carries the
+standard `process_*` and `python_info` metrics and `finsent_build_info`.
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from pipeline.core.records import Snapshot
 from pipeline.core.step import VERDICTS
 from pipeline.core.validate import REASONS
 
 OTHER = "other"
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+INVALID = "invalid"  # the source of a record rejected before its source could be read
+DEFAULT_SOURCES = ("newswire", "twitter", "reddit", "stocktwits")  # = config.DEFAULT_SOURCES
+# Records per micro-batch and texts per model run: the CPU deployment uses 256/16, the GPU
+# overlay 1024/256 (k8s/components/gpu/config-gpu.env); 2048 leaves room above both.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -26,6 +43,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 class PipelineMetrics:
     registry: CollectorRegistry
     watchlist: frozenset[str]
+    sources: frozenset[str]
     items_consumed: Counter
     items_produced: Counter
     dead_letters: Counter
@@ -42,6 +60,7 @@ class PipelineMetrics:
     consumer_lag: Gauge
     last_commit: Gauge
     model_info: Info
+    build_info: Info
     ticker_mentions: Counter
     ticker_score: Gauge
     ticker_items: Gauge
@@ -57,12 +76,22 @@ class PipelineMetrics:
         registry: CollectorRegistry | None = None,
         watchlist: Iterable[str] = (),
         topics: Iterable[str] = (),
+        sources: Iterable[str] = DEFAULT_SOURCES,
+        *,
+        process: bool = True,
     ) -> PipelineMetrics:
+        """All metrics on `registry`; with `process`, also the process_* / python_info
+        collectors (prometheus_client puts these on its global registry only, and the worker
+        serves its own)."""
         r = registry if registry is not None else CollectorRegistry()
         wl = frozenset(watchlist)
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
         m = cls(
             registry=r,
             watchlist=wl,
+            sources=frozenset(s.strip().lower() for s in sources if s.strip()),
             items_consumed=Counter(
                 "finsent_items_consumed", "Input records consumed", ["topic", "source"], registry=r
             ),
@@ -141,6 +170,11 @@ class PipelineMetrics:
             model_info=Info(
                 "finsent_model", "Model version and the active execution provider", registry=r
             ),
+            build_info=Info(
+                "finsent_build",
+                "Versions of finsent, Python, faust and onnxruntime in this process",
+                registry=r,
+            ),
             ticker_mentions=Counter(
                 "finsent_ticker_mentions",
                 "Item x ticker records aggregated (repeats included)",
@@ -191,6 +225,7 @@ class PipelineMetrics:
                 registry=r,
             ),
         )
+        m.build_info.info(build_versions())
         # Pre-create known label values so rate() sees a 0 before the first event.
         for reason in REASONS:
             m.dead_letters.labels(reason=reason)
@@ -205,6 +240,12 @@ class PipelineMetrics:
 
     def ticker_label(self, ticker: str) -> str:
         return ticker if ticker in self.watchlist else OTHER
+
+    def source_label(self, source: str) -> str:
+        """The `source` label of a consumed record: a configured source (case-insensitive),
+        else "other"; the payload never chooses a label value."""
+        s = source.strip().lower()
+        return s if s in self.sources else OTHER
 
     def forget_ticker(self, ticker: str) -> None:
         """Drop a ticker's gauges when its partition moves to another worker, so two workers
@@ -241,3 +282,24 @@ class PipelineMetrics:
         # A z-score that is not defined (baseline too short, volume gate) is 0, not stale.
         self.ticker_sentiment_z.labels(t, baseline_window).set(snap.sentiment_z or 0.0)
         self.ticker_volume_z.labels(t, baseline_window).set(snap.volume_z or 0.0)
+
+
+def _dist_version(*names: str) -> str:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "none"
+
+
+def build_versions() -> dict[str, str]:
+    """finsent_build_info labels, read from package metadata (imports neither faust nor ORT)."""
+    from pipeline import __version__
+
+    return {
+        "version": __version__,
+        "python": platform.python_version(),
+        "faust": _dist_version("faust-streaming", "faust"),
+        "onnxruntime": _dist_version("onnxruntime", "onnxruntime-gpu"),
+    }

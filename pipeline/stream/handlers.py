@@ -114,7 +114,9 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -
             m.items_consumed.labels(topic=event.message.topic, source="invalid").inc()
             pending.append(await dead_letter(rt, topics, event, parsed.reason, parsed.detail))
         else:
-            m.items_consumed.labels(topic=event.message.topic, source=parsed.source).inc()
+            m.items_consumed.labels(
+                topic=event.message.topic, source=m.source_label(parsed.source)
+            ).inc()
             good.append((event, parsed))
     results: list[Any]
     try:

@@ -44,7 +44,7 @@ def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[Any
             intra_op_threads=settings.intra_op_threads,
         )
     metrics = PipelineMetrics.create(
-        CollectorRegistry(), settings.watchlist_set(), topic_names(settings)
+        CollectorRegistry(), settings.watchlist_set(), topic_names(settings), settings.sources_set()
     )
     provider = getattr(scorer, "provider", "custom")
     metrics.model_info.info({"version": scorer.version, "provider": provider})  # type: ignore[attr-defined]
