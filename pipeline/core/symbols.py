@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # Tickers that are also ordinary English words, abbreviations, job titles or finance acronyms.
 # They are linked only as cashtags ($ALL), with an exchange prefix (NYSE:ALL) or inside a symbol
@@ -58,9 +58,10 @@ class Company:
     other_symbols: tuple[str, ...] = ()  # former tickers and other share classes
 
 
-@dataclass(frozen=True, slots=True)
-class NameHit:
-    """One alias found in a text: [start, end) in characters, `weak` if it needs evidence."""
+class NameHit(NamedTuple):
+    """One alias found in a text: [start, end) in characters, `weak` if it needs evidence. A
+    named tuple: made for every alias found, so it must be cheap (a frozen dataclass's
+    `__init__` costs several times more)."""
 
     symbol: str
     start: int
@@ -86,6 +87,11 @@ class SymbolTable:
     other_to_symbol: Mapping[str, str] = field(default_factory=dict)
     weak: frozenset[str] = frozenset()  # lower-cased aliases that need evidence
     _index: _Node = field(default_factory=dict)
+    # Per-table work done once, not per text: each company's lower-cased display name, and
+    # the first three letters of each word of its name and aliases after the first ("Marinus
+    # Pharma" continues "Marinus Pharmaceuticals").
+    name_lower: Mapping[str, str] = field(default_factory=dict)
+    own_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_rows(
@@ -144,6 +150,8 @@ class SymbolTable:
             others,
             frozenset(weak),
             frozen,
+            {s: c.name.lower() for s, c in companies.items()},
+            {s: _own_words(c) for s, c in companies.items()},
         )
 
     def __contains__(self, symbol: object) -> bool:
@@ -234,6 +242,14 @@ def _walk(node: _Node | None, toks: list[str], j: int) -> tuple[int, str, bool] 
         if end is not None:
             best = (j, *end)
     return best
+
+
+NAME_WORD_RE = re.compile(r"[A-Za-z]{3,}")
+
+
+def _own_words(company: Company) -> frozenset[str]:
+    words = NAME_WORD_RE.findall(" ".join((company.name, *company.aliases)))
+    return frozenset(w[:3].lower() for w in words[1:])
 
 
 def _split(value: str | None) -> tuple[str, ...]:

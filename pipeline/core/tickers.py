@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pipeline.core.records import Item, Mention
-from pipeline.core.symbols import Company, NameHit, SymbolTable
+from pipeline.core.symbols import NameHit, SymbolTable
 
 # Patterns start with a literal or a character class, not a look-behind, so `re` can skip ahead
 # fast; the left boundary is checked in Python (`_left_ok`).
@@ -32,7 +32,6 @@ PREFIXED_RE = re.compile(
     re.IGNORECASE,
 )
 EXCHANGE_WORDS = ("NASDAQ", "NYSE", "AMEX", "BATS", "CBOE", "OTC")
-NAME_WORD_RE = re.compile(r"[A-Za-z]{3,}")
 BARE_SYMBOL_RE = re.compile(r"[A-Z](?<!\$[A-Z])[A-Z]+")  # not the letters of a $cashtag
 LIST_RE = re.compile(
     r"\(\s*((?:[A-Z]{1,5}(?:\.[A-Z])?\s*,\s*)*[A-Z]{1,5}(?:\.[A-Z])?)\s*(?:,\s*)?(?:…|\.\.\.)?\s*\)"
@@ -40,7 +39,8 @@ LIST_RE = re.compile(
 RUN_RE = re.compile(r"[A-Z]{1,5}(?:\s*,\s*[A-Z]{1,5}){2,}(?![\w])")
 # Sentence and clause breaks; "J.P. Morgan" and "Inc." are not breaks (a word of 2+ letters must
 # end before the full stop).
-CLAUSE_RE = re.compile(r"(?<=[a-z0-9]{3})[.!?]\s|[;:|\n]\s?|\s[-–—]\s")
+# (The look-behind comes after the full stop, so `re` scans for the punctuation first.)
+CLAUSE_RE = re.compile(r"[.!?](?<=[a-z0-9]{3}[.!?])\s|[;:|\n]\s?|\s[-–—]\s")
 
 # Rating actions. Active verbs put the issuer before ("Barclays Upgrades X"); passive ones after
 # "at" / "by" ("X upgraded to Buy at Barclays").
@@ -98,6 +98,10 @@ PASSIVE_WORDS = frozenset(
     """upgraded downgraded initiated reiterated maintained reinstated resumed assumed raised
     lowered cut boosted lifted trimmed hiked rated started set added removed upped""".split()  # noqa: SIM905
 )
+ACTIVE_WORDS = ACTIVE_WORDS | {"reels in"}
+VERB_WORDS = ACTIVE_WORDS | PASSIVE_WORDS
+WORD_CI_RE = re.compile(r"[A-Za-z0-9%]+")
+PASSIVE_TAIL_RE = re.compile(r"[^;:|\n]{0,60}?\b(?:at|by|from)\s", re.IGNORECASE)
 CUE_FIRST = frozenset(("price", "market"))  # of "price target", "market cap"
 # Banks and brokers whose research is quoted: "Goldman's Currie sees", "..., says BofA", "- UBS".
 BROKERS = frozenset(
@@ -257,16 +261,37 @@ def _capitalised_word(s: str) -> bool:
     return bool(s) and s[0].isupper() and s.lower() not in STOP and not s.isupper()
 
 
+_WORD_CHARS = "_&'.-"
+
+
+def _word_before(text: str, start: int) -> str:
+    """The word (letters, digits, _&'.-) ending where whitespace before `start` begins, or "";
+    what `WORD_BEFORE_RE.search(text[start - 40 : start])` finds, with no regex scan (a
+    search for a pattern anchored at the end retries at every position)."""
+    seg = text[max(0, start - 40) : start]
+    if not seg or not seg[-1].isspace():
+        return ""
+    parts = seg.split()
+    if not parts:
+        return ""
+    last = parts[-1]
+    k = len(last)
+    while k and (last[k - 1].isalnum() or last[k - 1] in _WORD_CHARS):
+        k -= 1
+    return last[k:]
+
+
 def _neighbour_words(text: str, start: int, end: int) -> tuple[str, str]:
-    before = WORD_BEFORE_RE.search(text[max(0, start - 40) : start])
-    after = WORD_AFTER_RE.match(text[end : end + 40])
-    return (before.group(1) if before else ""), (after.group(1) if after else "")
+    after = WORD_AFTER_RE.match(text, end, end + 40)
+    return _word_before(text, start), (after.group(1) if after else "")
 
 
 def _clause_start(text: str, pos: int) -> bool:
     """Is `pos` the first word of the text or of a sentence / clause?"""
-    prefix = text[:pos].rstrip()
-    return not prefix or prefix[-1] in ".:;!?|-–—\n(\"'"
+    i = pos - 1
+    while i >= 0 and text[i].isspace():  # no copy of the prefix: most names are near the start
+        i -= 1
+    return i < 0 or text[i] in ".:;!?|-–—\n(\"'"
 
 
 def _evidence(
@@ -327,15 +352,8 @@ def _evidence(
 
 def _own_words(symbols: SymbolTable, symbol: str) -> frozenset[str]:
     """First three letters of each word of the company's name: "Marinus Pharma" continues
-    "Marinus Pharmaceuticals"."""
-    company = symbols.companies.get(symbol)
-    return frozenset() if company is None else _own_words_of(company)
-
-
-@lru_cache(maxsize=16384)
-def _own_words_of(company: Company) -> frozenset[str]:
-    words = NAME_WORD_RE.findall(" ".join((company.name, *company.aliases)))
-    return frozenset(w[:3].lower() for w in words[1:])
+    "Marinus Pharmaceuticals" (computed once per table)."""
+    return symbols.own_words.get(symbol, frozenset())
 
 
 def _words_before(before_text: str) -> tuple[str, str]:
@@ -520,7 +538,7 @@ def _prior(symbols: SymbolTable, symbol: str, alias: str) -> int:
     """Extra evidence a weak alias needs: a small company's name cut to its first word
     ("Indonesia" of Indonesia Energy, "Powell" of Powell Industries) is usually the word."""
     company = symbols.companies.get(symbol)
-    if company is None or company.sp500 or company.name.lower() == alias:
+    if company is None or company.sp500 or symbols.name_lower.get(symbol) == alias:
         return 0
     return SMALL_CAP_PRIOR
 
@@ -571,7 +589,7 @@ def _context_says_other(
     w1, _ = _words_before(before_text)
     if w1 in UNIT_BEFORE or before_text.endswith("°"):
         return "unit"  # "1,500 degrees Celsius"
-    if PLACE_BEFORE_RE.search(before_text):
+    if w1 == "of" and PLACE_BEFORE_RE.search(before_text):
         return "place"  # "the town of Nokia"
     if hit.weak and w1 == "in" and PLACE_AROUND_RE.match(text, hit.end):
         nxt = WORD_AFTER_RE.match(text, hit.end)
@@ -587,8 +605,7 @@ def _context_says_other(
         return "data-source"  # "FactSet consensus": the provider of the figure
     if hit.n_tokens != 1 or shouting or hit.weak:
         return None
-    company = symbols.companies.get(hit.symbol)
-    if company is None or company.name.lower() == key:
+    if symbols.name_lower.get(hit.symbol, key) == key:
         return None  # the whole name, not a short form of it
     # A short form ("Magyar" of Magyar Bancorp) inside a longer capitalised name is that name.
     if (
@@ -599,8 +616,7 @@ def _context_says_other(
         and not VERB_AFTER_RE.match(" " + word)
     ):
         return "part-of-a-name"  # "Magyar Nemzeti Bank"
-    before = WORD_BEFORE_RE.search(before_text)
-    prev = before.group(1) if before else ""
+    prev = _word_before(text, hit.start)
     if (
         _capitalised_word(prev)
         and not _is_cue(prev)
@@ -633,37 +649,61 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
         before = text[max(0, h.offset - 20) : h.offset]
         if BROKER_AFTER_RE.match(after) or (at_end and BROKER_BEFORE_RE.search(before)):
             out.add(h.symbol)
-    words = set(WORD_RE.findall(text.lower()))
+    low = text.lower()
+    words = set(WORD_RE.findall(low))
     if GATE_WORDS.isdisjoint(words):
         return out - tagged
-    active = not ACTIVE_WORDS.isdisjoint(words)  # skip a long regex that cannot match
+    active = not ACTIVE_WORDS.isdisjoint(words)  # skip what cannot match
     passive = not PASSIVE_WORDS.isdisjoint(words)
+    # The verbs, found on the word tokens (one pass, then set lookups) rather than by scanning
+    # the text with a long case-insensitive alternation per clause: (word, start, end).
+    verbs = _verbs(text) if active or passive else []
     bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         clause = [h for h in hits if lo <= h.offset < hi and h.how not in ("cashtag", "prefixed")]
         if not clause:
             continue
-        for v in ACTIVE_RE.finditer(text, lo, hi) if active else ():
-            verb = v.group().lower()
-            if verb in SOFT_VERBS and not RATING_OBJECT_RE.match(text, v.end()):
+        for verb, v_start, v_end in verbs:
+            if not (lo <= v_start and v_end <= hi) or verb not in ACTIVE_WORDS:
+                continue
+            if verb in SOFT_VERBS and not RATING_OBJECT_RE.match(text, v_end):
                 continue  # "Microsoft raises guidance" is news, not a rating
-            if verb not in PLAIN_RATING_VERBS and not RATING_WORD_RE.match(text, v.end()):
+            if verb not in PLAIN_RATING_VERBS and not RATING_WORD_RE.match(text, v_end):
                 continue  # "HP reiterates rejection of proposal": no rating in sight
-            edge = v.start()
-            for h in sorted((h for h in clause if h.end <= v.start()), key=lambda h: -h.end):
+            edge = v_start
+            for h in sorted((h for h in clause if h.end <= v_start), key=lambda h: -h.end):
                 if not ISSUER_GAP_RE.fullmatch(text[h.end : edge]):
                     break
                 out.add(h.symbol)
                 edge = h.offset
             break
-        for p in PASSIVE_RE.finditer(text, lo, hi) if passive else ():
-            out.update(h.symbol for h in clause if h.offset >= p.end() - 1)
+        for verb, v_start, v_end in verbs:
+            if lo <= v_start and v_end <= hi and verb in PASSIVE_WORDS:
+                p = PASSIVE_TAIL_RE.match(text, v_end, hi)
+                if p is not None:  # the first passive verb with "at/by/from" after it
+                    out.update(h.symbol for h in clause if h.offset >= p.end() - 1)
+                    break
         for h in clause:
             if ANALYST_AFTER_RE.match(text[h.end : h.end + 30]) or ANALYST_BEFORE_RE.search(
                 text[max(0, h.offset - 30) : h.offset]
             ):
                 out.add(h.symbol)
     return out - tagged
+
+
+def _verbs(text: str) -> list[tuple[str, int, int]]:
+    """Rating verbs of `text` as (lower-cased verb, start, end); "reels in" is one verb."""
+    out = []
+    for m in WORD_CI_RE.finditer(text):
+        w = m.group().lower()
+        if w in VERB_WORDS:
+            end = m.end()
+            if w == "reels":
+                if text[end : end + 3].lower() != " in" or text[end + 3 : end + 4].isalnum():
+                    continue
+                w, end = "reels in", end + 3
+            out.append((w, m.start(), end))
+    return out
 
 
 def explain(item: Item, symbols: SymbolTable) -> Explained:
