@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any, NamedTuple
 
 # Tickers that are also ordinary English words, abbreviations, job titles or finance acronyms.
@@ -180,7 +181,8 @@ class SymbolTable:
             matches = []
             toks = TOKEN_RE.findall(low)  # one C-level pass; offsets only if something matches
         root = self._index
-        starts = [i for i, t in enumerate(toks) if t in root]  # most tokens start no alias
+        # most tokens start no alias; compress/map test them at C speed
+        starts = list(compress(range(len(toks)), map(root.__contains__, toks)))
         n = len(toks)
         possessive: set[int] = set()
         if "'" in low:  # "Kohl's", "Children's Place": the SEC writes KOHLS, CHILDRENS PLACE

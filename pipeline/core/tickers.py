@@ -17,6 +17,7 @@ tickers, bare upper-case symbols of S&P 500 members (AAPL). The precision rules 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -128,6 +129,11 @@ ANALYST_AFTER_RE = re.compile(
     r"economists?)\b",
     re.IGNORECASE,
 )
+ANALYST_AFTER_WORDS = frozenset(
+    """analyst analysts research securities capital equity strategist strategists economist
+    economists""".split()  # noqa: SIM905
+)
+ANALYST_BEFORE_WORDS = frozenset("analyst analysts strategist strategists".split())  # noqa: SIM905
 ANALYST_BEFORE_RE = re.compile(r"\b(?:analysts?|strategists?)\s+(?:at|from|with)\s+$", re.I)
 
 # Evidence for weak aliases (issue #12: "a small scored disambiguation").
@@ -451,13 +457,23 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         n_lower = len(ascii_text) - len(ascii_text.translate(None, LOWER_BYTES))
         shouting = n_upper > 1.5 * n_lower and n_upper > 0
     # In a Title Case Headline capitals say nothing: treat it like shouting for case evidence.
-    titled = shouting
-    if names and not shouting:
-        words = WORD4_RE.findall(text)
-        titled = len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+    # Counted only when a rule asks (weak names, short forms).
+    titled_cache: list[bool] = []
+
+    def titled() -> bool:
+        if not titled_cache:
+            words = () if shouting else WORD4_RE.findall(text)
+            titled_cache.append(
+                shouting
+                or (len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words))
+            )
+        return titled_cache[0]
+
     # In proper-cased prose a lower-case one-word name is a common noun ("an apple"); in an
     # all-lower-case tweet it is not evidence of anything.
-    if names and text != text.lower():
+    if any(not h.weak and text[h.start : h.end].islower() for h in names) and (
+        text != text.lower()
+    ):
         names = [
             NameHit(h.symbol, h.start, h.end, True, h.first_token, 1)
             if not h.weak and text[h.start : h.end].islower()
@@ -498,7 +514,7 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         elif symbols.is_common_word(key.upper()):
             rejected.append((h.symbol, "acronym"))  # "ECB", "CEO": an acronym, not a name
         elif _evidence(
-            text, h, strong, titled, _own_words(symbols, h.symbol), cue_spans()
+            text, h, strong, titled(), _own_words(symbols, h.symbol), cue_spans()
         ) >= EVIDENCE_NEEDED + _prior(symbols, h.symbol, key):
             hits.append(_Hit(h.symbol, "alias", h.start, h.end))
         else:
@@ -582,7 +598,7 @@ def _of_tagged(symbols: SymbolTable, tagged: set[str], alias: str) -> bool:
 
 
 def _context_says_other(
-    text: str, hit: NameHit, key: str, shouting: bool, symbols: SymbolTable
+    text: str, hit: NameHit, key: str, shouting: Callable[[], bool], symbols: SymbolTable
 ) -> str | None:
     """The words around a name say it is something else: a unit, a place, another firm."""
     before_text = text[max(0, hit.start - 40) : hit.start]
@@ -603,10 +619,10 @@ def _context_says_other(
     word = nxt.group(1) if nxt else ""
     if word.lower() in SOURCE_AFTER:
         return "data-source"  # "FactSet consensus": the provider of the figure
-    if hit.n_tokens != 1 or shouting or hit.weak:
-        return None
-    if symbols.name_lower.get(hit.symbol, key) == key:
-        return None  # the whole name, not a short form of it
+    if hit.n_tokens != 1 or hit.weak or symbols.name_lower.get(hit.symbol, key) == key:
+        return None  # several words, weak (scored in `_evidence`) or the whole name
+    if shouting():
+        return None  # in a Title Case or upper-case text capitals say nothing
     # A short form ("Magyar" of Magyar Bancorp) inside a longer capitalised name is that name.
     if (
         word
@@ -657,7 +673,9 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
     passive = not PASSIVE_WORDS.isdisjoint(words)
     # The verbs, found on the word tokens (one pass, then set lookups) rather than by scanning
     # the text with a long case-insensitive alternation per clause: (word, start, end).
-    verbs = _verbs(text) if active or passive else []
+    analyst_after = not ANALYST_AFTER_WORDS.isdisjoint(words)
+    analyst_before = not ANALYST_BEFORE_WORDS.isdisjoint(words)
+    verbs = _verbs(text, low, words & VERB_WORDS) if active or passive else []
     bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         clause = [h for h in hits if lo <= h.offset < hi and h.how not in ("cashtag", "prefixed")]
@@ -683,26 +701,46 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
                 if p is not None:  # the first passive verb with "at/by/from" after it
                     out.update(h.symbol for h in clause if h.offset >= p.end() - 1)
                     break
-        for h in clause:
-            if ANALYST_AFTER_RE.match(text[h.end : h.end + 30]) or ANALYST_BEFORE_RE.search(
-                text[max(0, h.offset - 30) : h.offset]
+        for h in clause if analyst_after or analyst_before else ():
+            if (analyst_after and ANALYST_AFTER_RE.match(text[h.end : h.end + 30])) or (
+                analyst_before and ANALYST_BEFORE_RE.search(text[max(0, h.offset - 30) : h.offset])
             ):
                 out.add(h.symbol)
     return out - tagged
 
 
-def _verbs(text: str) -> list[tuple[str, int, int]]:
-    """Rating verbs of `text` as (lower-cased verb, start, end); "reels in" is one verb."""
+def _verbs(text: str, low: str, present: set[str]) -> list[tuple[str, int, int]]:
+    """Where the rating verbs in `present` occur, as (verb, start, end) in text order; "reels
+    in" is one verb. `str.find` per verb present (one or two), not a pass over every token."""
+    if len(low) != len(text):  # lower() lengthened a letter: tokenise the text itself
+        found = [(m.group().lower(), m.start(), m.end()) for m in WORD_CI_RE.finditer(text)]
+        return _reels_in(text, [v for v in found if v[0] in present])
     out = []
-    for m in WORD_CI_RE.finditer(text):
-        w = m.group().lower()
-        if w in VERB_WORDS:
-            end = m.end()
-            if w == "reels":
-                if text[end : end + 3].lower() != " in" or text[end + 3 : end + 4].isalnum():
-                    continue
-                w, end = "reels in", end + 3
-            out.append((w, m.start(), end))
+    for w in present:
+        pos = low.find(w)
+        while pos != -1:
+            end = pos + len(w)
+            if (not pos or not _is_word_char(low[pos - 1])) and (
+                end == len(low) or not _is_word_char(low[end])
+            ):
+                out.append((w, pos, end))
+            pos = low.find(w, end)
+    out.sort(key=lambda v: v[1])
+    return _reels_in(text, out) if "reels" in present else out
+
+
+def _is_word_char(c: str) -> bool:
+    return c in "%0123456789" or "a" <= c <= "z"
+
+
+def _reels_in(text: str, verbs: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    out = []
+    for w, start, end in verbs:
+        if w == "reels":
+            if text[end : end + 3].lower() != " in" or text[end + 3 : end + 4].isalnum():
+                continue
+            w, end = "reels in", end + 3
+        out.append((w, start, end))
     return out
 
 
