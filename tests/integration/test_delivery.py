@@ -129,7 +129,10 @@ def records(items: list[dict]) -> list[tuple[bytes, bytes, None]]:
 def counted(w: Worker) -> float:
     from tests.integration.harness import sample_value
 
-    text = w.metrics() if w.proc.poll() is None else ""
+    try:
+        text = w.metrics() if w.proc.poll() is None else ""
+    except OSError:  # not serving yet
+        return 0.0
     return sum(
         sample_value(text, "finsent_mentions_total", {"verdict": v}) or 0 for v in ("new", "repeat")
     )

@@ -1,0 +1,337 @@
+"""`finsent bench --stream`: the end-to-end figure, through a real broker and one real worker.
+
+Why a second benchmark: the model-only figure (`finsent bench`) says what the model can do; a
+worker also parses, links, publishes, aggregates, writes a changelog and commits. This one
+pre-loads the input topic, starts one worker, times the drain until committed lag 0 on every
+consumed topic, and prints next to it the model-only length-sorted figure on the same texts, in
+the same run. Then, optionally, it feeds at half the measured rate and reports the latency from
+the input record's arrival (LogAppendTime) to its scored record.
+
+Uses the broker at FINSENT_BOOTSTRAP_SERVERS when one answers there, else starts a local one in a
+temporary directory (and stops it after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Settings
+
+HOT_TICKER = "AAPL"
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+    except OSError:
+        return 0, {}
+
+
+def make_items(texts: list[str], spread: str, n_tickers: int, seed: int = 0) -> list[dict]:
+    """One item per text, tagged with a cashtag: `spread` over `n_tickers` S&P members, or all on
+    one hot ticker; event times evenly over the last hour."""
+    from pipeline.reference import load_symbols
+
+    table = load_symbols()
+    pool = sorted(t for t in table.companies if t.isalpha() and len(t) >= 2)[:n_tickers]
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    step = 3_600_000 // max(1, len(texts))
+    return [
+        {
+            "id": f"bench-{i}",
+            "source": "newswire",
+            "published_at": now - 3_600_000 + i * step,
+            "text": f"${HOT_TICKER if spread == 'hot' else rng.choice(pool)} {t}",
+        }
+        for i, t in enumerate(texts)
+    ]
+
+
+def model_only(settings: Settings, texts: list[str]) -> float:
+    """Texts/s of the shipped model, length-sorted as the worker does, on these texts."""
+    from pipeline.bench import sorted_batches
+    from pipeline.scoring.onnx import OnnxScorer
+
+    scorer = OnnxScorer.load(settings.model_dir, provider=settings.provider)
+    scorer.score(texts[:32], max_batch=settings.model_batch)  # warm-up
+    t = time.perf_counter()
+    for b in sorted_batches(scorer, texts, settings.model_batch, settings.max_batch):
+        scorer.score(b, max_batch=len(b))
+    return len(texts) / (time.perf_counter() - t)
+
+
+def _end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
+    from kafka import TopicPartition
+
+    from pipeline.kafka_clients import consumer
+
+    c = consumer(settings, group_id=None)
+    try:
+        out = {}
+        for t in topics:
+            tps = [TopicPartition(t, p) for p in sorted(c.partitions_for_topic(t) or ())]
+            out[t] = sum(c.end_offsets(tps).values()) if tps else 0
+        return out
+    finally:
+        c.close()
+
+
+def _read_all(settings: Settings, topic: str) -> list[Any]:
+    from kafka import TopicPartition
+
+    from pipeline.kafka_clients import consumer
+
+    c = consumer(settings, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        if not tps:
+            return []
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        ends = c.end_offsets(tps)
+        out: list[Any] = []
+        while any(c.position(tp) < ends[tp] for tp in tps):
+            for records in c.poll(timeout_ms=500).values():
+                out.extend(records)
+        return out
+    finally:
+        c.close()
+
+
+def _broker(tmp: Path) -> tuple[str, Path | None]:
+    from pipeline import kafka_local
+
+    configured = os.environ.get("FINSENT_BOOTSTRAP_SERVERS")
+    if configured and kafka_local._ready(configured, {}):  # noqa: SLF001
+        return configured, None
+    broker = kafka_local.start(tmp / "kafka", port=kafka_local.free_port(), quiet=True)
+    return broker.bootstrap, tmp / "kafka"
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline import kafka_local
+    from pipeline.bench import make_texts, read_texts
+    from pipeline.kafka_clients import producer
+    from pipeline.stream.admin import create_topics
+    from pipeline.stream.agents import TABLE_NAME
+
+    texts = read_texts(args.texts, args.n) if args.texts else make_texts(args.n)
+    with tempfile.TemporaryDirectory(prefix="finsent-bench-stream-") as tmp_s:
+        tmp = Path(tmp_s)
+        bootstrap, own = _broker(tmp)
+        p = f"bench{uuid.uuid4().hex[:6]}"
+        port = kafka_local.free_port()
+        env = {
+            "FINSENT_BOOTSTRAP_SERVERS": bootstrap,
+            "FINSENT_APP_ID": f"{p}-finsent",
+            "FINSENT_NEWS_TOPIC": f"{p}.news.raw",
+            "FINSENT_SOCIAL_TOPIC": f"{p}.social.raw",
+            "FINSENT_SCORED_TOPIC": f"{p}.sentiment.scored",
+            "FINSENT_AGGREGATES_TOPIC": f"{p}.sentiment.aggregates",
+            "FINSENT_ALERTS_TOPIC": f"{p}.sentiment.alerts",
+            "FINSENT_WEB_PORT": str(port),
+            "FINSENT_WEB_HOST": "127.0.0.1",
+            "FINSENT_DATA_DIR": str(tmp / "data"),
+        }
+        old = dict(os.environ)
+        os.environ.update(env)
+        try:
+            settings = Settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        try:
+            return _measure(
+                args, settings, env, texts, port, tmp, TABLE_NAME, producer, create_topics
+            )
+        finally:
+            if own is not None:
+                kafka_local.stop(own)
+
+
+def _measure(
+    args: argparse.Namespace,
+    settings: Settings,
+    env: dict[str, str],
+    texts: list[str],
+    port: int,
+    tmp: Path,
+    table_name: str,
+    producer: Any,
+    create_topics: Any,
+) -> int:
+    load_before = os.getloadavg()
+    create_topics(settings)
+    items = make_items(texts, args.spread, args.tickers)
+    prod = producer(settings)
+    for it in items:
+        prod.send(settings.news_topic, key=it["id"].encode(), value=json.dumps(it).encode())
+    prod.flush()
+    log = (tmp / "worker.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while _get(url + "/ready")[0] != 200:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited {proc.returncode}; see {tmp}/worker.log")
+            time.sleep(0.2)
+        t0, cpu0 = time.monotonic(), _cpu_s(proc.pid)
+        consumed = {settings.news_topic, settings.social_topic, settings.scored_topic}
+        _drained(url, consumed)
+        drain_s, cpu_s = time.monotonic() - t0, _cpu_s(proc.pid) - cpu0
+        rss = _rss_mb(proc.pid)
+        changelog = f"{settings.app_id}-{table_name}-changelog"
+        outputs = [
+            settings.scored_topic,
+            settings.aggregates_topic,
+            settings.alerts_topic,
+            *(t + settings.dlq_suffix for t in consumed),
+            changelog,
+        ]
+        ends = _end_offsets(settings, outputs)
+        scored = ends[settings.scored_topic]
+        changelog_bytes = sum(
+            len(r.value or b"") + len(r.key or b"") for r in _read_all(settings, changelog)
+        )
+        rate = len(items) / drain_s
+        latency = _latency(args, settings, rate, url, consumed) if args.latency_s else None
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    model_tps = model_only(settings, [it["text"] for it in items])
+    n = len(items)
+    result = {
+        "items": n,
+        "spread": args.spread,
+        "tickers": 1 if args.spread == "hot" else args.tickers,
+        "drain_s": drain_s,
+        "texts_per_s": n / drain_s,
+        "records_per_s": scored / drain_s,
+        "model_only_texts_per_s": model_tps,
+        "ratio_to_model": n / drain_s / model_tps,
+        "cpu_ms_per_item": 1e3 * cpu_s / n,
+        "worker_cores_busy": cpu_s / drain_s,
+        "kafka_messages_per_item": sum(ends.values()) / n,
+        "changelog_bytes_per_item": changelog_bytes / n,
+        "worker_rss_mb": rss,
+        "latency_ms": latency,
+        "cpu_count": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "messages": ends,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{n} items ({args.spread}, {result['tickers']} tickers), one worker, {os.cpu_count()} "
+        f"cores, load average before {load_before[0]:.2f} / after {os.getloadavg()[0]:.2f}"
+    )
+    rows = [
+        ("end-to-end texts/s (drain to committed lag 0)", f"{result['texts_per_s']:.1f}"),
+        ("item x ticker records/s", f"{result['records_per_s']:.1f}"),
+        ("model only, length-sorted, same texts", f"{model_tps:.1f}"),
+        ("end-to-end / model only", f"{result['ratio_to_model']:.2f}"),
+        ("worker CPU per item (ms)", f"{result['cpu_ms_per_item']:.2f}"),
+        ("worker cores busy", f"{result['worker_cores_busy']:.2f}"),
+        ("Kafka messages written per input item", f"{result['kafka_messages_per_item']:.2f}"),
+        ("changelog bytes per input item", f"{result['changelog_bytes_per_item']:.0f}"),
+        ("worker RSS after the drain (MB)", f"{rss:.0f}"),
+    ]
+    if latency:
+        rows.append(
+            (
+                "Kafka -> scored p50 / p99 ms at 50 % load",
+                f"{latency['p50']:.0f} / {latency['p99']:.0f}",
+            )
+        )
+    for name, value in rows:
+        print(f"  {name:<46} {value:>12}")
+    return 0
+
+
+def _drained(url: str, consumed: set[str]) -> None:
+    while True:
+        lag = _get(url + "/live")[1].get("lag") or {}
+        if set(lag) >= consumed and not any(lag.values()):
+            return
+        time.sleep(0.25)
+
+
+def _latency(
+    args: argparse.Namespace, settings: Settings, rate: float, url: str, consumed: set[str]
+) -> dict[str, float]:
+    """Feed at half of `rate` for `latency_s`; input arrival -> scored record, per item."""
+    from pipeline.kafka_clients import producer
+
+    texts = [f"$MSFT latency probe {i} shares rise" for i in range(int(rate / 2 * args.latency_s))]
+    prod = producer(settings, linger_ms=0)
+    start = time.monotonic()
+    for i, t in enumerate(texts):
+        due = start + i / (rate / 2)
+        time.sleep(max(0.0, due - time.monotonic()))
+        key = f"lat-{i}"
+        it = {"id": key, "source": "newswire", "published_at": int(time.time() * 1000), "text": t}
+        prod.send(settings.news_topic, key=key.encode(), value=json.dumps(it).encode())
+    prod.flush()
+    _drained(url, consumed)
+    arrival = {
+        (r.partition, r.offset): r.timestamp for r in _read_all(settings, settings.news_topic)
+    }
+    lat = []
+    for r in _read_all(settings, settings.scored_topic):
+        rec = json.loads(r.value)
+        if str(rec.get("id", "")).startswith("lat-") and rec.get("origin"):
+            _t, part, off = rec["origin"]
+            lat.append(r.timestamp - arrival[(part, off)])
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [0.0] * 99
+    return {"p50": statistics.median(lat) if lat else 0.0, "p99": q[98], "n": len(lat)}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spread",
+        choices=("spread", "hot"),
+        default="spread",
+        help="items over --tickers tickers, or all on one hot ticker",
+    )
+    parser.add_argument("--tickers", type=int, default=500, help="tickers for --spread spread")
+    parser.add_argument(
+        "--latency-s",
+        type=float,
+        default=20.0,
+        help="seconds of feed at 50%% of the drain rate for latency (0: skip)",
+    )
