@@ -241,6 +241,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path(".finsent"))
     sources: str = DEFAULT_SOURCES  # metrics `source` values; any other source counts as "other"
+    # E-mails, phone numbers and handles masked in the text on scored records, alert evidence and
+    # the API (pipeline/core/privacy.py); the dead-letter topics keep the original bytes.
+    mask_personal_data: bool = True
 
     # -- validation: every value checked when Settings() is built (messages: describe_...) ---
 
@@ -387,4 +390,5 @@ class Settings(BaseSettings):
             novelty_ttl_ms=parse_duration_ms(self.novelty_ttl),
             novelty_max_hamming=self.novelty_max_hamming,
             rules=load_ticker_rules(self.rules_path),
+            mask_personal_data=self.mask_personal_data,
         )

@@ -73,7 +73,12 @@ def run_core(
         for i in range(0, len(items), batch_items):
             chunk = items[i : i + batch_items]
             scored = score_items(
-                chunk, symbols, scorer, max_batch=max_batch, max_tickers=cfg.max_tickers_per_item
+                chunk,
+                symbols,
+                scorer,
+                max_batch=max_batch,
+                max_tickers=cfg.max_tickers_per_item,
+                mask_personal_data=cfg.mask_personal_data,
             )
             for records in scored:
                 if isinstance(records, Rejected):  # spam: too many tickers, as the stream does

@@ -14,6 +14,7 @@ from typing import Any
 from pipeline.core import aggregate, novelty
 from pipeline.core.aggregate import AggregationConfig
 from pipeline.core.alerts import Rule, evaluate
+from pipeline.core.privacy import mask_personal_data as mask_pii
 from pipeline.core.records import Alert, Item, Rejected, Scored, Snapshot, WindowStats
 from pipeline.core.scoring import Scorer
 from pipeline.core.symbols import SymbolTable
@@ -43,6 +44,8 @@ class CoreConfig:
     max_tickers_per_item: int = DEFAULT_MAX_TICKERS
     # Input records dated further ahead of their arrival (Kafka timestamp) are rejected.
     max_event_ahead_ms: int = 86_400_000
+    # E-mails, phone numbers and handles masked in the text on scored records (core/privacy.py).
+    mask_personal_data: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ def score_items(
     max_batch: int = 32,
     max_tickers: int = DEFAULT_MAX_TICKERS,
     origins: Sequence[tuple[str, int, int] | None] | None = None,
+    mask_personal_data: bool = True,
 ) -> list[list[Scored] | Rejected]:
     """Link every item, score the texts of items that mention a ticker, one model call per batch.
 
@@ -95,7 +99,7 @@ def score_items(
                 confidence=sc.confidence,
                 published_at_ms=item.published_at_ms,
                 model_version=scorer.version,
-                text=item.text[:TEXT_CHARS],
+                text=(mask_pii(item.text) if mask_personal_data else item.text)[:TEXT_CHARS],
                 origin=origin,
                 fingerprint=fp,
             )
