@@ -93,6 +93,9 @@ class SymbolTable:
     # Pharma" continues "Marinus Pharmaceuticals").
     name_lower: Mapping[str, str] = field(default_factory=dict)
     own_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # lower-cased leading words of a name or alias -> the symbols whose name starts with them
+    # ("invesco" -> IVR, from "Invesco Mortgage Capital")
+    name_prefixes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_rows(
@@ -153,6 +156,7 @@ class SymbolTable:
             frozen,
             {s: c.name.lower() for s, c in companies.items()},
             {s: _own_words(c) for s, c in companies.items()},
+            _name_prefixes(companies),
         )
 
     def __contains__(self, symbol: object) -> bool:
@@ -252,6 +256,16 @@ NAME_WORD_RE = re.compile(r"[A-Za-z]{3,}")
 def _own_words(company: Company) -> frozenset[str]:
     words = NAME_WORD_RE.findall(" ".join((company.name, *company.aliases)))
     return frozenset(w[:3].lower() for w in words[1:])
+
+
+def _name_prefixes(companies: Mapping[str, Company]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for symbol, company in companies.items():
+        for form in (company.name, *company.aliases):
+            parts = form.lower().split(" ")
+            for k in range(1, len(parts)):
+                out.setdefault(" ".join(parts[:k]), set()).add(symbol)
+    return {p: frozenset(s) for p, s in out.items()}
 
 
 def _split(value: str | None) -> tuple[str, ...]:

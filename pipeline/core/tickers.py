@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from pipeline.core.records import Item, Mention
 from pipeline.core.symbols import NameHit, SymbolTable
@@ -233,8 +234,7 @@ PROVIDER_ONLY = 0.5  # the provider says so, but the text never names it: a pass
 HEADLINE_MAX_CHARS = 200
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(NamedTuple):  # a named tuple: several per text, and cheap to make
     symbol: str
     how: str
     offset: int
@@ -304,12 +304,18 @@ def _evidence(
     text: str,
     hit: NameHit,
     strong: set[str],
-    shouting: bool,
+    titled: Callable[[], bool],
     own: frozenset[str],
-    cues: list[tuple[int, int]],
+    cue_spans: Callable[[], list[tuple[int, int]]],
 ) -> int:
-    """Score the evidence that a weak alias names the company here (>= EVIDENCE_NEEDED links)."""
+    """Score the evidence that a weak alias names the company here (>= EVIDENCE_NEEDED links).
+    `titled` and `cue_spans` are computed on first use: the cheap vetoes come first."""
     surface = text[hit.start : hit.end]
+    before, nxt = _neighbour_words(text, hit.start, hit.end)
+    if RATING_CUE_RE.fullmatch(f"{before} {surface}") or RATING_CUE_RE.fullmatch(
+        f"{surface} {nxt}"
+    ):
+        return 0  # "Price Target", "Target Price": a rating term, not the retailer
     after, before_text = text[hit.end : hit.end + 40], text[max(0, hit.start - 40) : hit.start]
     suffix = bool(SUFFIX_AFTER_RE.match(after))
     if len(surface) <= 2 and surface.isalpha() and hit.symbol not in strong:
@@ -327,27 +333,22 @@ def _evidence(
     if surface[:1].isdigit():  # "3M": an amount unless the context says otherwise
         if w1 in QUANTITY_WORDS or (not suffix and LOWER_NEXT_RE.match(after)):
             score -= 2
-    elif surface[:1].isupper() and not shouting and not (surface.isupper() and len(surface) <= 4):
+    elif surface[:1].isupper() and not (surface.isupper() and len(surface) <= 4) and not titled():
         score += 1  # capitalised; an acronym ("TD", "BRP") is capitalised anyway
     elif surface.islower() and text != text.lower():
         score -= 2  # "price target", "an apple": lower case in cased prose is the common noun
     if VERB_AFTER_RE.match(after):
         score += 1  # "Amazon to create", "Shell plans": the alias is a sentence subject
-    if any(e <= hit.start or s >= hit.end for s, e in cues):
+    if any(e <= hit.start or s >= hit.end for s, e in cue_spans()):
         score += 1
     if strong - {hit.symbol}:
         score += 1  # another company named plainly: company context
         if LISTED_WITH_RE.search(before_text) or LISTED_WITH_RE.match(" " + after[:12]):
             score += 1  # in a list of companies: "Netflix, Nvidia, Lyft", "Visa and Mastercard"
-    before, nxt = _neighbour_words(text, hit.start, hit.end)
-    if RATING_CUE_RE.fullmatch(f"{before} {surface}") or RATING_CUE_RE.fullmatch(
-        f"{surface} {nxt}"
-    ):
-        return 0  # "Price Target", "Target Price": a rating term, not the retailer
     # Part of a longer proper name: "Dominican Republic", "Constellation Software", "Price Target".
     if nxt[:3].lower() in own:  # "Marinus Pharma": the company's own longer name
         score += 1
-    elif not shouting and not suffix:
+    elif not suffix and not titled():
         if _capitalised_word(nxt) and not (_is_cue(nxt) or VERB_AFTER_RE.match(" " + nxt)):
             score -= 2
         other_name = _capitalised_word(before) and not _is_cue(before)
@@ -514,7 +515,7 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         elif symbols.is_common_word(key.upper()):
             rejected.append((h.symbol, "acronym"))  # "ECB", "CEO": an acronym, not a name
         elif _evidence(
-            text, h, strong, titled(), _own_words(symbols, h.symbol), cue_spans()
+            text, h, strong, titled, _own_words(symbols, h.symbol), cue_spans
         ) >= EVIDENCE_NEEDED + _prior(symbols, h.symbol, key):
             hits.append(_Hit(h.symbol, "alias", h.start, h.end))
         else:
@@ -583,16 +584,15 @@ def _spac_context(text: str, symbols: SymbolTable, symbol: str) -> bool:
 
 def _of_tagged(symbols: SymbolTable, tagged: set[str], alias: str) -> bool:
     """Is `alias` the start of the name of a company the text tags ($IVR "Invesco Mortgage
-    Capital" makes "Invesco" that company, not IVZ)?"""
-    prefix = alias + " "
+    Capital" makes "Invesco" that company, not IVZ)? Share classes of the alias's own issuer
+    ("Alphabet Inc. - Class C", $GOOG) do not count."""
+    starting = symbols.name_prefixes.get(alias)
+    if not starting or starting.isdisjoint(tagged):
+        return False
     owner = symbols.companies.get(symbols.alias_to_symbol.get(alias, ""))
-    for sym in tagged:
+    for sym in starting & tagged:
         company = symbols.companies.get(sym)
-        if owner is not None and company is not None and company.cik == owner.cik != 0:
-            continue  # a share class of the same issuer ("Alphabet Inc. - Class C", $GOOG)
-        if company is not None and any(
-            a.lower().startswith(prefix) for a in (company.name, *company.aliases)
-        ):
+        if company is not None and not (owner is not None and company.cik == owner.cik != 0):
             return True
     return False
 
@@ -750,6 +750,8 @@ def explain(item: Item, symbols: SymbolTable) -> Explained:
     cut = headline_end(text)
     rejected: list[tuple[str, str]] = []
     hits = _hits(text, symbols, rejected)
+    if not hits and not item.provider_tickers:
+        return Explained([], [], rejected)  # most texts: nothing to weigh
     issuers = _issuers(text, hits)
     subjects = [h for h in hits if h.symbol not in issuers]
     best: dict[str, tuple[float, str]] = {}
