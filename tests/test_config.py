@@ -284,3 +284,27 @@ def test_backtest_missing_prices_folder_is_one_line(
     assert out.stderr.strip().splitlines() == [
         "finsent backtest: error: --prices /no/prices: no such folder"
     ]
+
+
+def test_backtest_prices_folder_without_files_is_one_line_before_scoring(
+    clean_finsent_env: dict[str, str], tmp_path: Path
+) -> None:
+    pytest.importorskip("pandas")
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        json.dumps({"id": "1", "text": "$AAPL up", "published_at": 1_700_000_000_000}) + "\n"
+    )
+    (tmp_path / "prices").mkdir()
+    out = _cli(
+        clean_finsent_env,
+        "backtest",
+        str(feed),
+        "--prices",
+        str(tmp_path / "prices"),
+        "--out",
+        str(tmp_path / "out"),
+        FINSENT_MODEL_DIR="/no/model",  # never reached: the prices are read first
+    )
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("finsent backtest: error: --prices ") and "price files" in line

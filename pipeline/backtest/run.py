@@ -175,6 +175,10 @@ def run(args: argparse.Namespace) -> int:
         raise FinsentError(f"--prices {args.prices}: no such folder")
     t0 = time.perf_counter()
     feed = load_feed_from_args(args, args.feeds)  # FinsentError when no row is usable
+    try:  # before the slow scoring: a folder without price files is one line at once
+        prices = read_prices(args.prices)
+    except FileNotFoundError as exc:
+        raise FinsentError(f"--prices {args.prices}: {exc}") from exc
     symbols = load_symbols(settings.symbols_path)
     inner = OnnxScorer.load(
         args.model or settings.model_dir,
@@ -197,7 +201,6 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
     )
     t_core = time.perf_counter()
-    prices = read_prices(args.prices)
     timing = {"read_s": t_read - t0, "score_s": t_score - t_read, "core_s": t_core - t_score}
     meta = {
         "feeds": [str(f) for f in args.feeds],
