@@ -76,6 +76,7 @@ async def _score(rt: Runtime, items: Sequence[Item], origins: Sequence[Any]) -> 
             rt.scorer,
             max_batch=s.model_batch,
             max_tickers=rt.core.max_tickers_per_item,
+            mask_personal_data=rt.core.mask_personal_data,
             origins=origins,
         ),
     )
