@@ -12,8 +12,8 @@ The rewrite works on the fp32 graph after ORT's transformer fusions (`models.exp
   fused `Attention` become: per-row symmetric int8 activation quantization (max |x| over the
   hidden axis from ReduceMax and ReduceMin, scale = max/127, blocked `QuantizeLinear` with zero
   point 128 so the u8 x s8 VNNI kernels are used) -> `MatMulIntegerToFloat` (per-column symmetric
-  int8 weights) -> x row scale. Measured: about 0.83-0.95 x the speed of the dynamic file on 2
-  shared cores (README "Benchmarks").
+  int8 weights) -> x row scale. Measured: 0.76-0.95 x the speed of the dynamic file on 2
+  shared cores, worst under load (README "Benchmarks").
 - `Attention` becomes `MultiHeadAttention` on the projected Q, K, V (same mask index), because the
   fused op takes fp32 weights only.
 - The word-embedding table (30522 x 384, half the model) is stored int8 with one scale per token
