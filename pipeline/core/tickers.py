@@ -602,7 +602,11 @@ def _context_says_other(
 ) -> str | None:
     """The words around a name say it is something else: a unit, a place, another firm."""
     before_text = text[max(0, hit.start - 40) : hit.start]
-    w1, _ = _words_before(before_text)
+    # Substring tests first: the word before is looked at only when it can be one that matters.
+    low_before = before_text.lower()
+    w1 = ""
+    if "degree" in low_before or "°" in low_before or "of" in low_before or "in" in low_before:
+        w1, _ = _words_before(before_text)
     if w1 in UNIT_BEFORE or before_text.endswith("°"):
         return "unit"  # "1,500 degrees Celsius"
     if w1 == "of" and PLACE_BEFORE_RE.search(before_text):
@@ -746,12 +750,19 @@ def _reels_in(text: str, verbs: list[tuple[str, int, int]]) -> list[tuple[str, i
 
 def explain(item: Item, symbols: SymbolTable) -> Explained:
     """`link`, with the issuers it set aside and the candidates it rejected."""
-    text = item.text
-    cut = headline_end(text)
     rejected: list[tuple[str, str]] = []
+    mentions, issuers = _link(item, symbols, rejected)
+    return Explained(mentions, sorted(issuers), rejected)
+
+
+def _link(
+    item: Item, symbols: SymbolTable, rejected: list[tuple[str, str]]
+) -> tuple[list[Mention], set[str]]:
+    text = item.text
     hits = _hits(text, symbols, rejected)
     if not hits and not item.provider_tickers:
-        return Explained([], [], rejected)  # most texts: nothing to weigh
+        return [], set()  # nothing to weigh
+    cut = headline_end(text)
     issuers = _issuers(text, hits)
     subjects = [h for h in hits if h.symbol not in issuers]
     best: dict[str, tuple[float, str]] = {}
@@ -778,9 +789,9 @@ def explain(item: Item, symbols: SymbolTable) -> Explained:
         repeat_bonus = 0.1 if counts.get(sym, 0) >= 2 else 0.0
         mentions.append(Mention(sym, round(min(1.0, (rel + repeat_bonus) * crowd), 4), how))
     mentions.sort(key=lambda m: (-m.relevance, m.ticker))
-    return Explained(mentions, sorted(issuers), rejected)
+    return mentions, issuers
 
 
 def link(item: Item, symbols: SymbolTable) -> list[Mention]:
     """Mentions of `item`, one per ticker, sorted by relevance (desc) then ticker."""
-    return explain(item, symbols).mentions
+    return _link(item, symbols, [])[0]
