@@ -428,7 +428,11 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
         if sym:
             hits.append(_Hit(sym, "prefixed", m.start(), m.end()))
     listed: set[int] = set()
-    lists = (*LIST_RE.finditer(text), *RUN_RE.finditer(text)) if "," in text or "(" in text else ()
+    # A parenthesised list needs "(" and ")"; a run of symbols needs two commas.
+    lists = (
+        *(LIST_RE.finditer(text) if "(" in text and ")" in text else ()),
+        *(RUN_RE.finditer(text) if text.count(",") >= 2 else ()),
+    )
     for m in lists:
         if m.re is RUN_RE and not _left_ok(text, m.start(), "$"):
             continue
@@ -482,7 +486,7 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
             for h in names
         ]
     strong = {h.symbol for h in hits} | {h.symbol for h in names if not h.weak}
-    has_fund_word = any(w in text for w in ("Fund", "Trust", "ETF", "Portfolio"))
+    has_fund_word = "Fund" in text or "Trust" in text or "ETF" in text or "Portfolio" in text
     cache: list[list[tuple[int, int]]] = []
 
     def cue_spans() -> list[tuple[int, int]]:
@@ -680,6 +684,8 @@ def _issuers(text: str, hits: list[_Hit]) -> set[str]:
     analyst_after = not ANALYST_AFTER_WORDS.isdisjoint(words)
     analyst_before = not ANALYST_BEFORE_WORDS.isdisjoint(words)
     verbs = _verbs(text, low, words & VERB_WORDS) if active or passive else []
+    if not verbs and not analyst_after and not analyst_before:
+        return out - tagged  # "buy", "target" alone: no clause rule can fire
     bounds = [0, *(m.end() for m in CLAUSE_RE.finditer(text)), len(text) + 1]
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         clause = [h for h in hits if lo <= h.offset < hi and h.how not in ("cashtag", "prefixed")]
