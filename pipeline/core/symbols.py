@@ -203,7 +203,22 @@ class SymbolTable:
         for i in starts:
             if i < covered:
                 continue
-            best = _walk(root.get(toks[i]), toks, i + 1)
+            # `_walk`, inlined: a call per candidate token is a good part of the matcher's cost
+            best = None
+            node = root.get(toks[i])
+            if node is not None:
+                j = i + 1
+                end = node.get(_END)
+                if end is not None:
+                    best = (j, end[0], end[1])
+                while j < n:
+                    node = node.get(toks[j])
+                    if node is None:
+                        break
+                    j += 1
+                    end = node.get(_END)
+                    if end is not None:
+                        best = (j, end[0], end[1])
             if best is None and i in possessive:
                 best = _walk(root[toks[i] + "s"], toks, i + 3)
             if best is not None:

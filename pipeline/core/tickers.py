@@ -373,15 +373,6 @@ def _words_before(before_text: str) -> tuple[str, str]:
     return w1, w2
 
 
-def _is_code(text: str, start: int, end: int) -> bool:
-    """A drug or product code ("ABT-494") or a piece of a number, not a company."""
-    return (
-        text[end : end + 1] == "-"
-        and text[end + 1 : end + 2].isdigit()
-        or (start > 0 and (text[start - 1].isdigit() or text[start - 1] in "$€£"))
-    )
-
-
 def _left_ok(text: str, start: int, also: str) -> bool:
     """No word character (or one of `also`) right before `start`."""
     if start == 0:
@@ -503,8 +494,11 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
 
     tagged = {h.symbol for h in hits if h.how != "list"}
     for h in names:
-        key = text[h.start : h.end].lower()
-        if _is_code(text, h.start, h.end):
+        start, end = h.start, h.end
+        key = text[start:end].lower()
+        if (text[end : end + 1] == "-" and text[end + 1 : end + 2].isdigit()) or (
+            start and (text[start - 1].isdigit() or text[start - 1] in "$€£")
+        ):  # a drug or product code ("ABT-494") or a piece of a number ("$3M"), not a company
             rejected.append((h.symbol, "code-or-amount"))
         elif tagged and h.symbol not in tagged and _of_tagged(symbols, tagged, key):
             rejected.append((h.symbol, "name-of-tagged-company"))  # "$IVR - Invesco says"
