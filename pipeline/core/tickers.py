@@ -540,6 +540,9 @@ def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> l
                 rejected.append((sym, "shouted-words"))  # "... as LOAN to the IRS ALL MONEY"
                 continue
             before, nxt = _neighbour_words(text, start, m.end())
+            if before[-1:].isdigit():
+                rejected.append((sym, "model-number"))  # "737 MAX", "Model 3 LR": a product
+                continue
             if (_capitalised_word(nxt) and not _is_cue(nxt)) or (
                 _capitalised_word(before) and not _is_cue(before)
             ):

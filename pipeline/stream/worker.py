@@ -108,18 +108,49 @@ def _bounded_worker_class() -> Any:
     return BoundedWorker
 
 
-def run(args: argparse.Namespace) -> int:
-    from pipeline.kafka_clients import admin
+class _LastError(logging.Handler):
+    """Keeps the last error kafka-python logged: the broker's own reason (e.g. invalid SASL
+    credentials) that its bootstrap timeout would otherwise hide."""
 
-    settings = Settings()  # every FINSENT_* value checked here: one line and exit 2 if bad
-    settings.require_files()
-    # A broker that is down: one line naming FINSENT_BOOTSTRAP_SERVERS (raised as a FinsentError,
-    # printed by the CLI), not faust's 65-line traceback. kafka-python stays quiet meanwhile.
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record.getMessage().splitlines()[0][:300])
+
+    @property
+    def last(self) -> str | None:
+        """The most telling line: an authentication failure if there was one."""
+        auth = [m for m in self.seen if "auth" in m.lower() or "sasl" in m.lower()]
+        other = [m for m in self.seen if "bootstrap" not in m.lower()]
+        return (auth or other or [None])[-1]
+
+
+def probe_broker(settings: Settings) -> None:
+    """Connect once before faust starts: a broker that is down or refuses us is one line naming
+    the settings to check (a FinsentError the CLI prints), not faust's 65-line traceback."""
+    from pipeline.kafka_clients import KafkaConnectError, admin
+
+    kafka_log = logging.getLogger("kafka")
+    keep = _LastError()
+    kafka_log.addHandler(keep)
+    propagate, kafka_log.propagate = kafka_log.propagate, False
     try:
         admin(settings).close()
+    except KafkaConnectError as exc:
+        if keep.last:
+            raise KafkaConnectError(f"{exc} Last broker error: {keep.last}") from exc
+        raise
     finally:
-        logging.getLogger("kafka").setLevel(logging.NOTSET)
+        kafka_log.removeHandler(keep)
+        kafka_log.propagate = propagate
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()  # every FINSENT_* value checked here: one line and exit 2 if bad
+    settings.require_files()
+    probe_broker(settings)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -108,3 +108,13 @@ def test_context_rules(text: str, expected: set[str], rejected: str, why: str) -
         assert rejected in rejections
     if why:
         assert rejections[rejected] == why
+
+
+def test_a_capitalised_word_after_a_model_number_is_a_product_not_a_ticker() -> None:
+    from pipeline.reference import load_symbols
+
+    table = load_symbols()  # the shipped table: MAX is MediaAlpha there
+    item = Item("1", "wire", 0, "Boeing reports record revenue as 737 MAX sales surge")
+    out = explain(item, table)
+    assert [m.ticker for m in out.mentions] == ["BA"]
+    assert ("MAX", "model-number") in [(t, why) for t, why in out.rejected]
