@@ -232,7 +232,7 @@ def test_broker_killed_and_restarted_gives_exact_counts(
             w.stop()
 
 
-@pytest.mark.parametrize("joiner", [False, True, True])
+@pytest.mark.parametrize("joiner", [False, False, True, True, True])
 def test_startup_against_a_backlog_loses_nothing(
     kafka_bootstrap: str, tmp_path: Path, joiner: bool
 ) -> None:
