@@ -4,10 +4,10 @@ Why: historical feeds repeat texts heavily (StockNet: retweets, bots, the same t
 tickers), and the model is the cost. Keys are a 128-bit BLAKE2b of the UTF-8 text, so the cache
 holds 16 bytes per text instead of the text. Imports only the core.
 
-Caveat (measured on the shipped int8 model): dynamic quantization picks activation scales per
-batch, so a text's score depends slightly on the other texts in its batch (|diff| up to ~5e-3).
-A cache returns the score from the batch the text was first seen in; run the scorer with
-`max_batch=1` where scores must be batch-invariant (the live-equals-backtest test does).
+The shipped int8 model quantizes activations per token row, so a text's score does not depend
+on its batch-mates (tests/scoring/test_batch_invariance.py): a cached score is the score. With a
+model quantized per batch (`finsent export --int8-method dynamic`) it would be the score from the
+batch the text was first seen in; pass `max_batch=1` then.
 """
 
 from __future__ import annotations
