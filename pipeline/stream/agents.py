@@ -119,6 +119,7 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
         """Commit finished offsets; read what an idle agent's partitions still hold."""
         try:
             for delivery, work in ((raw, score_work), (scored, aggregate_work)):
+                await delivery.reconcile(app.consumer.assignment())
                 await delivery.commit()
                 if await delivery.fill_tail(work, s.max_batch):
                     await delivery.commit()

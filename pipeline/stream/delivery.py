@@ -87,6 +87,19 @@ class Delivery:
         self.cursor.assign({tp: starts[(tp.topic, tp.partition)] for tp in mine})
         self.last_event_monotonic = time.monotonic()
 
+    async def reconcile(self, assignment: Iterable[TP]) -> None:
+        """Match the cursor to the consumer's actual assignment, in case a rebalance signal was
+        missed: an owned partition the cursor does not know would be skipped for good (lag that
+        never shrinks), one it still knows but no longer owns must not be committed."""
+        if self.app.rebalancing:
+            return
+        current = {tp for tp in assignment if tp.topic in self.topics}
+        gone = [tp for tp in self.cursor.next if tp not in current]
+        if gone:
+            log.warning("partitions %s no longer assigned; forgetting them", sorted(gone))
+            self.cursor.forget(gone)
+        await self.on_assigned(current)
+
     async def on_revoked(self, revoked: Iterable[TP]) -> None:
         mine = [tp for tp in revoked if tp.topic in self.topics]
         async with self.lock:  # the batch in flight finishes first
@@ -131,6 +144,15 @@ class Delivery:
             None, read_range, self.settings, tp.topic, tp.partition, start, end
         )
         self.on_refetched(tp.topic, len(records))
+        # Offsets in [start, end) that Kafka did not return hold nothing a consumer can see
+        # (transaction markers, compaction, retention): the cursor may step over exactly those.
+        edge = start
+        for r in records:
+            if r.offset > edge:
+                self.cursor.mark_absent(tp, edge, r.offset)
+            edge = r.offset + 1
+        if end > edge:
+            self.cursor.mark_absent(tp, edge, end)
         return [
             Refetched(
                 Message(

@@ -42,6 +42,9 @@ class PartitionCursor:
 
     next: dict[Any, int] = field(default_factory=dict)
     committed: dict[Any, int] = field(default_factory=dict)
+    # [lo, hi) offset ranges that Kafka confirmed hold no record a consumer sees: transaction
+    # markers, compaction, retention. The cursor may step over them, and only over them.
+    absent: dict[Any, list[tuple[int, int]]] = field(default_factory=dict)
 
     def assign(self, starts: Mapping[Any, int]) -> None:
         """Partitions newly assigned, each starting at its committed offset."""
@@ -53,6 +56,25 @@ class PartitionCursor:
         for tp in tps:
             self.next.pop(tp, None)
             self.committed.pop(tp, None)
+            self.absent.pop(tp, None)
+
+    def mark_absent(self, tp: Any, lo: int, hi: int) -> None:
+        """Kafka read [lo, hi) of `tp` and found no record there; step over it when reached."""
+        if hi > lo and tp in self.next:
+            self.absent.setdefault(tp, []).append((lo, hi))
+            self._skip_absent(tp)
+
+    def _skip_absent(self, tp: Any) -> None:
+        ranges = self.absent.get(tp)
+        moved = True
+        while ranges and moved:
+            moved = False
+            for lo, hi in list(ranges):
+                if lo <= self.next[tp] < hi:
+                    self.next[tp] = hi
+                    moved = True
+                if hi <= self.next[tp]:
+                    ranges.remove((lo, hi))
 
     def owns(self, tp: Any) -> bool:
         return tp in self.next
@@ -76,6 +98,7 @@ class PartitionCursor:
         if offset > expected:
             raise ValueError(f"{tp}: offset {offset} done before {expected}")
         self.next[tp] = offset + 1
+        self._skip_absent(tp)
 
     def to_commit(self) -> dict[Any, int]:
         """Partitions whose cursor moved past the last commit, with the offset to commit."""

@@ -124,7 +124,8 @@ class _LastError(logging.Handler):
         """The most telling line: an authentication failure if there was one."""
         auth = [m for m in self.seen if "auth" in m.lower() or "sasl" in m.lower()]
         other = [m for m in self.seen if "bootstrap" not in m.lower()]
-        return (auth or other or [None])[-1]
+        best = auth or other
+        return best[-1] if best else None
 
 
 def probe_broker(settings: Settings) -> None:

@@ -119,3 +119,20 @@ def test_revocation_commits_then_forgets(reads: list[tuple[int, int]]) -> None:
     asyncio.run(d.on_revoked([TP]))
     assert app.calls == [("flush",), ("commit", {TP: 11})]
     assert not d.cursor.owns(TP)
+
+
+def test_offsets_missing_from_kafka_do_not_stall_the_cursor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Transaction markers or compaction leave offsets no consumer sees: a fill confirms them
+    empty and the cursor steps over them instead of refusing the next record."""
+    monkeypatch.setattr(
+        delivery_mod,
+        "read_range",
+        lambda s, topic, part, start, end: [_record(o) for o in range(start, end) if o % 2 == 0],
+    )
+    d = _delivery(FakeApp())
+    todo = asyncio.run(d.admit([_ev(16)]))  # 10..15 never arrived; only 10, 12, 14 exist
+    assert [e.message.offset for e in todo] == [10, 12, 14, 16]
+    d.done(todo)
+    assert d.cursor.next[TP] == 17

@@ -84,3 +84,21 @@ def test_behind_lists_records_past_the_cursor_for_the_tail_filler() -> None:
     cursor = PartitionCursor()
     cursor.assign({TP: 10, ("news", 1): 3})
     assert cursor.behind({TP: 10, ("news", 1): 9}) == {("news", 1): (3, 9)}
+
+
+def test_offsets_kafka_confirmed_empty_are_stepped_over_and_nothing_else() -> None:
+    cursor = PartitionCursor()
+    cursor.assign({TP: 10})
+    cursor.mark_absent(TP, 12, 14)  # e.g. transaction markers found while reading a hole
+    cursor.done(TP, 10)
+    cursor.done(TP, 11)
+    assert cursor.next[TP] == 14  # 12 and 13 hold no record
+    cursor.done(TP, 14)
+    try:
+        cursor.done(TP, 16)  # 15 was never confirmed empty
+    except ValueError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("a gap was accepted")
+    cursor.mark_absent(TP, 15, 16)
+    assert cursor.next[TP] == 16 and cursor.to_commit() == {TP: 16}
