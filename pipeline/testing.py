@@ -89,3 +89,37 @@ class Message:
 @dataclass
 class Event:
     message: Message
+
+
+def stream_runtime(settings: Any = None, scorer: Any = None) -> tuple[Any, Any]:
+    """A `Runtime` and `Topics` for the stream handlers, without faust or a broker: in-memory
+    topics (a DLQ for every consumed topic), the shipped symbol table, metrics on a fresh
+    registry without process collectors. `settings` defaults to the environment without `.env`."""
+    from prometheus_client import CollectorRegistry
+
+    from pipeline.config import Settings
+    from pipeline.metrics import PipelineMetrics
+    from pipeline.reference import load_symbols
+    from pipeline.stream.app import Runtime
+    from pipeline.stream.topics import Topics
+
+    s = settings if settings is not None else Settings(_env_file=None)  # type: ignore[call-arg]
+    topics = Topics(
+        raw_topic=None,
+        dlq_topics={t: InMemoryTopic(t + s.dlq_suffix) for t in (*s.topics_in(), s.scored_topic)},
+        scored_topic=InMemoryTopic(s.scored_topic),
+        aggregates_topic=InMemoryTopic(s.aggregates_topic),
+        alerts_topic=InMemoryTopic(s.alerts_topic),
+    )
+    metrics = PipelineMetrics.create(
+        CollectorRegistry(), s.watchlist_set(), sources=s.sources_set(), process=False
+    )
+    rt = Runtime(
+        settings=s,
+        app=None,  # type: ignore[arg-type]
+        scorer=scorer if scorer is not None else FixedScorer(),
+        symbols=load_symbols(),
+        core=s.core_config(),
+        metrics=metrics,
+    )
+    return rt, topics

@@ -9,38 +9,23 @@ import asyncio
 import json
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
-from pipeline.config import Settings
-from pipeline.metrics import PipelineMetrics
-from pipeline.reference import load_symbols
 from pipeline.stream.app import Runtime
 from pipeline.stream.handlers import DLQ_MAX_VALUE_BYTES, handle_raw_batch, handle_scored_batch
 from pipeline.stream.topics import Topics
-from pipeline.testing import Event, FixedScorer, InMemoryTable, InMemoryTopic, Message
+from pipeline.testing import (
+    Event,
+    FixedScorer,
+    InMemoryTable,
+    InMemoryTopic,
+    Message,
+    stream_runtime,
+)
 
 TS = 1_714_564_800_000
 
 
 def _runtime() -> tuple[Runtime, Topics]:
-    s = Settings()
-    consumed = (*s.topics_in(), s.scored_topic)
-    topics = Topics(
-        raw_topic=None,
-        dlq_topics={t: InMemoryTopic(t + ".dlq") for t in consumed},
-        scored_topic=InMemoryTopic(s.scored_topic),
-        aggregates_topic=InMemoryTopic(s.aggregates_topic),
-        alerts_topic=InMemoryTopic(s.alerts_topic),
-    )
-    rt = Runtime(
-        settings=s,
-        app=None,  # type: ignore[arg-type]
-        scorer=FixedScorer(poison="POISON"),
-        symbols=load_symbols(),
-        core=s.core_config(),
-        metrics=PipelineMetrics.create(CollectorRegistry(), s.watchlist_set()),
-    )
-    return rt, topics
+    return stream_runtime(scorer=FixedScorer(poison="POISON"))  # type: ignore[no-any-return]
 
 
 def _ev(obj: Any, topic: str = "news.raw", offset: int = 0, ts_ms: int | None = TS) -> Event:

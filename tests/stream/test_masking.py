@@ -6,37 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 
-from prometheus_client import CollectorRegistry
-
-from pipeline.config import Settings
-from pipeline.metrics import PipelineMetrics
-from pipeline.reference import load_symbols
 from pipeline.stream.app import Runtime
 from pipeline.stream.handlers import handle_raw_batch
 from pipeline.stream.topics import Topics
-from pipeline.testing import Event, FixedScorer, InMemoryTopic, Message
+from pipeline.testing import Event, Message, stream_runtime
 
 TS = 1_714_564_800_000
 
 
 def _runtime() -> tuple[Runtime, Topics]:
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
-    topics = Topics(
-        raw_topic=None,
-        dlq_topics={t: InMemoryTopic(t + ".dlq") for t in (*s.topics_in(), s.scored_topic)},
-        scored_topic=InMemoryTopic(s.scored_topic),
-        aggregates_topic=InMemoryTopic(s.aggregates_topic),
-        alerts_topic=InMemoryTopic(s.alerts_topic),
-    )
-    rt = Runtime(
-        settings=s,
-        app=None,  # type: ignore[arg-type]
-        scorer=FixedScorer(),
-        symbols=load_symbols(),
-        core=s.core_config(),
-        metrics=PipelineMetrics.create(CollectorRegistry(), s.watchlist_set(), process=False),
-    )
-    return rt, topics
+    return stream_runtime()  # type: ignore[no-any-return]
 
 
 def test_scored_text_is_masked_and_the_dlq_keeps_original_bytes() -> None:
