@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.kafka_clients import read_to_end
 
 HOT_TICKER = "AAPL"
 
@@ -37,7 +38,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -99,28 +100,6 @@ def _end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
         for t in topics:
             tps = [TopicPartition(t, p) for p in sorted(c.partitions_for_topic(t) or ())]
             out[t] = sum(c.end_offsets(tps).values()) if tps else 0
-        return out
-    finally:
-        c.close()
-
-
-def _read_all(settings: Settings, topic: str) -> list[Any]:
-    from kafka import TopicPartition
-
-    from pipeline.kafka_clients import consumer
-
-    c = consumer(settings, group_id=None)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        if not tps:
-            return []
-        c.assign(tps)
-        c.seek_to_beginning(*tps)
-        ends = c.end_offsets(tps)
-        out: list[Any] = []
-        while any(c.position(tp) < ends[tp] for tp in tps):
-            for records in c.poll(timeout_ms=500).values():
-                out.extend(records)
         return out
     finally:
         c.close()
@@ -212,7 +191,7 @@ def _measure(
         consumed = {settings.news_topic, settings.social_topic, settings.scored_topic}
         _drained(url, consumed)
         drain_s, cpu_s = time.monotonic() - t0, _cpu_s(proc.pid) - cpu0
-        rss = _rss_mb(proc.pid)
+        rss = rss_mb(proc.pid)
         changelog = f"{settings.app_id}-{table_name}-changelog"
         outputs = [
             settings.scored_topic,
@@ -224,7 +203,7 @@ def _measure(
         ends = _end_offsets(settings, outputs)
         scored = ends[settings.scored_topic]
         changelog_bytes = sum(
-            len(r.value or b"") + len(r.key or b"") for r in _read_all(settings, changelog)
+            len(r.value or b"") + len(r.key or b"") for r in read_to_end(settings, changelog)
         )
         rate = len(items) / drain_s
         latency = _latency(args, settings, rate, url, consumed) if args.latency_s else None
@@ -309,10 +288,10 @@ def _latency(
     prod.flush()
     _drained(url, consumed)
     arrival = {
-        (r.partition, r.offset): r.timestamp for r in _read_all(settings, settings.news_topic)
+        (r.partition, r.offset): r.timestamp for r in read_to_end(settings, settings.news_topic)
     }
     lat = []
-    for r in _read_all(settings, settings.scored_topic):
+    for r in read_to_end(settings, settings.scored_topic):
         rec = json.loads(r.value)
         if str(rec.get("id", "")).startswith("lat-") and rec.get("origin"):
             _t, part, off = rec["origin"]

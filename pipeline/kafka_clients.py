@@ -129,3 +129,30 @@ def start_offsets(
         return out
     finally:
         c.close()
+
+
+def read_to_end(settings: Settings, topic: str, timeout_s: float = 60.0) -> list[Any]:
+    """Every record on `topic`, read up to the end offsets taken first: a positive end, not an
+    idle timeout (for topics whose writers are known to be done, e.g. after committed lag 0)."""
+    import time
+
+    from kafka import TopicPartition
+
+    c = consumer(settings, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
+        if not tps:
+            return []
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        ends = c.end_offsets(tps)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while any(c.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end in {timeout_s}s")
+            for records in c.poll(timeout_ms=500).values():
+                out.extend(records)
+        return out
+    finally:
+        c.close()

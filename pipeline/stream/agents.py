@@ -78,8 +78,13 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
     def refetched(topic: str, n: int) -> None:
         rt.metrics.stream_holes.labels(topic=topic).inc(n)
 
-    raw = Delivery(app, s, s.topics_in(), on_refetched=refetched)
-    scored = Delivery(app, s, [s.scored_topic], on_refetched=refetched)
+    def committed(stage: str) -> Callable[[], None]:
+        return rt.metrics.last_commit.labels(stage=stage).set_to_current_time
+
+    raw = Delivery(app, s, s.topics_in(), on_refetched=refetched, on_committed=committed("score"))
+    scored = Delivery(
+        app, s, [s.scored_topic], on_refetched=refetched, on_committed=committed("aggregate")
+    )
     rt.deliveries = {"score": raw, "aggregate": scored}
     for topic in (*s.topics_in(), s.scored_topic):  # a zero series, so rate() has data
         rt.metrics.stream_holes.labels(topic=topic)

@@ -58,6 +58,7 @@ class Delivery:
         topics: Iterable[str],
         *,
         on_refetched: Callable[[str, int], None] = lambda topic, n: None,
+        on_committed: Callable[[], None] = lambda: None,
         idle_s: float = 3.0,
     ) -> None:
         self.app = app
@@ -66,6 +67,7 @@ class Delivery:
         self.cursor = PartitionCursor()
         self.lock = asyncio.Lock()  # one batch, fill or commit at a time
         self.on_refetched = on_refetched
+        self.on_committed = on_committed
         self.idle_s = idle_s
         self.last_event_monotonic = time.monotonic()
         self.last_commit_monotonic = time.monotonic()
@@ -206,7 +208,7 @@ class Delivery:
             return await self._commit_locked()
 
     async def _commit_locked(self) -> bool:
-        offsets = {tp: n for tp, n in self.cursor.to_commit().items()}
+        offsets = self.cursor.to_commit()
         if not offsets:
             return False
         await self.app.producer.flush()  # outputs and changelog writes first, then the offsets
@@ -214,6 +216,7 @@ class Delivery:
         if ok:
             self.cursor.mark_committed(offsets)
             self.last_commit_monotonic = time.monotonic()
+            self.on_committed()
         return ok
 
     async def lag(self) -> dict[TP, int]:

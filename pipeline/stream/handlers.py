@@ -211,7 +211,6 @@ async def handle_scored_batch(
     tickers = Tickers(table)
     pending: list[asyncio.Future[Any]] = []
     latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker and window
-    dlq = topics.dlq_topics[s.scored_topic]
     for event in events:
         try:
             scored = Scored.from_dict(json.loads(event.message.value))
@@ -221,10 +220,7 @@ async def handle_scored_batch(
             alerts = [(a, _dumps(a.to_dict())) for a in out.alerts]
         except Exception as exc:  # noqa: BLE001 - one record, not the partition
             reason = "processing_error" if isinstance(exc, RecursionError) else "unreadable_scored"
-            value, headers = dlq_record(event.message, reason, repr(exc)[:500])
-            pending.append(await dlq.send(key=event.message.key, value=value, headers=headers))
-            m.dead_letters.labels(reason=reason).inc()
-            m.items_produced.labels(topic=dlq.get_topic_name()).inc()
+            pending.append(await dead_letter(rt, topics, event, reason, repr(exc)[:500]))
             continue
         tickers.put(scored.ticker, event.message.partition, state)
         rt.ticker_partition[scored.ticker] = event.message.partition

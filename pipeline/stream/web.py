@@ -100,14 +100,10 @@ def register(rt: Runtime, table: Any) -> None:
         """Committed lag per consumed topic, and the time of the last commit that moved."""
         lag: dict[str, int] = {}
         last_commit = rt.health.last_progress_monotonic
-        for stage, delivery in rt.deliveries.items():
+        for delivery in rt.deliveries.values():
             for tp, n in (await delivery.lag()).items():
                 lag[tp.topic] = lag.get(tp.topic, 0) + n
             last_commit = max(last_commit, delivery.last_commit_monotonic)
-            if delivery.last_commit_monotonic > rt.health.last_progress_monotonic:
-                rt.metrics.last_commit.labels(stage=stage).set(
-                    time.time() - (time.monotonic() - delivery.last_commit_monotonic)
-                )
         rt.health.lag = lag
         rt.health.last_progress_monotonic = last_commit
         for topic, value in lag.items():

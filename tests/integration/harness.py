@@ -271,25 +271,7 @@ class PrometheusServer:
 
 
 def read_to_end(env: Env, topic: str, timeout_s: float = 60.0) -> list[Any]:
-    """Every record on `topic`, read up to the log end offsets taken first: a positive end, not
-    an idle timeout (use it once the writers are known to be done, e.g. committed lag 0)."""
-    from kafka import TopicPartition
+    """Every record on `topic` up to its end offsets (`kafka_clients.read_to_end`)."""
+    from pipeline.kafka_clients import read_to_end as read
 
-    from pipeline.kafka_clients import consumer
-
-    c = consumer(env.settings(), group_id=None)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        c.assign(tps)
-        c.seek_to_beginning(*tps)
-        ends = c.end_offsets(tps)
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while any(c.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout_s}s")
-            for records in c.poll(timeout_ms=500).values():
-                out.extend(records)
-        return out
-    finally:
-        c.close()
+    return read(env.settings(), topic, timeout_s)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench_stream import rss_mb
 from pipeline.core.records import Item
 from pipeline.core.tickers import link
 from pipeline.core.validate import REASONS, check_arrival, parse_item
@@ -25,13 +26,6 @@ from tests.integration.harness import Env, Worker, produce, read_to_end, wait_fo
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 RSS_LIMIT_MB = 1500
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def test_2000_nasty_records_no_crash_no_stall_every_reject_on_the_dlq(
