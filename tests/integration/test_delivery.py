@@ -109,17 +109,24 @@ def observed(workers: Iterable[Worker], tickers: Iterable[str]) -> dict[str, Any
     return out
 
 
-def drained(workers: Iterable[Worker], expected_items: int, tickers: Iterable[str]) -> bool:
-    """The positive end marker: every expected item counted and committed lag 0 everywhere."""
+def drained(
+    workers: Iterable[Worker], expected_items: int, tickers: Iterable[str]
+) -> dict[str, Any] | None:
+    """The positive end marker: committed lag 0 everywhere, every ticker answered by its owner
+    and every expected item counted. Returns that observation (the one compared), else None:
+    a second look could land in a rebalance, where no worker owns a ticker for a moment."""
     ws = [w for w in workers if w.proc.poll() is None]
+    tickers = list(tickers)
     if not ws:
-        return False
+        return None
     try:
         lags = [json.loads(w.get("/live")[1]).get("lag") or {} for w in ws]
-        counted = sum(v["items"] for v in observed(ws, tickers).values())
+        seen = observed(ws, tickers)
     except (OSError, ValueError):
-        return False
-    return counted >= expected_items and all(lags) and all(sum(x.values()) == 0 for x in lags)
+        return None
+    counted = sum(v["items"] for v in seen.values())
+    done = all(lags) and all(sum(x.values()) == 0 for x in lags) and set(seen) == set(tickers)
+    return seen if done and counted >= expected_items else None
 
 
 def records(items: list[dict]) -> list[tuple[bytes, bytes, None]]:
@@ -171,8 +178,8 @@ def _run_fault(bootstrap: str, tmp: Path, how: str, seed: int) -> None:
             a.proc.kill()
             a.proc.wait()
         total = sum(v["items"] for v in expected.values())
-        wait_for(lambda: drained(workers[1:], total, tickers), timeout_s=300, interval_s=1.0)
-        assert observed(workers[1:], tickers) == expected
+        seen = wait_for(lambda: drained(workers[1:], total, tickers), timeout_s=300, interval_s=1)
+        assert seen == expected
     finally:
         for w in workers:
             w.stop()
@@ -220,13 +227,12 @@ def test_broker_killed_and_restarted_gives_exact_counts(
         kafka_local.start(broker.data_dir, port=int(port), quiet=True)
         total = sum(v["items"] for v in expected.values())
 
-        def recovered() -> bool:
+        def recovered() -> dict[str, Any] | None:
             if workers[-1].proc.poll() is not None:  # the restart policy
                 workers.append(Worker(env))
             return drained(workers[-1:], total, tickers)
 
-        wait_for(recovered, timeout_s=400, interval_s=1.0)
-        assert observed(workers[-1:], tickers) == expected
+        assert wait_for(recovered, timeout_s=400, interval_s=1.0) == expected
     finally:
         for w in workers:
             w.stop()
@@ -250,8 +256,8 @@ def test_startup_against_a_backlog_loses_nothing(
             wait_for(lambda: counted(workers[0]) > 0, timeout_s=120, interval_s=0.1)
             workers.append(Worker(env))
         total = sum(v["items"] for v in expected.values())
-        wait_for(lambda: drained(workers, total, tickers), timeout_s=300, interval_s=1.0)
-        assert observed(workers, tickers) == expected
+        seen = wait_for(lambda: drained(workers, total, tickers), timeout_s=300, interval_s=1.0)
+        assert seen == expected
     finally:
         for w in workers:
             w.stop()
