@@ -62,10 +62,23 @@ DURATION_HELP = "a number and a unit ms|s|m|h|d, e.g. 250ms, 90s, 5m, 1h, 1d"
 KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:(\d{1,5}))?")
 SECRET_FIELDS = frozenset({"sasl_password"})
+# The topic settings a namespace prefixes (`Settings._apply_namespace`); the DLQs derive from them.
+NAMESPACED_TOPICS = (
+    "news_topic",
+    "social_topic",
+    "scored_topic",
+    "aggregates_topic",
+    "alerts_topic",
+)
 
 
 def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
+
+
+def namespaced_topic(topic: str, namespace: str) -> str:
+    """`<namespace>.<topic>`, or the topic itself when live (no namespace)."""
+    return f"{namespace}.{topic}" if namespace else topic
 
 
 def _duration(text: str, *, allow_zero: bool = False) -> int:
@@ -194,6 +207,9 @@ class Settings(BaseSettings):
     aggregates_topic: str = "sentiment.aggregates"
     alerts_topic: str = "sentiment.alerts"
     dlq_suffix: str = ".dlq"
+    # Empty = live. Set (e.g. `replay`), every topic above is `<namespace>.<topic>` and app_id
+    # (consumer group, table changelogs) `<app_id>-<namespace>`: see `_apply_namespace`.
+    namespace: str = ""
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
 
@@ -278,9 +294,46 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _kafka_name(cls, v: str) -> str:
+        if len(v) > 249:
+            raise ValueError("expected at most 249 characters, a FINSENT_NAMESPACE prefix included")
         if not KAFKA_NAME.fullmatch(v):
             raise ValueError("expected 1-249 characters from A-Z a-z 0-9 . _ - (a Kafka name)")
         return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        if v and not KAFKA_NAME.fullmatch(v):
+            raise ValueError(
+                "expected empty (live) or 1-249 characters from A-Z a-z 0-9 . _ - (e.g. replay)"
+            )
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_namespace(cls, data: Any) -> Any:
+        """The one place a namespace changes names: with FINSENT_NAMESPACE=ns every topic field
+        (and so the DLQs derived from them) becomes `ns.<topic>` and app_id `<app_id>-ns`, so
+        every reader of `settings.news_topic`, `settings.app_id`... gets the namespaced name.
+
+        Runs on the raw values (before the field validators, which then check the final names).
+        Build a namespaced copy with `Settings(namespace=...)`, not `model_copy(update=...)`,
+        which runs no validator.
+        """
+        if not isinstance(data, dict):
+            return data
+        ns = data.get("namespace") or ""
+        if not isinstance(ns, str) or not KAFKA_NAME.fullmatch(ns):
+            return data  # live, or a bad namespace that `_namespace` reports
+        out = dict(data)
+        for name in NAMESPACED_TOPICS:
+            value = data.get(name, cls.model_fields[name].default)
+            if isinstance(value, str) and KAFKA_NAME.fullmatch(value):
+                out[name] = namespaced_topic(value, ns)
+        app_id = data.get("app_id", cls.model_fields["app_id"].default)
+        if isinstance(app_id, str) and KAFKA_NAME.fullmatch(app_id):
+            out["app_id"] = f"{app_id}-{ns}"
+        return out
 
     @field_validator("dlq_suffix")
     @classmethod

@@ -31,6 +31,10 @@ from pipeline.core.step import VERDICTS
 from pipeline.core.validate import REASONS
 
 OTHER = "other"
+# finsent_build_info label: the worker's FINSENT_NAMESPACE, empty (so absent in Prometheus) when
+# live. The alert and recording rules drop every series of an instance where it is set
+# (= pipeline.rules_render.NAMESPACE_LABEL; not `namespace`, which Kubernetes scrapes set).
+NAMESPACE_LABEL = "finsent_namespace"
 INVALID = "invalid"  # the source of a record rejected before its source could be read
 DEFAULT_SOURCES = ("newswire", "twitter", "reddit", "stocktwits")  # = config.DEFAULT_SOURCES
 # Records per micro-batch and texts per model run: the CPU deployment uses 256/16, the GPU
@@ -79,10 +83,12 @@ class PipelineMetrics:
         sources: Iterable[str] = DEFAULT_SOURCES,
         *,
         process: bool = True,
+        namespace: str = "",
     ) -> PipelineMetrics:
         """All metrics on `registry`; with `process`, also the process_* / python_info
         collectors (prometheus_client puts these on its global registry only, and the worker
-        serves its own)."""
+        serves its own). `namespace` (Settings.namespace) goes on finsent_build_info: a
+        namespaced (replay) worker's series then feed no alert and no recording rule."""
         r = registry if registry is not None else CollectorRegistry()
         wl = frozenset(watchlist)
         if process:
@@ -172,7 +178,8 @@ class PipelineMetrics:
             ),
             build_info=Info(
                 "finsent_build",
-                "Versions of finsent, Python, faust and onnxruntime in this process",
+                "Versions of finsent, Python, faust and onnxruntime in this process, and the "
+                "FINSENT_NAMESPACE it runs in (empty: live)",
                 registry=r,
             ),
             ticker_mentions=Counter(
@@ -225,7 +232,7 @@ class PipelineMetrics:
                 registry=r,
             ),
         )
-        m.build_info.info(build_versions())
+        m.build_info.info({**build_versions(), NAMESPACE_LABEL: namespace})
         # Pre-create known label values so rate() sees a 0 before the first event.
         for reason in REASONS:
             m.dead_letters.labels(reason=reason)

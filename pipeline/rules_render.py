@@ -47,18 +47,30 @@ SIGNAL_GAUGES: dict[str, tuple[str, str]] = {
 }
 ITEMS_GAUGE = "finsent_ticker_window_items"
 MENTIONS = "finsent_ticker_mentions_total"
+# A worker run with FINSENT_NAMESPACE (a replay) says so on finsent_build_info; every alert and
+# recording rule drops that worker's series, so a replay of 2014 news pages nobody and stays out
+# of the live dashboards. The label is not `namespace`: the Prometheus Operator and most
+# Kubernetes scrape configs set a `namespace` target label (the pod's), which would match every
+# worker. = pipeline.metrics.NAMESPACE_LABEL (tests/test_rules_in_sync.py checks).
+NAMESPACE_LABEL = "finsent_namespace"
+LIVE_ONLY = f'unless on (instance) finsent_build_info{{{NAMESPACE_LABEL}!=""}}'
+# `${name}` parameters every expression may use, besides the rule's own `params`.
+GLOBAL_PARAMS = {"live_only": LIVE_ONLY}
 REQUIRED = ("name", "for", "severity", "summary", "description", "runbook")
 SEVERITIES = ("critical", "warning")
 _PARAM_RE = re.compile(r"\$\{(\w+)\}")
 
 
 def substitute(text: str, params: dict[str, Any], where: str) -> str:
-    """Replace `${name}` from `params`; Prometheus' own `{{ $labels.x }}` templates stay."""
+    """Replace `${name}` from `params` (and `GLOBAL_PARAMS`, e.g. `${live_only}`); Prometheus'
+    own `{{ $labels.x }}` templates stay."""
+
+    values = {**GLOBAL_PARAMS, **params}
 
     def repl(m: re.Match[str]) -> str:
-        if m.group(1) not in params:
+        if m.group(1) not in values:
             raise ValueError(f"{where}: unknown parameter ${{{m.group(1)}}}")
-        return str(params[m.group(1)])
+        return str(values[m.group(1)])
 
     return _PARAM_RE.sub(repl, text)
 
@@ -70,7 +82,8 @@ def ticker_expr(spec: dict[str, Any], freshness: str | None = None) -> str:
     lives in one partition, so in one worker at a time). The gauges keep the last window's value
     until the ticker's next story, so with `ticker_rule_freshness` set the alert also needs a story
     in that much wall-clock time: a collapse followed by silence resolves instead of paging all
-    night. (In-stream, a rule fires once per window, so it needs no such gate.)
+    night. (In-stream, a rule fires once per window, so it needs no such gate.) The last line,
+    `LIVE_ONLY`, drops the gauges of a namespaced (replay) worker.
     """
     gauge, label = SIGNAL_GAUGES[spec["signal"]]
     sel = spec.get("decay", "1h") if label == "half_life" else spec.get("window", "1h")
@@ -82,7 +95,7 @@ def ticker_expr(spec: dict[str, Any], freshness: str | None = None) -> str:
         )
     if freshness:
         expr += f"\nand on (instance, ticker) increase({MENTIONS}[{freshness}]) > 0"
-    return expr
+    return expr + "\n" + LIVE_ONLY
 
 
 def _labels_template(text: str) -> str:
@@ -116,7 +129,7 @@ def render_groups(doc: dict[str, Any], for_override: str | None = None) -> list[
     """Rule groups for both outputs. `for_override` replaces every `for:` (tests only)."""
     base_url = str(doc.get("runbook_base_url", ""))
     recording = [
-        {"record": r["record"], "expr": str(r["expr"]).strip()}
+        {"record": r["record"], "expr": substitute(str(r["expr"]), {}, r["record"]).strip()}
         for r in doc.get("recording_rules", [])
     ]
     for r in recording:

@@ -116,10 +116,12 @@ def _feed(tmp_path: Path, bad: int = 1) -> Path:
 def fake_producer(
     monkeypatch: pytest.MonkeyPatch, clean_finsent_env: dict[str, str]
 ) -> _FakeProducer:
-    from pipeline import kafka_clients
+    from pipeline import kafka_clients, replay
 
     p = _FakeProducer()
     monkeypatch.setattr(kafka_clients, "producer", lambda settings, **kw: p)
+    # the topic check is tested on a real broker (tests/test_replay.py)
+    monkeypatch.setattr(replay, "prepare_topic", lambda *a: [])
     return p
 
 
@@ -132,13 +134,28 @@ def test_replay_json_summary(
     out = capsys.readouterr()
     summary = json.loads(out.out)
     assert summary == {
-        "topic": "news.raw",
+        "topic": "replay.news.raw",
+        "namespace": "replay",
         "sent": 3,
         "bad_rows": 1,
         "merged_ids": 0,
         "out_of_range": 0,
     }
     assert len(fake_producer.sent) == 3
+    # the next step goes to stderr, so stdout stays one JSON object
+    assert "next: FINSENT_NAMESPACE=replay finsent worker" in out.err
+
+
+def test_replay_live_writes_the_live_topic(
+    fake_producer: _FakeProducer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    argv = ["replay", str(_feed(tmp_path)), "--topic", "news.raw", "--live", "--json"]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["topic"] == "news.raw" and "next:" not in out.err
+    assert {t for t, _ in fake_producer.sent} == {"news.raw"}
 
 
 @pytest.mark.parametrize(("tty", "bar"), [(False, False), (True, True)])

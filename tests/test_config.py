@@ -56,6 +56,7 @@ def _error(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         ("FINSENT_BOOTSTRAP_SERVERS", "a:9092,,b:9092", "host:port"),
         ("FINSENT_NEWS_TOPIC", "news raw", "Kafka name"),
         ("FINSENT_SOURCES", "", "source names"),
+        ("FINSENT_NAMESPACE", "re play", "A-Z a-z 0-9 . _ -"),
     ],
 )
 def test_bad_value_is_one_line_naming_variable_value_and_what_is_accepted(
@@ -130,6 +131,72 @@ def test_dotenv_values_are_validated_too(monkeypatch: pytest.MonkeyPatch, tmp_pa
     (tmp_path / ".env").write_text("FINSENT_GRACE=soon\n")
     with pytest.raises(ConfigError, match="FINSENT_GRACE='soon'"):
         Settings()
+
+
+# -- namespaces (FINSENT_NAMESPACE): a replay's own topics, consumer group and changelogs --------
+
+LIVE_TOPICS = {
+    "news_topic": "news.raw",
+    "social_topic": "social.raw",
+    "scored_topic": "sentiment.scored",
+    "aggregates_topic": "sentiment.aggregates",
+    "alerts_topic": "sentiment.alerts",
+}
+
+
+def _topics(s: Settings) -> dict[str, str]:
+    return {name: getattr(s, name) for name in LIVE_TOPICS}
+
+
+def test_no_namespace_is_live_and_unchanged() -> None:
+    s = Settings()
+    assert s.namespace == ""
+    assert _topics(s) == LIVE_TOPICS
+    assert s.app_id == "finsent"
+
+
+def test_a_namespace_prefixes_every_topic_and_suffixes_the_app_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.stream.admin import topic_names
+
+    monkeypatch.setenv("FINSENT_NAMESPACE", "replay")
+    s = Settings()
+    assert _topics(s) == {name: f"replay.{t}" for name, t in LIVE_TOPICS.items()}
+    assert s.topics_in() == ("replay.news.raw", "replay.social.raw")
+    # the consumer group and the table changelogs (<app_id>-<table>-changelog) are faust's app id
+    assert s.app_id == "finsent-replay"
+    # every topic `finsent topics` creates, the DLQs derived from the inputs included
+    names = topic_names(s)
+    assert names and all(n.startswith("replay.") for n in names)
+    assert {"replay.news.raw.dlq", "replay.sentiment.scored.dlq"} <= set(names)
+    assert not set(names) & set(topic_names(Settings(namespace="")))
+
+
+def test_a_namespace_applies_to_configured_names_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_NEWS_TOPIC", "prod.news")
+    monkeypatch.setenv("FINSENT_APP_ID", "finsent-eu")
+    s = Settings(namespace="bt-2014")
+    assert (s.news_topic, s.social_topic, s.app_id) == (
+        "bt-2014.prod.news",
+        "bt-2014.social.raw",
+        "finsent-eu-bt-2014",
+    )
+    # an explicit empty namespace overrides FINSENT_NAMESPACE: `finsent replay --live`
+    monkeypatch.setenv("FINSENT_NAMESPACE", "replay")
+    assert (Settings(namespace="").news_topic, Settings().news_topic) == (
+        "prod.news",
+        "replay.prod.news",
+    )
+
+
+def test_a_namespaced_name_is_still_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_NAMESPACE", "replay")
+    msg = _error(monkeypatch, "FINSENT_NEWS_TOPIC", "news raw")
+    assert msg.startswith("FINSENT_NEWS_TOPIC='news raw' is invalid: "), msg  # the user's value
+    monkeypatch.delenv("FINSENT_NEWS_TOPIC")
+    msg = _error(monkeypatch, "FINSENT_NAMESPACE", "x" * 245)  # a valid name, too long a prefix
+    assert "FINSENT_NEWS_TOPIC=" in msg and "a FINSENT_NAMESPACE prefix included" in msg, msg
 
 
 # -- unknown variables --------------------------------------------------------------------------

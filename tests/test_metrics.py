@@ -174,3 +174,17 @@ def test_gpu_overlay_batch_sizes_are_bucket_bounds() -> None:
     )
     for key in ("FINSENT_MAX_BATCH", "FINSENT_MODEL_BATCH"):
         assert int(values[key]) in BATCH_BUCKETS, key
+
+
+def test_build_info_says_which_namespace_runs() -> None:
+    """A replay worker (FINSENT_NAMESPACE) says so; the alert rules drop its series by it."""
+    from pipeline.metrics import NAMESPACE_LABEL
+
+    def build_labels(m: PipelineMetrics) -> dict[str, str]:
+        fam = next(f for f in m.registry.collect() if f.name == "finsent_build")
+        return dict(fam.samples[0].labels)
+
+    assert build_labels(_metrics())[NAMESPACE_LABEL] == ""  # live: absent once in Prometheus
+    replay = PipelineMetrics.create(CollectorRegistry(), process=False, namespace="replay")
+    assert build_labels(replay)[NAMESPACE_LABEL] == "replay"
+    assert NAMESPACE_LABEL != "namespace"  # Kubernetes scrapes set `namespace` on every series

@@ -19,6 +19,8 @@ from pipeline.rules import load_doc, load_ticker_rules
 from pipeline.rules_render import (
     HELM_RULES_FILE,
     ITEMS_GAUGE,
+    LIVE_ONLY,
+    NAMESPACE_LABEL,
     PROMETHEUS_RULE,
     RULES_FILE,
     SIGNAL_GAUGES,
@@ -126,7 +128,8 @@ def test_rules_read_only_exported_metrics() -> None:
             exported.add(family.name + "_info")
     groups = render(load_doc(DEFAULT_RULES))
     text = "\n".join(groups.values())
-    used = set(re.findall(r"(?<![:\w])finsent_\w+", text))
+    # metric names, not label names in matchers (`{finsent_namespace!=""}`)
+    used = set(re.findall(r'(?<![:\w])finsent_\w+(?!\w|\s*(?:!=|=~|!~|=)\s*\\?")', text))
     records = {r["record"] for g in _committed_groups() for r in g["rules"] if "record" in r}
     unknown = {u for u in used if u not in exported and u not in records}
     assert not unknown, f"rules read metrics the worker does not export: {unknown}"
@@ -140,3 +143,18 @@ def test_for_override_and_unknown_parameters() -> None:
     broken = {**doc, "pipeline_rules": [{**doc["pipeline_rules"][0], "params": {}}]}
     with pytest.raises(ValueError, match="unknown parameter"):
         render(broken)
+
+
+def test_every_rule_leaves_out_namespaced_workers() -> None:
+    """A replay worker (FINSENT_NAMESPACE set, on finsent_build_info) feeds no alert and no
+    recording rule: every expression drops its series (tests/prometheus/replay-alerts.test.yml
+    shows it with promtool). The label is the one the worker exports."""
+    from pipeline import metrics
+
+    assert NAMESPACE_LABEL == metrics.NAMESPACE_LABEL
+    assert f'finsent_build_info{{{NAMESPACE_LABEL}!=""}}' in LIVE_ONLY
+    for group in _committed_groups():
+        for rule in group["rules"]:
+            # a rule that reads only recording rules (`level:metric:ops`) is already live-only
+            raw = re.findall(r"(?<![:\w])finsent_\w+", rule["expr"].replace(LIVE_ONLY, ""))
+            assert not raw or LIVE_ONLY in rule["expr"], rule.get("alert") or rule["record"]

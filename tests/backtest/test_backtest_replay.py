@@ -95,7 +95,7 @@ def test_replay_command_reports_bad_rows_and_counts(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from pipeline import kafka_clients
+    from pipeline import kafka_clients, replay
     from pipeline.cli import main
 
     f = tmp_path / "feed.jsonl"
@@ -112,8 +112,9 @@ def test_replay_command_reports_bad_rows_and_counts(
     )
     fake = FakeProducer()
     monkeypatch.setattr(kafka_clients, "producer", lambda settings: fake)
+    monkeypatch.setattr(replay, "prepare_topic", lambda *a: [])  # tests/test_replay.py
     monkeypatch.setenv("FINSENT_NEWS_TOPIC", "x.news.raw")
-    assert main(["replay", str(f), "--topic", "news.raw", "--no-progress"]) == 0
+    assert main(["replay", str(f), "--topic", "news.raw", "--no-progress", "--live"]) == 0
     out, err = capsys.readouterr()
     assert f"{f}:2: not_json" in err and f"{f}:4: empty_text" in err
     assert "replayed 2 records to x.news.raw; skipped 2 bad rows" in out
