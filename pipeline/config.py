@@ -242,6 +242,11 @@ class Settings(BaseSettings):
     max_future_skew: str = "1d"
     # An item linked to more tickers than this is spam: dead-lettered, never aggregated.
     max_tickers_per_item: int = Field(10, ge=1)
+    # Event-time progress (watermarks, pipeline/stream/watermarks.py): how often the scoring
+    # stage tells the aggregation how far each input partition has got, and after how long an
+    # input partition with nothing to read stops holding event time back (Flink's withIdleness).
+    watermark_interval_ms: int = Field(200, ge=10)
+    idle_timeout_s: float = Field(30.0, gt=0)
 
     # Analytics (core)
     windows: str = ",".join(WINDOWS_MS)  # names from 1m,5m,1h,1d or durations like 15m

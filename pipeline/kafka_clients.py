@@ -5,7 +5,7 @@ the same settings in `pipeline.stream.app`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pipeline.config import Settings
@@ -73,6 +73,36 @@ def consumer(settings: Settings, *topics: str, **extra: Any) -> Any:
     opts: dict[str, Any] = {"auto_offset_reset": "earliest", "enable_auto_commit": False}
     opts.update(extra)
     return _connect(settings, lambda: KafkaConsumer(*topics, **client_kwargs(settings), **opts))
+
+
+def partition_counts(settings: Settings, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each existing topic has on the broker (missing topics left out)."""
+    c = consumer(settings)
+    try:
+        out = {}
+        for topic in topics:
+            parts = c.partitions_for_topic(topic)
+            if parts:
+                out[topic] = len(parts)
+        return out
+    finally:
+        c.close()
+
+
+def end_offsets(
+    settings: Settings, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The log end offset of each partition, asked of the broker."""
+    from kafka import TopicPartition
+
+    tps = [TopicPartition(t, p) for t, p in partitions]
+    if not tps:
+        return {}
+    c = consumer(settings)
+    try:
+        return {(tp.topic, tp.partition): end for tp, end in c.end_offsets(tps).items()}
+    finally:
+        c.close()
 
 
 def read_range(

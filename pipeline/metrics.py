@@ -63,6 +63,8 @@ class PipelineMetrics:
     last_event: Gauge
     consumer_lag: Gauge
     last_commit: Gauge
+    watermark: Gauge
+    pending_records: Gauge
     model_info: Info
     build_info: Info
     ticker_mentions: Counter
@@ -171,6 +173,17 @@ class PipelineMetrics:
                 "finsent_last_commit_timestamp_seconds",
                 "Wall-clock time a stage last committed offsets that moved",
                 ["stage"],
+                registry=r,
+            ),
+            watermark=Gauge(
+                "finsent_watermark_timestamp_seconds",
+                "Event time every input partition has reached, per scored partition held here",
+                ["partition"],
+                registry=r,
+            ),
+            pending_records=Gauge(
+                "finsent_pending_records",
+                "Scored records waiting for the watermark to pass them",
                 registry=r,
             ),
             model_info=Info(

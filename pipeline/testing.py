@@ -91,10 +91,23 @@ class Event:
     message: Message
 
 
-def stream_runtime(settings: Any = None, scorer: Any = None) -> tuple[Any, Any]:
+def watermark_event(
+    reports: dict[str, tuple[int | None, bool]], partition: int = 0, offset: int = 0
+) -> Event:
+    """A progress report on `sentiment.scored`, as the scoring stage's timer sends it."""
+    from pipeline.stream.watermarks import encode
+
+    return Event(Message("sentiment.scored", encode(reports), None, partition, offset))
+
+
+def stream_runtime(
+    settings: Any = None, scorer: Any = None, sources: tuple[str, ...] | None = None
+) -> tuple[Any, Any]:
     """A `Runtime` and `Topics` for the stream handlers, without faust or a broker: in-memory
     topics (a DLQ for every consumed topic), the shipped symbol table, metrics on a fresh
-    registry without process collectors. `settings` defaults to the environment without `.env`."""
+    registry without process collectors. `settings` defaults to the environment without `.env`;
+    `sources` (the input partitions the watermark waits for) to every partition of both input
+    topics."""
     from prometheus_client import CollectorRegistry
 
     from pipeline.config import Settings
@@ -122,4 +135,6 @@ def stream_runtime(settings: Any = None, scorer: Any = None) -> tuple[Any, Any]:
         core=s.core_config(),
         metrics=metrics,
     )
+    rt.sources = sources or tuple(f"{t}/{p}" for t in s.topics_in() for p in range(s.partitions))
+    rt.scored_partitions = s.partitions
     return rt, topics

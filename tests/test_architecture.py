@@ -59,6 +59,8 @@ def test_core_public_surface() -> None:
             "Snapshot",
             "SymbolTable",
             "WindowStats",
+            "accept",
+            "advance",
             "flush",
             "link",
             "parse_item",

@@ -7,9 +7,10 @@ Usage:
 
 1. read and validate the feed (`feed.load_feed`, event-time order; bad rows reported, skipped);
 2. score every unique linked text once (`CachingScorer`, progress bar);
-3. replay the items through `core.step.score_items` and `core.step.step` exactly as the stream's
-   two agents do (per micro-batch, then per scored record keyed by ticker), with the core config
-   and alert rules of `Settings().core_config()`; at the end `flush` every ticker's open windows;
+3. replay the items through `core.step.score_items` and `core.step.step` as the stream's two
+   agents do (per micro-batch, then per scored record keyed by ticker), in (event time, id)
+   order, the order the stream's watermark folds them in, with the core config and alert rules
+   of `Settings().core_config()`; at the end `flush` every ticker's open windows;
 4. write series, alerts, evaluation, plots and `report.md` into `--out` (`report.write_all`).
 
 Imports the core and the scorer; never Kafka or faust.
@@ -57,7 +58,10 @@ def run_core(
     keep_windows: Iterable[str] | None = None,
     progress: bool = False,
 ) -> BacktestResult:
-    """Drive the core over `items` (event-time order) as the stream does; pure apart from `scorer`.
+    """Drive the core over `items` as the stream does; pure apart from `scorer`.
+
+    Items are folded in (event time, id) order: the order in which the stream's watermark
+    releases a ticker's records (`core.step.accept`), whatever the partition interleaving.
 
     Args:
         batch_items: items per `score_items` call (the stream's micro-batch); with a caching
@@ -67,6 +71,7 @@ def run_core(
     from tqdm import tqdm
 
     keep = set(keep_windows) if keep_windows is not None else None
+    items = sorted(items, key=lambda it: (it.published_at_ms, it.id))
     res = BacktestResult(items=len(items))
     states = res.states
     with tqdm(total=len(items), desc="core", unit="item", disable=not progress) as bar:
@@ -88,7 +93,7 @@ def run_core(
                 for s in records:
                     state, out = step(states.get(s.ticker), s, cfg)
                     states[s.ticker] = state
-                    res.verdicts[out.verdict] += 1
+                    res.verdicts.update(out.verdicts)
                     res.windows.extend(w for w in out.closed if keep is None or w.window in keep)
                     res.alerts.extend(out.alerts)
             bar.update(len(chunk))

@@ -18,7 +18,7 @@ from pipeline.core.records import (
     WindowStats,
 )
 from pipeline.core.scoring import Scorer, score_from_probs
-from pipeline.core.step import CoreConfig, Outputs, flush, score_items, step
+from pipeline.core.step import CoreConfig, Outputs, accept, advance, flush, score_items, step
 from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
 from pipeline.core.validate import parse_item
@@ -40,6 +40,8 @@ __all__ = [
     "Snapshot",
     "SymbolTable",
     "WindowStats",
+    "accept",
+    "advance",
     "flush",
     "link",
     "parse_item",

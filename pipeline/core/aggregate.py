@@ -16,7 +16,9 @@ from pipeline.core import novelty
 from pipeline.core.records import Evidence, Scored, Snapshot, WindowStats
 from pipeline.core.windows import WINDOWS_MS, is_closed, window_start_ms
 
-STATE_VERSION = 1
+# 2: "clock_ms" (latest event time folded in) replaces the per-ticker max-seen watermark, and
+# "pending" holds records waiting for the input partitions' watermark (core/watermarks.py).
+STATE_VERSION = 2
 EVIDENCE_TEXT_CHARS = 280
 
 
@@ -41,7 +43,8 @@ def initialize(ticker: str) -> dict[str, Any]:
     return {
         "v": STATE_VERSION,
         "ticker": ticker,
-        "watermark_ms": None,
+        "clock_ms": None,  # the latest event time folded in: "now" for this ticker's snapshot
+        "pending": [],  # scored records (dicts) waiting for the watermark to pass them
         "novelty": novelty.initialize(),
         "windows": {},
         "decay": {},
@@ -179,9 +182,11 @@ def _update_baseline(b: dict[str, Any], stats: WindowStats, cfg: AggregationConf
 
 def add(
     state: dict[str, Any], s: Scored, repeat: bool, cfg: AggregationConfig
-) -> tuple[dict[str, Any], list[WindowStats], list[WindowStats]]:
-    """Add one (non-late) scored record; return (new state, updated windows, windows just closed).
+) -> tuple[dict[str, Any], list[WindowStats]]:
+    """Add one (non-late) scored record; return (new state, the windows it updated).
 
+    Closing windows is `close_until`'s job, driven by event time (the caller closes up to the
+    record's own time first, so a record never lands in a window that should have closed).
     Copy-on-write: `state` itself is never modified, only the parts that change are copied
     (a few small dicts, not the novelty chain), so a caller whose later step fails still holds
     the old state intact and memory never disagrees with the changelog.
@@ -194,34 +199,73 @@ def add(
     new["totals"] = totals
     if not repeat:
         new["decay"] = _decayed(state["decay"], s, cfg)
-    wm = (
-        s.published_at_ms
-        if state["watermark_ms"] is None
-        else max(state["watermark_ms"], s.published_at_ms)
-    )
-    new["watermark_ms"] = wm
+    clock = state["clock_ms"]
+    new["clock_ms"] = s.published_at_ms if clock is None else max(clock, s.published_at_ms)
     windows = {name: dict(per) for name, per in state["windows"].items()}
     new["windows"] = windows
-    baseline = dict(state["baseline"])
-    new["baseline"] = baseline
-    updated, closed = [], []
+    updated = []
     for name, size in cfg.windows_ms.items():
         per_size = windows.setdefault(name, {})
         start = window_start_ms(s.published_at_ms, size)
         acc = _added(per_size.get(str(start)) or _new_acc(), s, repeat, cfg.evidence_items)
         per_size[str(start)] = acc
         updated.append(window_stats(ticker, name, size, start, acc))
+    return new, updated
+
+
+def close_until(
+    state: dict[str, Any], until_ms: int, cfg: AggregationConfig
+) -> tuple[dict[str, Any], list[WindowStats]]:
+    """Close every window that ends at least `grace_ms` before `until_ms`; return (new state,
+    the windows closed, as final). The baseline takes each closed baseline window in order, and
+    quiet windows (no item at all) up to the newest closed one count as zero volume.
+
+    Closing is a function of event time only: closing up to t1 and then t2 leaves the same
+    state as closing up to t2 at once, so it does not matter how the watermark jumped.
+    """
+    newest_closed_end = until_ms - cfg.grace_ms  # windows ending at or before this are closed
+    due = any(
+        int(key) + cfg.windows_ms[name] <= newest_closed_end
+        for name, per in state["windows"].items()
+        if name in cfg.windows_ms
+        for key in per
+    )
+    b = state["baseline"]
+    size = cfg.windows_ms[cfg.baseline_window]
+    quiet = b["last_start_ms"] is not None and b["last_start_ms"] + 2 * size <= newest_closed_end
+    if not due and not quiet:
+        return state, []
+    new = dict(state)
+    windows = {name: dict(per) for name, per in state["windows"].items()}
+    new["windows"] = windows
+    baseline = dict(b)
+    new["baseline"] = baseline
+    closed = []
+    for name, size_ms in cfg.windows_ms.items():
+        per_size = windows.get(name, {})
         for key in sorted(per_size, key=int):
-            if is_closed(int(key), size, wm, cfg.grace_ms):
-                final = window_stats(ticker, name, size, int(key), per_size.pop(key), final=True)
-                closed.append(final)
-                if name == cfg.baseline_window:
-                    _update_baseline(baseline, final, cfg)
-        if name == cfg.baseline_window:
-            # every window up to the newest closed one is closed now, items or not
-            newest_closed = window_start_ms(wm - cfg.grace_ms, size) - size
-            _fill_quiet(baseline, newest_closed + size, cfg)
-    return new, updated, closed
+            if not is_closed(int(key), size_ms, until_ms, cfg.grace_ms):
+                break
+            final = window_stats(
+                state["ticker"], name, size_ms, int(key), per_size.pop(key), final=True
+            )
+            closed.append(final)
+            if name == cfg.baseline_window:
+                _update_baseline(baseline, final, cfg)
+    # every window up to the newest closed one is closed now, items or not
+    _fill_quiet(baseline, window_start_ms(newest_closed_end, size), cfg)
+    return new, closed
+
+
+def due_ms(state: dict[str, Any], cfg: AggregationConfig) -> int | None:
+    """The smallest watermark at which `advance` would change this state (a pending record to
+    fold or a window to close), so a driver can skip the tickers with nothing due."""
+    candidates = [int(p["published_at_ms"]) + 1 for p in state["pending"]]
+    for name, per in state["windows"].items():
+        if name in cfg.windows_ms and per:
+            first = min(int(k) for k in per)
+            candidates.append(first + cfg.windows_ms[name] + cfg.grace_ms)
+    return min(candidates) if candidates else None
 
 
 def _z(x: float, mean: float, var: float, floor: float) -> float:
@@ -229,8 +273,8 @@ def _z(x: float, mean: float, var: float, floor: float) -> float:
 
 
 def snapshot(state: dict[str, Any], cfg: AggregationConfig) -> Snapshot:
-    """Current analytics of a ticker, as of its watermark."""
-    ticker, wm = state["ticker"], state["watermark_ms"] or 0
+    """Current analytics of a ticker, as of the latest event time folded in."""
+    ticker, wm = state["ticker"], state["clock_ms"] or 0
     current: dict[str, WindowStats] = {}
     for name, size in cfg.windows_ms.items():
         start = window_start_ms(wm, size)

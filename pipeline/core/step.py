@@ -1,8 +1,11 @@
-"""The two functions both drivers call: `score_items` (link + score a batch of items) and `step`
-(fold one scored item x ticker into that ticker's state). Pure apart from the injected `Scorer`.
+"""What both drivers call: `score_items` (link + score a batch of items), then per scored
+item x ticker either `step` (the backtest: one sorted source, folded at once) or `accept` and
+`advance` (the stream: input partitions interleaved, folded when the watermark passes). Pure
+apart from the injected `Scorer`.
 
-The stream driver runs `score_items` in one agent and `step` in another (keyed by ticker); the
-backtest driver runs them back to back over a file. Same code, same event time, same numbers.
+Both paths fold a ticker's records with the same `_fold`, in the same order: event time, then
+item id. The stream gets there by holding records until every input partition is past them
+(`core/watermarks.py`); the backtest by sorting its file. Same code, same order, same numbers.
 """
 
 from __future__ import annotations
@@ -50,11 +53,30 @@ class CoreConfig:
 
 @dataclass(frozen=True)
 class Outputs:
-    verdict: str  # new | repeat | redelivery | correction | late
+    """What folding records into a ticker produced. `verdicts` has one entry per record whose
+    fate is now known (new | repeat | redelivery | correction | late); a record waiting for the
+    watermark has none yet."""
+
+    verdicts: tuple[str, ...] = ()
     updated: list[WindowStats] = field(default_factory=list)
     closed: list[WindowStats] = field(default_factory=list)
     snapshot: Snapshot | None = None
     alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str | None:
+        """The verdict of a one-record fold (`step`)."""
+        return self.verdicts[-1] if self.verdicts else None
+
+    def then(self, later: Outputs) -> Outputs:
+        """These outputs followed by `later`'s (the latest snapshot wins)."""
+        return Outputs(
+            self.verdicts + later.verdicts,
+            self.updated + later.updated,
+            self.closed + later.closed,
+            later.snapshot or self.snapshot,
+            self.alerts + later.alerts,
+        )
 
 
 def score_items(
@@ -114,34 +136,32 @@ def _with_totals(state: dict[str, Any], key: str, **changes: Any) -> dict[str, A
     return {**state, "totals": totals, **changes}
 
 
-def step(
-    state: dict[str, Any] | None, s: Scored, cfg: CoreConfig
-) -> tuple[dict[str, Any], Outputs]:
-    """Fold one scored record into its ticker's state; return (new state, outputs).
-
-    Copy-on-write: `state` is never modified, so when anything here raises, the caller still
-    holds the state as it was and can dead-letter just this record.
-
-    Order of the checks, and why:
-    1. redelivery by source offset: a record from an input partition at or below the highest
-       offset already folded in for that partition was counted before (at-least-once Kafka
-       after a crash): never new, never late, whatever the burst size;
-    2. lateness against the ticker's watermark;
-    3. novelty: repeat, correction or same-id resend (see `novelty`);
-    4. windows, decay, baseline and alert rules.
-    """
+def _fresh(state: dict[str, Any] | None, ticker: str) -> dict[str, Any]:
     if state is None or state.get("v") != aggregate.STATE_VERSION:
-        state = aggregate.initialize(s.ticker)
-    agg = cfg.aggregation
-    offsets = state.get("offsets", {})
+        return aggregate.initialize(ticker)
+    return state
+
+
+def _redelivered(state: dict[str, Any], s: Scored) -> tuple[dict[str, Any], bool]:
+    """Exact redelivery check by source offset: a record from an input partition at or below
+    the highest offset already taken in for that partition was counted before (at-least-once
+    Kafka after a crash): never new, never late, whatever the burst size. Returns the state with
+    the partition's mark moved, and whether `s` is such a redelivery."""
     src = s.source_partition
-    if src is not None and s.origin is not None:
-        mark = offsets.get(src)
-        if mark is not None and s.origin[2] <= mark:
-            return _with_totals(state, "redelivered"), Outputs(REDELIVERY)
-        offsets = {**offsets, src: s.origin[2]}
-    if is_late(s.published_at_ms, state["watermark_ms"], agg.grace_ms):
-        return _with_totals(state, "late", offsets=offsets), Outputs(LATE)
+    if src is None or s.origin is None:
+        return state, False
+    offsets = state.get("offsets", {})
+    mark = offsets.get(src)
+    if mark is not None and s.origin[2] <= mark:
+        return _with_totals(state, "redelivered"), True
+    return {**state, "offsets": {**offsets, src: s.origin[2]}}, False
+
+
+def _fold(state: dict[str, Any], s: Scored, cfg: CoreConfig) -> tuple[dict[str, Any], Outputs]:
+    """Fold one record in, at its event time: close the windows that end before it, judge its
+    novelty against the chain, add it to its windows, decay and baseline, evaluate the rules."""
+    agg = cfg.aggregation
+    state, closed = aggregate.close_until(state, s.published_at_ms, agg)
     chain, verdict = novelty.observe(
         state["novelty"],
         s.item_id,
@@ -153,10 +173,8 @@ def step(
     )
     if verdict in (REDELIVERY, CORRECTION):
         key = "redelivered" if verdict == REDELIVERY else "corrections"
-        return _with_totals(state, key, offsets=offsets, novelty=chain), Outputs(verdict)
-    state, updated, closed = aggregate.add(
-        {**state, "offsets": offsets, "novelty": chain}, s, verdict == REPEAT, agg
-    )
+        return _with_totals(state, key, novelty=chain), Outputs((verdict,), closed=closed)
+    state, updated = aggregate.add({**state, "novelty": chain}, s, verdict == REPEAT, agg)
     snap = aggregate.snapshot(state, agg)
     evidence = {
         name: aggregate.evidence(acc)
@@ -166,7 +184,78 @@ def step(
     fired = dict(state["fired"])
     alerts = evaluate(cfg.rules, snap, fired, evidence, agg.evidence_items)
     state = {**state, "fired": fired}
-    return state, Outputs(verdict, updated, closed, snap, alerts)
+    return state, Outputs((verdict,), updated, closed, snap, alerts)
+
+
+def step(
+    state: dict[str, Any] | None, s: Scored, cfg: CoreConfig
+) -> tuple[dict[str, Any], Outputs]:
+    """Fold one record from a single source read in (event time, id) order, at once.
+
+    The backtest's path (its feed is sorted), and the reference the stream's `accept` /
+    `advance` must agree with. Copy-on-write: `state` is never modified, so when anything here
+    raises, the caller still holds the state as it was and can dead-letter just this record.
+
+    Order of the checks: redelivery by source offset; lateness against the ticker's own clock
+    (an unsorted single source); then `_fold`.
+    """
+    state, again = _redelivered(_fresh(state, s.ticker), s)
+    if again:
+        return state, Outputs((REDELIVERY,))
+    if is_late(s.published_at_ms, state["clock_ms"], cfg.aggregation.grace_ms):
+        return _with_totals(state, "late"), Outputs((LATE,))
+    return _fold(state, s, cfg)
+
+
+def _order(record: dict[str, Any]) -> tuple[int, str, list[Any]]:
+    """The fold order of waiting records: event time, then item id (then source offset, for a
+    feed that sent one id twice). Not arrival order, so the partition interleaving cannot
+    change which copy of a story is the original."""
+    return (int(record["published_at_ms"]), str(record["id"]), record.get("origin") or [])
+
+
+def accept(
+    state: dict[str, Any] | None, s: Scored, watermark_ms: int | None, cfg: CoreConfig
+) -> tuple[dict[str, Any], Outputs]:
+    """Take one record from the stream, where input partitions interleave in any order.
+
+    `watermark_ms` is the input partitions' watermark (`core.watermarks`). A record older than
+    it by more than the grace period is late. Otherwise it waits in the ticker's `pending` list
+    until the watermark passes it (`advance`), and records are folded in `_order`, so within
+    the watermark the arrival order changes nothing. A record already behind the watermark (its
+    own partition was out of order, within the grace period) is folded at once, after the
+    records the watermark releases.
+    """
+    state, again = _redelivered(_fresh(state, s.ticker), s)
+    if again:
+        return state, Outputs((REDELIVERY,))
+    if watermark_ms is None:
+        return {**state, "pending": [*state["pending"], s.to_dict()]}, Outputs()
+    if is_late(s.published_at_ms, watermark_ms, cfg.aggregation.grace_ms):
+        return _with_totals(state, "late"), Outputs((LATE,))
+    state, out = advance(state, watermark_ms, cfg)
+    if s.published_at_ms < watermark_ms:
+        state, now = _fold(state, s, cfg)
+        return state, out.then(now)
+    return {**state, "pending": [*state["pending"], s.to_dict()]}, out
+
+
+def advance(
+    state: dict[str, Any], watermark_ms: int, cfg: CoreConfig
+) -> tuple[dict[str, Any], Outputs]:
+    """The watermark reached `watermark_ms`: fold every waiting record older than it, in
+    `_order`, then close the windows it passed. The result depends only on the records and the
+    final watermark, not on the steps the watermark took to get there."""
+    ready = [p for p in state["pending"] if int(p["published_at_ms"]) < watermark_ms]
+    out = Outputs()
+    if ready:
+        rest = [p for p in state["pending"] if int(p["published_at_ms"]) >= watermark_ms]
+        state = {**state, "pending": rest}
+        for record in sorted(ready, key=_order):
+            state, now = _fold(state, Scored.from_dict(record), cfg)
+            out = out.then(now)
+    state, closed = aggregate.close_until(state, watermark_ms, cfg.aggregation)
+    return state, out.then(Outputs(closed=closed)) if closed else out
 
 
 def flush(state: dict[str, Any], cfg: CoreConfig) -> list[WindowStats]:

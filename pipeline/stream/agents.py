@@ -15,14 +15,18 @@ from typing import Any
 
 from faust.types import TP, StreamT
 
+from pipeline.core import aggregate
+from pipeline.core.watermarks import source_name
+from pipeline.kafka_clients import end_offsets
+from pipeline.stream import watermarks
 from pipeline.stream.app import Runtime
 from pipeline.stream.delivery import Delivery, Work
 from pipeline.stream.handlers import handle_raw_batch, handle_scored_batch
 from pipeline.stream.topics import Topics, declare
 
-# Bump with aggregate.STATE_VERSION: a new table name means a new changelog topic, so old-shaped
+# Derived from the state version: a new shape means a new table and changelog topic, so old-shaped
 # state is never recovered into new code (Quix Streams' `state_suffix` idea).
-TABLE_NAME = "ticker_to_state_v1"
+TABLE_NAME = f"ticker_to_state_v{aggregate.STATE_VERSION}"
 COMMIT_INTERVAL_S = 1.0
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,39 @@ def _guarded(rt: Runtime, name: str, body: Callable[[Any], Awaitable[None]]) -> 
 
     agent.__name__ = name
     return agent
+
+
+async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
+    """One watermark record per scored partition, when the owned input partitions' progress
+    changed (or as a heartbeat). Idle: nothing left to read and no record for a while."""
+    owned = {source_name(tp.topic, tp.partition): tp for tp in raw.cursor.next}
+    if not owned:
+        return
+    quiet = rt.progress.quiet(owned)
+    # the consumer's cached log end (no round trip: this runs every 200 ms); a partition it has
+    # never fetched anything from (an empty one) has none, and is asked of the broker
+    ends: dict[str, int | None] = {src: rt.app.consumer.highwater(owned[src]) for src in quiet}
+    unknown = [src for src, end in ends.items() if end is None]
+    if unknown and rt.progress.may_ask_broker():
+        loop = asyncio.get_running_loop()
+        asked = await loop.run_in_executor(
+            None, end_offsets, rt.settings, [(owned[s].topic, owned[s].partition) for s in unknown]
+        )
+        ends.update({src: asked.get((owned[src].topic, owned[src].partition)) for src in unknown})
+    caught_up = [
+        src
+        for src, end in ends.items()
+        if end is not None and end <= raw.cursor.next.get(owned[src], -1)
+    ]
+    reports = rt.progress.report(owned, caught_up)
+    if not rt.progress.due(reports):
+        return
+    value = watermarks.encode(reports)
+    for p in range(rt.scored_partitions):
+        await topics.scored_topic.send(
+            key=None, value=value, partition=p, headers=[watermarks.HEADER]
+        )
+    rt.progress.sent(reports)
 
 
 def register(rt: Runtime) -> tuple[Topics, Any]:
@@ -133,6 +170,16 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
         except Exception as exc:  # noqa: BLE001
             crash_worker(rt, "commit", exc)
 
+    @app.timer(s.watermark_interval_ms / 1000)
+    async def report_progress() -> None:
+        """Tell every aggregation partition how far each owned input partition has got."""
+        try:
+            await send_progress(rt, topics, raw)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the next tick reports again; time waits meanwhile
+            log.warning("could not send watermark records", exc_info=True)
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def track_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
         for delivery in (raw, scored):
@@ -142,10 +189,12 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
     async def commit_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         for delivery in (raw, scored):
             await delivery.on_revoked(revoked)
+        rt.progress.forget(source_name(tp.topic, tp.partition) for tp in revoked)
         gone = {tp.partition for tp in revoked if tp.topic == s.scored_topic}
         for ticker in [t for t, p in rt.ticker_partition.items() if p in gone]:
             rt.metrics.forget_ticker(ticker)
             del rt.ticker_partition[ticker]
+            rt.pending.pop(ticker, None)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def commit_at_stop(sender: Any, **_: Any) -> None:

@@ -14,6 +14,7 @@ from pipeline.config import Settings
 from pipeline.core.step import CoreConfig
 from pipeline.core.symbols import SymbolTable
 from pipeline.metrics import PipelineMetrics
+from pipeline.stream.watermarks import ProgressReporter
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -99,3 +100,10 @@ class Runtime:
     ticker_partition: dict[str, int] = field(default_factory=dict)
     # stage ("score", "aggregate") -> its pipeline.stream.delivery.Delivery, set by the agents
     deliveries: dict[str, Any] = field(default_factory=dict)
+    # Every input partition ("news.raw/0", ...): the watermark waits until each has reported.
+    sources: tuple[str, ...] = ()
+    scored_partitions: int = 1
+    # The scoring stage's progress per owned input partition, sent as watermark records.
+    progress: ProgressReporter = field(default_factory=lambda: ProgressReporter(30.0))
+    # Records waiting for the watermark, per ticker held here (the finsent_pending_records gauge).
+    pending: dict[str, int] = field(default_factory=dict)

@@ -16,11 +16,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.core.records import Item, Rejected, Scored
-from pipeline.core.step import LATE, NEW, REPEAT, score_items, step
+from pipeline.core import aggregate
+from pipeline.core.aggregate import due_ms
+from pipeline.core.records import Alert, Item, Rejected, Scored, WindowStats
+from pipeline.core.step import LATE, NEW, REPEAT, Outputs, accept, advance, score_items
 from pipeline.core.validate import check_arrival, parse_item
+from pipeline.core.watermarks import merge, source_name, watermark
 from pipeline.stream.app import Runtime
 from pipeline.stream.topics import Topics
+from pipeline.stream.watermarks import decode, is_watermark, table_key
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +167,11 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -
             pending.append(await topics.scored_topic.send(key=key, value=value))
             m.items_produced.labels(topic=s.scored_topic).inc()
     await _all_stored(pending)
+    # Only now, with every output on the broker, may the watermark vouch for these records.
+    times = {id(event): item.published_at_ms for event, item in good}
+    for event in events:
+        msg = event.message
+        rt.progress.delivered(source_name(msg.topic, msg.partition), times.get(id(event)))
     m.last_processed.labels(stage="score").set(time.time())
 
 
@@ -173,13 +182,14 @@ async def _all_stored(pending: Sequence[asyncio.Future[Any]]) -> None:
 
 
 class Tickers:
-    """The aggregation's view of the table during one batch: read once, written once per ticker.
+    """The aggregation's view of the table during one batch: read once, written once per key.
 
     Why: a changelog write per record rewrites the ticker's whole state each time; one write per
     ticker per micro-batch bounds changelog bytes by batches, not by how hot a ticker is. The
     write names the partition explicitly (the scored topic's partition of the ticker), because
     the table's own routing follows faust's "current event", which in a batch is not the record
-    being folded.
+    being folded. Each state also records that partition and when it is next due (`due_ms`),
+    so a watermark that moves visits only the states it changes, also after a recovery.
     """
 
     def __init__(self, table: Any) -> None:
@@ -187,68 +197,161 @@ class Tickers:
         self.states: dict[str, dict[str, Any] | None] = {}
         self.partition: dict[str, int] = {}
 
-    def get(self, ticker: str) -> dict[str, Any] | None:
-        if ticker not in self.states:
-            self.states[ticker] = self.table.get(ticker)
-        return self.states[ticker]
+    def get(self, key: str) -> dict[str, Any] | None:
+        if key not in self.states:
+            self.states[key] = self.table.get(key)
+        return self.states[key]
 
-    def put(self, ticker: str, partition: int, state: dict[str, Any]) -> None:
-        self.states[ticker] = state
-        self.partition[ticker] = partition
+    def put(self, key: str, partition: int, state: dict[str, Any]) -> None:
+        self.states[key] = state
+        self.partition[key] = partition
+
+    def due(self, partition: int, watermark_ms: int) -> list[str]:
+        """Tickers of `partition` that a watermark at `watermark_ms` changes."""
+        out = []
+        for key, state in (*self.table.data.items(), *self.states.items()):
+            if (
+                state is not None
+                and state.get("partition") == partition
+                and state.get("due") is not None
+                and state["due"] <= watermark_ms
+            ):
+                out.append(key)
+        return sorted(set(out))
 
     def write_back(self) -> None:
-        for ticker, partition in self.partition.items():
-            state = self.states[ticker]
-            self.table.data[ticker] = state  # the local store, without faust's routing
-            self.table.send_changelog(partition, ticker, state)
+        for key, partition in self.partition.items():
+            state = self.states[key]
+            self.table.data[key] = state  # the local store, without faust's routing
+            self.table.send_changelog(partition, key, state)
+
+
+Encoded = tuple[list[tuple[WindowStats, bytes]], list[tuple[Alert, bytes]]]
+
+
+def encode_outputs(out: Outputs) -> Encoded:
+    """The Kafka values of a fold's windows and alerts."""
+    windows = [(w, _dumps(w.to_dict())) for w in (*out.updated, *out.closed)]
+    return windows, [(a, _dumps(a.to_dict())) for a in out.alerts]
+
+
+class _Aggregation:
+    """One batch of the aggregation stage: folds records and progress reports, publishes."""
+
+    def __init__(self, rt: Runtime, topics: Topics, table: Any) -> None:
+        self.rt, self.topics = rt, topics
+        self.tickers = Tickers(table)
+        self.pending: list[asyncio.Future[Any]] = []
+        self.latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker, window
+        self.marks: dict[int, int | None] = {}  # scored partition -> its watermark
+        self.moved: set[int] = set()  # partitions whose watermark moved in this batch
+
+    def watermark(self, partition: int) -> int | None:
+        if partition not in self.marks:
+            progress = self.tickers.get(table_key(partition)) or {}
+            self.marks[partition] = watermark(progress.get("sources", {}), self.rt.sources)
+        return self.marks[partition]
+
+    def progress(self, partition: int, value: dict[str, Any]) -> None:
+        before = self.watermark(partition)
+        key = table_key(partition)
+        old = self.tickers.get(key) or {}
+        sources = merge(old.get("sources", {}), decode(value))
+        self.tickers.put(key, partition, {"kind": "watermarks", "sources": sources})
+        self.marks[partition] = watermark(sources, self.rt.sources)
+        if self.marks[partition] != before:
+            self.moved.add(partition)
+
+    def store(self, ticker: str, partition: int, state: dict[str, Any]) -> None:
+        agg = self.rt.core.aggregation
+        due = due_ms(state, agg)
+        self.tickers.put(ticker, partition, {**state, "partition": partition, "due": due})
+        self.rt.ticker_partition[ticker] = partition
+        self.rt.pending[ticker] = len(state["pending"])
+
+    async def publish(self, ticker: str, out: Outputs, encoded: Encoded) -> None:
+        m, s = self.rt.metrics, self.rt.settings
+        for verdict in out.verdicts:
+            m.mentions.labels(verdict=verdict).inc()
+            if verdict == LATE:
+                m.late_records.inc()
+            elif verdict == REPEAT:
+                m.duplicate_records.inc()
+            if verdict in (NEW, REPEAT):
+                m.ticker_mentions.labels(ticker=m.ticker_label(ticker)).inc()
+        key = ticker.encode()
+        windows, alerts = encoded
+        for w, value in windows:
+            if w.final:
+                self.latest.pop((w.ticker, w.window, w.start_ms), None)
+                self.pending.append(await self.topics.aggregates_topic.send(key=key, value=value))
+                m.items_produced.labels(topic=s.aggregates_topic).inc()
+            else:
+                self.latest[(w.ticker, w.window, w.start_ms)] = value
+        for alert, value in alerts:
+            self.pending.append(await self.topics.alerts_topic.send(key=key, value=value))
+            m.items_produced.labels(topic=s.alerts_topic).inc()
+            m.alerts_fired.labels(rule=alert.rule, severity=alert.severity).inc()
+        if out.snapshot is not None:
+            m.observe_snapshot(out.snapshot, self.rt.core.aggregation.baseline_window)
+            m.last_event.set(out.snapshot.event_ms / 1000)
+
+    async def advance_moved(self) -> None:
+        """Fold what the moved watermarks released, in tickers no record of this batch named
+        too: a quiet ticker's windows close and its waiting records are folded."""
+        for partition in sorted(self.moved):
+            wm = self.marks[partition]
+            if wm is None:
+                continue
+            self.rt.metrics.watermark.labels(partition=str(partition)).set(wm / 1000)
+            for ticker in self.tickers.due(partition, wm):
+                state = self.tickers.get(ticker)
+                if state is None or state.get("v") != aggregate.STATE_VERSION:
+                    continue
+                try:
+                    state, out = advance(state, wm, self.rt.core)
+                    encoded = encode_outputs(out)
+                except Exception:  # noqa: BLE001 - every waiting record was read fine once
+                    log.exception("%s: folding at watermark %d failed; kept as it was", ticker, wm)
+                    continue
+                self.store(ticker, partition, state)
+                await self.publish(ticker, out, encoded)
+
+    async def finish(self) -> None:
+        m, s = self.rt.metrics, self.rt.settings
+        for (ticker, _w, _start), value in self.latest.items():
+            self.pending.append(
+                await self.topics.aggregates_topic.send(key=ticker.encode(), value=value)
+            )
+            m.items_produced.labels(topic=s.aggregates_topic).inc()
+        self.tickers.write_back()
+        m.pending_records.set(sum(self.rt.pending.values()))
+        await _all_stored(self.pending)
 
 
 async def handle_scored_batch(
     rt: Runtime, topics: Topics, table: Any, events: Sequence[Any]
 ) -> None:
-    """Fold scored records into their tickers' states; publish windows and alerts."""
-    m, s = rt.metrics, rt.settings
-    tickers = Tickers(table)
-    pending: list[asyncio.Future[Any]] = []
-    latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker and window
+    """Fold scored records into their tickers' states as the watermark allows; publish windows
+    and alerts. Progress reports (watermark records) move the watermark of their partition."""
+    batch = _Aggregation(rt, topics, table)
     for event in events:
+        partition = event.message.partition
         try:
-            scored = Scored.from_dict(json.loads(event.message.value))
-            old = tickers.get(scored.ticker)
-            state, out = step(old, scored, rt.core)
-            windows = [(w, _dumps(w.to_dict())) for w in (*out.updated, *out.closed)]
-            alerts = [(a, _dumps(a.to_dict())) for a in out.alerts]
+            value = json.loads(event.message.value)
+            if is_watermark(value):
+                batch.progress(partition, value)
+                continue
+            scored = Scored.from_dict(value)
+            old = batch.tickers.get(scored.ticker)
+            state, out = accept(old, scored, batch.watermark(partition), rt.core)
+            encoded = encode_outputs(out)  # a value json cannot encode fails this record only
         except Exception as exc:  # noqa: BLE001 - one record, not the partition
             reason = "processing_error" if isinstance(exc, RecursionError) else "unreadable_scored"
-            pending.append(await dead_letter(rt, topics, event, reason, repr(exc)[:500]))
+            batch.pending.append(await dead_letter(rt, topics, event, reason, repr(exc)[:500]))
             continue
-        tickers.put(scored.ticker, event.message.partition, state)
-        rt.ticker_partition[scored.ticker] = event.message.partition
-        m.mentions.labels(verdict=out.verdict).inc()
-        if out.verdict == LATE:
-            m.late_records.inc()
-        elif out.verdict == REPEAT:
-            m.duplicate_records.inc()
-        if out.verdict in (NEW, REPEAT):
-            m.ticker_mentions.labels(ticker=m.ticker_label(scored.ticker)).inc()
-        key = scored.ticker.encode()
-        for w, value in windows:
-            if w.final:
-                latest.pop((w.ticker, w.window, w.start_ms), None)
-                pending.append(await topics.aggregates_topic.send(key=key, value=value))
-                m.items_produced.labels(topic=s.aggregates_topic).inc()
-            else:
-                latest[(w.ticker, w.window, w.start_ms)] = value
-        for alert, value in alerts:
-            pending.append(await topics.alerts_topic.send(key=key, value=value))
-            m.items_produced.labels(topic=s.alerts_topic).inc()
-            m.alerts_fired.labels(rule=alert.rule, severity=alert.severity).inc()
-        if out.snapshot is not None:
-            m.observe_snapshot(out.snapshot, rt.core.aggregation.baseline_window)
-            m.last_event.set(out.snapshot.event_ms / 1000)
-    for (ticker, _w, _start), value in latest.items():
-        pending.append(await topics.aggregates_topic.send(key=ticker.encode(), value=value))
-        m.items_produced.labels(topic=s.aggregates_topic).inc()
-    tickers.write_back()
-    await _all_stored(pending)
-    m.last_processed.labels(stage="aggregate").set(time.time())
+        batch.store(scored.ticker, partition, state)
+        await batch.publish(scored.ticker, out, encoded)
+    await batch.advance_moved()
+    await batch.finish()
+    rt.metrics.last_processed.labels(stage="aggregate").set(time.time())

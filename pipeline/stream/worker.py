@@ -28,11 +28,33 @@ from pipeline.reference import load_symbols
 log = logging.getLogger("finsent.worker")
 
 
-def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[Any, Any]:
-    """The faust app with agents and web pages registered; `scorer` overrides the ONNX model."""
+def input_layout(settings: Settings) -> tuple[tuple[str, ...], int]:
+    """(every input partition, as "topic/partition"; the scored topic's partition count), read
+    from the broker; topics that do not exist yet get FINSENT_PARTITIONS, as the worker will
+    create them. The watermark waits for every input partition, so it must know them all."""
+    from pipeline.core.watermarks import source_name
+    from pipeline.kafka_clients import partition_counts
+
+    counts = partition_counts(settings, [*settings.topics_in(), settings.scored_topic])
+    sources = tuple(
+        source_name(t, p)
+        for t in settings.topics_in()
+        for p in range(counts.get(t, settings.partitions))
+    )
+    return sources, counts.get(settings.scored_topic, settings.partitions)
+
+
+def build_runtime(
+    settings: Settings,
+    scorer: object | None = None,
+    layout: tuple[tuple[str, ...], int] | None = None,
+) -> tuple[Any, Any]:
+    """The faust app with agents and web pages registered; `scorer` overrides the ONNX model,
+    `layout` the input partitions read from the broker (`input_layout`)."""
     from pipeline.stream import agents, web
     from pipeline.stream.admin import topic_names
     from pipeline.stream.app import Runtime, create_app
+    from pipeline.stream.watermarks import ProgressReporter
 
     disable_created_metrics()
     if scorer is None:
@@ -44,7 +66,11 @@ def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[Any
             intra_op_threads=settings.intra_op_threads,
         )
     metrics = PipelineMetrics.create(
-        CollectorRegistry(), settings.watchlist_set(), topic_names(settings), settings.sources_set()
+        CollectorRegistry(),
+        settings.watchlist_set(),
+        topic_names(settings),
+        settings.sources_set(),
+        namespace=settings.namespace,  # a replay worker's series never page (alert rules)
     )
     provider = getattr(scorer, "provider", "custom")
     metrics.model_info.info({"version": scorer.version, "provider": provider})  # type: ignore[attr-defined]
@@ -56,7 +82,10 @@ def build_runtime(settings: Settings, scorer: object | None = None) -> tuple[Any
         symbols=load_symbols(settings.symbols_path),
         core=settings.core_config(),
         metrics=metrics,
+        progress=ProgressReporter(settings.idle_timeout_s),
     )
+    rt.sources, rt.scored_partitions = layout or input_layout(settings)
+    log.info("watermark over %d input partitions", len(rt.sources))
     rt.health.model_loaded = True
     rt.health.last_progress_monotonic = time.monotonic()
     _topics, table = agents.register(rt)

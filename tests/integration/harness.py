@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ class Env:
             "FINSENT_WEB_PORT": str(self.web_port),
             "FINSENT_WEB_HOST": "127.0.0.1",
             "FINSENT_DATA_DIR": str(self.tmp / p),
+            # Feeds here fill a few partitions and stop: the others (and, at the end, all) go
+            # idle after this long, instead of the default 30 s, so a test does not wait for it.
+            "FINSENT_IDLE_TIMEOUT_S": "2",
         }
         e.update(self.overrides)
         return e
@@ -149,9 +152,10 @@ def consume_all(
     expect: int | None = None,
     idle_s: float = 5.0,
     timeout_s: float = 120.0,
+    keep: Callable[[Any], bool] = lambda record: True,
 ) -> list[Any]:
-    """Every record on `topic` from the beginning: stops at `expect` records, or after `idle_s`
-    without a new one (and at least one read), or at `timeout_s`."""
+    """Every record on `topic` from the beginning that `keep` accepts: stops at `expect`
+    records, or after `idle_s` without a new one (and at least one read), or at `timeout_s`."""
     from pipeline.kafka_clients import consumer
 
     c = consumer(env.settings(), topic, group_id=None, consumer_timeout_ms=500)
@@ -162,7 +166,7 @@ def consume_all(
         while time.monotonic() < deadline:
             batch = c.poll(timeout_ms=500)
             for records in batch.values():
-                out.extend(records)
+                out.extend(r for r in records if keep(r))
                 last_new = time.monotonic()
             if expect is not None and len(out) >= expect:
                 break
@@ -175,6 +179,13 @@ def consume_all(
 
 def json_values(records: Iterable[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
+
+
+def scored_only(record: Any) -> bool:
+    """A record of `sentiment.scored` that is a scored item, not a watermark record."""
+    from pipeline.stream.watermarks import is_watermark_record
+
+    return not is_watermark_record(record)
 
 
 def wait_for(predicate: Any, timeout_s: float = 120.0, interval_s: float = 0.5) -> Any:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import kafka_local
-from tests.integration.harness import Env, Worker, consume_all, json_values, produce
+from tests.integration.harness import Env, Worker, consume_all, json_values, produce, scored_only
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -130,7 +130,9 @@ def test_worker_authenticates_over_sasl_ssl_and_processes(
             "text": "$AAPL beats estimates and raises guidance; shares jump 8%",
         }
         produce(env, s.news_topic, [(b"sasl-1", json.dumps(item).encode(), now_ms)])
-        scored = json_values(consume_all(env, s.scored_topic, expect=1, timeout_s=120))
+        scored = json_values(
+            consume_all(env, s.scored_topic, expect=1, timeout_s=120, keep=scored_only)
+        )
         assert any(r.get("ticker") == "AAPL" for r in scored), scored
     finally:
         rc = w.stop()

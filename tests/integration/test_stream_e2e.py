@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from pipeline.sample import COMPANIES, generate, malformed
-from tests.integration.harness import Env, Worker, consume_all, produce, sample_value, wait_for
+from tests.integration.harness import (
+    Env,
+    Worker,
+    consume_all,
+    produce,
+    sample_value,
+    scored_only,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 NAMES = {name: sym for sym, (name, _product) in COMPANIES.items()}
@@ -71,7 +79,10 @@ def test_500_records_exact_counts_dlq_and_nothing_lost(
     for reason, n in Counter(r for r, _ in bad).items():
         assert sample_value(text, "finsent_dead_letters_total", {"reason": reason}) == n
 
-    scored = [json.loads(r.value) for r in consume_all(env, s.scored_topic, expect=len(items))]
+    scored = [
+        json.loads(r.value)
+        for r in consume_all(env, s.scored_topic, expect=len(items), keep=scored_only)
+    ]
     assert Counter(r["ticker"] for r in scored) == expected
     assert {r["id"] for r in scored} == {r["id"] for r in items}
     for r in scored:

@@ -19,13 +19,20 @@ from pipeline.testing import (
     InMemoryTopic,
     Message,
     stream_runtime,
+    watermark_event,
 )
 
 TS = 1_714_564_800_000
 
 
 def _runtime() -> tuple[Runtime, Topics]:
-    return stream_runtime(scorer=FixedScorer(poison="POISON"))  # type: ignore[no-any-return]
+    # scored records below come from one input partition, news.raw/3
+    return stream_runtime(scorer=FixedScorer(poison="POISON"), sources=("news.raw/3",))  # type: ignore[no-any-return]
+
+
+def _passed(event_ms: int, partition: int = 1) -> Event:
+    """news.raw/3 has delivered everything up to `event_ms`."""
+    return watermark_event({"news.raw/3": (event_ms, False)}, partition)
 
 
 def _ev(obj: Any, topic: str = "news.raw", offset: int = 0, ts_ms: int | None = TS) -> Event:
@@ -160,9 +167,10 @@ def test_scored_batch_writes_each_ticker_once_and_dedupes_window_updates() -> No
     rt, topics = _runtime()
     table = InMemoryTable()
     events = [_scored(str(i), i) for i in range(5)] + [_scored("m", 5, ticker="MSFT")]
-    asyncio.run(handle_scored_batch(rt, topics, table, events))
+    asyncio.run(handle_scored_batch(rt, topics, table, [*events, _passed(TS + 6000)]))
     assert table.data["AAPL"]["totals"]["items"] == 5
-    assert sorted(k for _p, k, _v in table.changelog) == ["AAPL", "MSFT"]  # one write each
+    written = sorted(k for _p, k, _v in table.changelog)
+    assert written == ["AAPL", "MSFT", "__watermarks__/1"]  # one write each
     assert {p for p, _k, _v in table.changelog} == {1}  # the scored partition, explicitly
     windows = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]  # type: ignore[attr-defined]
     aapl = [w for w in windows if w["ticker"] == "AAPL"]
@@ -174,7 +182,7 @@ def test_redelivery_by_source_offset_is_never_new_nor_late_whatever_the_burst() 
     rt, topics = _runtime()
     table = InMemoryTable()
     burst = [_scored(str(i), i) for i in range(600)]  # more than the novelty chain holds
-    asyncio.run(handle_scored_batch(rt, topics, table, burst))
+    asyncio.run(handle_scored_batch(rt, topics, table, [*burst, _passed(TS + 600_000)]))
     asyncio.run(handle_scored_batch(rt, topics, table, burst))  # redelivered after a crash
     totals = table.data["AAPL"]["totals"]
     assert totals["items"] == 600 and totals["redelivered"] == 600 and totals["late"] == 0
@@ -185,11 +193,11 @@ def test_redelivery_by_source_offset_is_never_new_nor_late_whatever_the_burst() 
 def test_unreadable_scored_record_goes_to_its_dlq_and_state_is_untouched() -> None:
     rt, topics = _runtime()
     table = InMemoryTable()
-    asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1)]))
+    asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1), _passed(TS + 1001)]))
     old = table.data["AAPL"]
     before = json.dumps(old, sort_keys=True)
     unreadable = Event(Message("sentiment.scored", b"{nope", b"AAPL"))
-    bad = [_scored("2", 2, label="bullish"), _scored("3", 3), unreadable]
+    bad = [_scored("2", 2, label="bullish"), _scored("3", 3), unreadable, _passed(TS + 3001)]
     asyncio.run(handle_scored_batch(rt, topics, table, bad))
     dlq = topics.dlq_topics["sentiment.scored"]
     assert _reasons(dlq) == [b"unreadable_scored", b"unreadable_scored"]
@@ -220,3 +228,36 @@ def test_cancelled_agent_finishes_its_batch_before_stopping() -> None:
 
     asyncio.run(main())
     assert done == ["batch", "cancelled"]
+
+
+def test_records_wait_for_the_watermark_and_a_report_alone_releases_them() -> None:
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1), _scored("2", 2)]))
+    assert table.data["AAPL"]["totals"]["items"] == 0 and len(table.data["AAPL"]["pending"]) == 2
+    assert rt.metrics.registry.get_sample_value("finsent_pending_records") == 2
+    asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 1500)]))  # a batch of one
+    assert table.data["AAPL"]["totals"]["items"] == 1  # only what the watermark passed
+    asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 2 * 3_600_000)]))
+    state = table.data["AAPL"]
+    assert state["totals"]["items"] == 2 and state["pending"] == []
+    finals = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]  # type: ignore[attr-defined]
+    closed = sorted(w["window"] for w in finals if w["final"])
+    assert closed == ["1h", "1m", "5m"]  # no record for AAPL since: time alone closed them
+    assert rt.metrics.registry.get_sample_value("finsent_pending_records") == 0
+    wm = rt.metrics.registry.get_sample_value(
+        "finsent_watermark_timestamp_seconds", {"partition": "1"}
+    )
+    assert wm == (TS + 2 * 3_600_000) / 1000
+
+
+def test_watermark_records_are_never_counted_nor_dead_lettered() -> None:
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS), _passed(TS + 1)]))
+    assert topics.dlq_topics["sentiment.scored"].sent == []
+    assert rt.metrics.registry.get_sample_value("finsent_mentions_total", {"verdict": "new"}) in (
+        None,
+        0,
+    )
+    assert [k for _p, k, _v in table.changelog] == ["__watermarks__/1"]

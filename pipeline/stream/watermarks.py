@@ -1,0 +1,121 @@
+"""Event-time progress through Kafka: the scoring stage reports it, the aggregation reads it.
+
+The aggregation sees a ticker's records from every input partition interleaved, so on its own it
+cannot know how far event time has got (see `core/watermarks.py` for the rule). The scoring
+stage does know, for each input partition it owns: the largest event time whose scored records
+are already on the broker. Every `FINSENT_WATERMARK_INTERVAL_MS` it writes that progress, one
+small record per partition of `sentiment.scored` (Flink and Beam broadcast watermarks to every
+downstream channel the same way). Because a report is produced after the scored records it
+covers, and Kafka keeps one producer's order within a partition, an aggregation partition that
+reads a report has already read every record the report vouches for.
+
+A watermark record is `{"watermarks": {"news.raw/0": [event_ms, idle], ...}}` with the header
+`finsent-kind: watermark`; it is never counted as an item, and readers of `sentiment.scored`
+skip it (`is_watermark`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pipeline.core.watermarks import Report
+
+HEADER = ("finsent-kind", b"watermark")
+KEY_PREFIX = "__watermarks__/"  # table key of one scored partition's progress state
+HEARTBEAT_S = 5.0  # an unchanged report is repeated this often (a new owner, a lost record)
+BROKER_QUERY_S = 2.0  # log ends the consumer has not seen are asked of the broker this often
+
+
+def is_watermark(value: Mapping[str, Any]) -> bool:
+    """A decoded `sentiment.scored` value that is a progress report, not a scored record."""
+    return "watermarks" in value
+
+
+def is_watermark_record(record: Any) -> bool:
+    """A Kafka record (kafka-python's or faust's) of `sentiment.scored` that is a progress
+    report, judged by its header: for readers that do not decode every value."""
+    headers = record.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return any(k == HEADER[0] and v == HEADER[1] for k, v in pairs)
+
+
+def encode(reports: Mapping[str, Report]) -> bytes:
+    body = {"watermarks": {s: [ms, idle] for s, (ms, idle) in sorted(reports.items())}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode(value: Mapping[str, Any]) -> dict[str, Report]:
+    out: dict[str, Report] = {}
+    for source, (ms, idle) in value["watermarks"].items():
+        out[str(source)] = (int(ms) if ms is not None else None, bool(idle))
+    return out
+
+
+def table_key(partition: int) -> str:
+    return f"{KEY_PREFIX}{partition}"
+
+
+class ProgressReporter:
+    """The scoring stage's view of its input partitions: what it has delivered, and when each
+    partition last had something to read. Bookkeeping only; the agents' timer sends."""
+
+    def __init__(self, idle_timeout_s: float, clock: Callable[[], float] = time.monotonic):
+        self.idle_timeout_s = idle_timeout_s
+        self.clock = clock
+        self.reached: dict[str, int] = {}
+        self.active_at: dict[str, float] = {}  # last record, or when the partition was assigned
+        self.last_sent: dict[str, Report] = {}
+        self.last_sent_at = 0.0
+        self.asked_broker_at = -1e9
+
+    def delivered(self, source: str, event_ms: int | None) -> None:
+        """A record of `source` was processed and its outputs are on the broker."""
+        if event_ms is not None and event_ms > self.reached.get(source, event_ms - 1):
+            self.reached[source] = event_ms
+        self.active_at[source] = self.clock()
+
+    def forget(self, sources: Iterable[str]) -> None:
+        """Partitions revoked: their next owner reports them."""
+        for s in sources:
+            self.reached.pop(s, None)
+            self.active_at.pop(s, None)
+            self.last_sent.pop(s, None)
+
+    def may_ask_broker(self) -> bool:
+        """At most one log-end query to the broker per `BROKER_QUERY_S`."""
+        now = self.clock()
+        if now - self.asked_broker_at < BROKER_QUERY_S:
+            return False
+        self.asked_broker_at = now
+        return True
+
+    def quiet(self, owned: Iterable[str]) -> list[str]:
+        """Owned partitions without a record for the idleness timeout: idle if caught up."""
+        now = self.clock()
+        return [s for s in owned if now - self.active_at.setdefault(s, now) >= self.idle_timeout_s]
+
+    def report(self, owned: Iterable[str], caught_up: Iterable[str]) -> dict[str, Report]:
+        """Progress of every owned partition that has something to say: an event time reached,
+        or idle (nothing left to read and no record for the idleness timeout)."""
+        now, done = self.clock(), set(caught_up)
+        out: dict[str, Report] = {}
+        for source in owned:
+            since = self.active_at.setdefault(source, now)
+            idle = source in done and now - since >= self.idle_timeout_s
+            reached = self.reached.get(source)
+            if reached is not None or idle:
+                out[source] = (reached, idle)
+        return out
+
+    def due(self, reports: Mapping[str, Report]) -> bool:
+        """Send `reports` now? When they changed, or as a heartbeat."""
+        return bool(reports) and (
+            dict(reports) != self.last_sent or self.clock() - self.last_sent_at >= HEARTBEAT_S
+        )
+
+    def sent(self, reports: Mapping[str, Report]) -> None:
+        self.last_sent = dict(reports)
+        self.last_sent_at = self.clock()
