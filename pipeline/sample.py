@@ -20,6 +20,11 @@ COMPANIES = {
     "BA": ("Boeing", "737 MAX"),
     "NVDA": ("Nvidia", "data-center GPU"),
     "AMZN": ("Amazon", "AWS"),
+    "KO": ("Coca-Cola", "soft drink"),
+    "PFE": ("Pfizer", "vaccine"),
+    "DIS": ("Disney", "streaming"),
+    "INTC": ("Intel", "chip"),
+    "WMT": ("Walmart", "grocery"),
 }
 POSITIVE = [
     "{name} shares jump {pct}% after quarterly profit beats estimates",

@@ -191,6 +191,8 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
             await delivery.on_revoked(revoked)
         rt.progress.forget(source_name(tp.topic, tp.partition) for tp in revoked)
         gone = {tp.partition for tp in revoked if tp.topic == s.scored_topic}
+        for partition in gone:
+            rt.due.pop(partition, None)
         for ticker in [t for t, p in rt.ticker_partition.items() if p in gone]:
             rt.metrics.forget_ticker(ticker)
             del rt.ticker_partition[ticker]

@@ -107,3 +107,5 @@ class Runtime:
     progress: ProgressReporter = field(default_factory=lambda: ProgressReporter(30.0))
     # Records waiting for the watermark, per ticker held here (the finsent_pending_records gauge).
     pending: dict[str, int] = field(default_factory=dict)
+    # scored partition -> ticker -> the watermark at which its state next changes
+    due: dict[int, dict[str, int | None]] = field(default_factory=dict)

@@ -192,8 +192,9 @@ class Tickers:
     so a watermark that moves visits only the states it changes, also after a recovery.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, index: dict[int, dict[str, int | None]]) -> None:
         self.table = table
+        self.index = index  # scored partition -> ticker -> when due (see `due`)
         self.states: dict[str, dict[str, Any] | None] = {}
         self.partition: dict[str, int] = {}
 
@@ -205,19 +206,31 @@ class Tickers:
     def put(self, key: str, partition: int, state: dict[str, Any]) -> None:
         self.states[key] = state
         self.partition[key] = partition
+        if partition in self.index and "due" in state:
+            self.index[partition][key] = state["due"]
 
     def due(self, partition: int, watermark_ms: int) -> list[str]:
-        """Tickers of `partition` that a watermark at `watermark_ms` changes."""
-        out = []
-        for key, state in (*self.table.data.items(), *self.states.items()):
-            if (
-                state is not None
-                and state.get("partition") == partition
-                and state.get("due") is not None
-                and state["due"] <= watermark_ms
-            ):
-                out.append(key)
-        return sorted(set(out))
+        """Tickers of `partition` that a watermark at `watermark_ms` changes.
+
+        The index is built once per assigned partition from the table (so states recovered from
+        the changelog are found too: the store decodes every value, too slow for each move).
+        """
+        if partition not in self.index:
+            found = {
+                key: state.get("due")
+                for key, state in self.table.data.items()
+                if isinstance(state, dict) and state.get("partition") == partition
+                and "due" in state
+            }  # fmt: skip
+            found.update(
+                (key, st["due"])
+                for key, p in self.partition.items()
+                if p == partition and (st := self.states[key]) is not None and "due" in st
+            )
+            self.index[partition] = found
+        return sorted(
+            k for k, due in self.index[partition].items() if due is not None and due <= watermark_ms
+        )
 
     def write_back(self) -> None:
         for key, partition in self.partition.items():
@@ -240,7 +253,7 @@ class _Aggregation:
 
     def __init__(self, rt: Runtime, topics: Topics, table: Any) -> None:
         self.rt, self.topics = rt, topics
-        self.tickers = Tickers(table)
+        self.tickers = Tickers(table, rt.due)
         self.pending: list[asyncio.Future[Any]] = []
         self.latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker, window
         self.marks: dict[int, int | None] = {}  # scored partition -> its watermark

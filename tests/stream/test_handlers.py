@@ -261,3 +261,15 @@ def test_watermark_records_are_never_counted_nor_dead_lettered() -> None:
         0,
     )
     assert [k for _p, k, _v in table.changelog] == ["__watermarks__/1"]
+
+
+def test_states_recovered_from_the_changelog_are_released_by_the_watermark() -> None:
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1), _scored("2", 2)]))
+    recovered = InMemoryTable(data=json.loads(json.dumps(table.data)))  # a restarted worker
+    rt2, topics2 = _runtime()
+    asyncio.run(handle_scored_batch(rt2, topics2, recovered, [_passed(TS + 10_000)]))
+    assert (
+        recovered.data["AAPL"]["totals"]["items"] == 2 and recovered.data["AAPL"]["pending"] == []
+    )
