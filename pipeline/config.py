@@ -247,6 +247,10 @@ class Settings(BaseSettings):
     # input partition with nothing to read stops holding event time back (Flink's withIdleness).
     watermark_interval_ms: int = Field(200, ge=10)
     idle_timeout_s: float = Field(30.0, gt=0)
+    # Records waiting for the watermark are kept in the ticker's changelogged state: past this
+    # many bytes the oldest are folded early (finsent_forced_folds_total), so a state stays one
+    # Kafka message (the broker's default limit is 1 MB).
+    max_pending_bytes: int = Field(400_000, ge=10_000, le=900_000)
 
     # Analytics (core)
     windows: str = ",".join(WINDOWS_MS)  # names from 1m,5m,1h,1d or durations like 15m
@@ -449,4 +453,5 @@ class Settings(BaseSettings):
             novelty_max_hamming=self.novelty_max_hamming,
             rules=load_ticker_rules(self.rules_path),
             mask_personal_data=self.mask_personal_data,
+            max_pending_bytes=self.max_pending_bytes,
         )

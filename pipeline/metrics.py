@@ -65,6 +65,7 @@ class PipelineMetrics:
     last_commit: Gauge
     watermark: Gauge
     pending_records: Gauge
+    forced_folds: Counter
     model_info: Info
     build_info: Info
     ticker_mentions: Counter
@@ -184,6 +185,11 @@ class PipelineMetrics:
             pending_records=Gauge(
                 "finsent_pending_records",
                 "Scored records waiting for the watermark to pass them",
+                registry=r,
+            ),
+            forced_folds=Counter(
+                "finsent_forced_folds",
+                "Records folded before the watermark passed them (FINSENT_MAX_PENDING_BYTES)",
                 registry=r,
             ),
             model_info=Info(

@@ -45,6 +45,7 @@ def initialize(ticker: str) -> dict[str, Any]:
         "ticker": ticker,
         "clock_ms": None,  # the latest event time folded in: "now" for this ticker's snapshot
         "pending": [],  # scored records (dicts) waiting for the watermark to pass them
+        "pending_bytes": 0,  # their size as JSON (bounded: `CoreConfig.max_pending_bytes`)
         "novelty": novelty.initialize(),
         "windows": {},
         "decay": {},
@@ -58,7 +59,7 @@ def initialize(ticker: str) -> dict[str, Any]:
             "last_start_ms": None,
         },
         "fired": {},
-        "totals": {"items": 0, "duplicates": 0, "late": 0, "redelivered": 0},
+        "totals": {"items": 0, "duplicates": 0, "late": 0, "redelivered": 0, "forced": 0},
     }
 
 

@@ -10,6 +10,7 @@ item id. The stream gets there by holding records until every input partition is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,10 @@ class CoreConfig:
     max_event_ahead_ms: int = 86_400_000
     # E-mails, phone numbers and handles masked in the text on scored records (core/privacy.py).
     mask_personal_data: bool = True
+    # Records waiting for the watermark live in the ticker's state, and the state is one Kafka
+    # message on the changelog (1 MB by default): past this many bytes of waiting records the
+    # oldest are folded before the watermark reaches them (counted as "forced").
+    max_pending_bytes: int = 400_000
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,31 @@ def _order(record: dict[str, Any]) -> tuple[int, str, list[Any]]:
     return (int(record["published_at_ms"]), str(record["id"]), record.get("origin") or [])
 
 
+def _waiting(state: dict[str, Any], s: Scored, cfg: CoreConfig) -> tuple[dict[str, Any], Outputs]:
+    """`s` joins the records waiting for the watermark. A hot ticker behind a watermark that
+    does not move (a partition held back, a start before every partition reported) cannot grow
+    its state without bound: past `max_pending_bytes` the oldest half is folded now, in order."""
+    entry = s.to_dict()
+    entry["bytes"] = len(json.dumps(entry))
+    pending = [*state["pending"], entry]
+    total = state.get("pending_bytes", 0) + entry["bytes"]
+    state = {**state, "pending": pending, "pending_bytes": total}
+    if total <= cfg.max_pending_bytes:
+        return state, Outputs()
+    ordered = sorted(pending, key=_order)
+    cut, kept = 0, total
+    while kept > cfg.max_pending_bytes // 2:
+        kept -= ordered[cut]["bytes"]
+        cut += 1
+    totals = {**state["totals"], "forced": state["totals"].get("forced", 0) + cut}
+    state = {**state, "pending": ordered[cut:], "pending_bytes": kept, "totals": totals}
+    out = Outputs()
+    for record in ordered[:cut]:
+        state, now = _fold(state, Scored.from_dict(record), cfg)
+        out = out.then(now)
+    return state, out
+
+
 def accept(
     state: dict[str, Any] | None, s: Scored, watermark_ms: int | None, cfg: CoreConfig
 ) -> tuple[dict[str, Any], Outputs]:
@@ -230,14 +260,15 @@ def accept(
     if again:
         return state, Outputs((REDELIVERY,))
     if watermark_ms is None:
-        return {**state, "pending": [*state["pending"], s.to_dict()]}, Outputs()
+        return _waiting(state, s, cfg)
     if is_late(s.published_at_ms, watermark_ms, cfg.aggregation.grace_ms):
         return _with_totals(state, "late"), Outputs((LATE,))
     state, out = advance(state, watermark_ms, cfg)
     if s.published_at_ms < watermark_ms:
         state, now = _fold(state, s, cfg)
         return state, out.then(now)
-    return {**state, "pending": [*state["pending"], s.to_dict()]}, out
+    state, now = _waiting(state, s, cfg)
+    return state, out.then(now)
 
 
 def advance(
@@ -250,7 +281,8 @@ def advance(
     out = Outputs()
     if ready:
         rest = [p for p in state["pending"] if int(p["published_at_ms"]) >= watermark_ms]
-        state = {**state, "pending": rest}
+        size = sum(int(p.get("bytes", 0)) for p in rest)
+        state = {**state, "pending": rest, "pending_bytes": size}
         for record in sorted(ready, key=_order):
             state, now = _fold(state, Scored.from_dict(record), cfg)
             out = out.then(now)

@@ -1,9 +1,11 @@
 """Event-time window math: pure functions of timestamps, like `faust/windows.py`.
 
-Windows are tumbling and aligned to the epoch (UTC). A ticker's *watermark* is the largest event
-time seen for it. A record is *late* when it is older than `watermark - grace_ms`; a window is
-*closed* once `window_end + grace_ms <= watermark`. These two definitions agree: a record that is
-not late can only fall into a window that is not closed, so closed windows are final.
+Windows are tumbling and aligned to the epoch (UTC). The *watermark* is how far event time has
+got: in the stream, the minimum progress over all input partitions (`core/watermarks.py`); for a
+single sorted source (the backtest), the latest event time folded in. A record is *late* when it is
+older than `watermark - grace_ms`; a window is *closed* once `window_end + grace_ms <= watermark`.
+These two definitions agree: a record that is not late can only fall into a window that is not
+closed, so closed windows are final.
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
         for src, end in ends.items()
         if end is not None and end <= raw.cursor.next.get(owned[src], -1)
     ]
-    reports = rt.progress.report(owned, caught_up)
+    empty = [src for src, end in ends.items() if end == 0]
+    reports = rt.progress.report(owned, caught_up, empty)
     if not rt.progress.due(reports):
         return
     value = watermarks.encode(reports)

@@ -277,6 +277,14 @@ class _Aggregation:
 
     def store(self, ticker: str, partition: int, state: dict[str, Any]) -> None:
         agg = self.rt.core.aggregation
+        old = self.tickers.get(ticker)
+        forced = state["totals"].get("forced", 0) - ((old or {}).get("totals") or {}).get(
+            "forced", 0
+        )
+        if forced > 0:
+            self.rt.metrics.forced_folds.inc(forced)
+            log.warning("%s: %d records folded before the watermark (FINSENT_MAX_PENDING_BYTES)",
+                        ticker, forced)  # fmt: skip
         due = due_ms(state, agg)
         self.tickers.put(ticker, partition, {**state, "partition": partition, "due": due})
         self.rt.ticker_partition[ticker] = partition

@@ -93,19 +93,31 @@ class ProgressReporter:
         return True
 
     def quiet(self, owned: Iterable[str]) -> list[str]:
-        """Owned partitions without a record for the idleness timeout: idle if caught up."""
+        """Owned partitions without a record for the idleness timeout (idle if caught up), and
+        those that never delivered one since assignment (idle at once if their log is empty)."""
         now = self.clock()
-        return [s for s in owned if now - self.active_at.setdefault(s, now) >= self.idle_timeout_s]
+        return [
+            s
+            for s in owned
+            if now - self.active_at.setdefault(s, now) >= self.idle_timeout_s
+            or s not in self.reached
+        ]
 
-    def report(self, owned: Iterable[str], caught_up: Iterable[str]) -> dict[str, Report]:
+    def report(
+        self, owned: Iterable[str], caught_up: Iterable[str], empty: Iterable[str] = ()
+    ) -> dict[str, Report]:
         """Progress of every owned partition that has something to say: an event time reached,
-        or idle (nothing left to read and no record for the idleness timeout)."""
-        now, done = self.clock(), set(caught_up)
+        or idle: nothing left to read and no record for the idleness timeout, or a log that has
+        never held a record (a replay namespace's unused input topic: waiting for it would
+        only delay everything by the timeout)."""
+        now, done, never = self.clock(), set(caught_up), set(empty)
         out: dict[str, Report] = {}
         for source in owned:
             since = self.active_at.setdefault(source, now)
-            idle = source in done and now - since >= self.idle_timeout_s
             reached = self.reached.get(source)
+            idle = source in done and (
+                now - since >= self.idle_timeout_s or (source in never and reached is None)
+            )
             if reached is not None or idle:
                 out[source] = (reached, idle)
         return out

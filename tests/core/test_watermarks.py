@@ -231,3 +231,19 @@ def test_a_large_interleaved_feed_matches_the_sorted_backtest(order_seed: int) -
     cfg = CoreConfig(aggregation=AggregationConfig(grace_ms=MIN), rules=RULES)
     parts = _feed(7, 1500, 4)
     assert _stream(parts, order_seed, cfg) == _backtest(parts, cfg)
+
+
+def test_waiting_records_are_bounded_in_bytes_and_the_oldest_fold_first() -> None:
+    import json
+
+    cfg = CoreConfig(aggregation=AggregationConfig(grace_ms=MIN), max_pending_bytes=20_000)
+    state = None
+    for i in range(300):  # a hot ticker while the watermark does not move
+        state, _out = accept(state, _rec(i, T0 + i * 1000, f"story {i} " + "x" * 100), None, cfg)
+        assert len(json.dumps(state["pending"])) <= 20_000 + 2_000
+    assert state is not None
+    assert state["totals"]["forced"] == state["totals"]["items"] > 0
+    folded_until = state["clock_ms"]
+    assert all(p["published_at_ms"] > folded_until for p in state["pending"])  # oldest first
+    state, out = advance(state, T0 + 300 * 1000, cfg)
+    assert state["totals"]["items"] == 300 and state["pending"] == []

@@ -1,0 +1,57 @@
+"""The scoring stage's progress reports (pipeline/stream/watermarks.py), on a fake clock: what a
+partition reports, when it is idle, and when a report is sent."""
+
+from __future__ import annotations
+
+from pipeline.stream.watermarks import ProgressReporter, decode, encode, is_watermark
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_is_the_largest_event_time_delivered_and_idle_needs_quiet_and_caught_up() -> None:
+    clock = Clock()
+    p = ProgressReporter(idle_timeout_s=30, clock=clock)
+    owned = ["news.raw/0", "news.raw/1"]
+    assert p.report(owned, caught_up=[]) == {}  # nothing to say yet
+    p.delivered("news.raw/0", 2_000)
+    p.delivered("news.raw/0", 1_000)  # out of order in its partition: progress stays
+    assert p.report(owned, caught_up=owned) == {"news.raw/0": (2_000, False)}
+    clock.now += 31
+    assert p.report(owned, caught_up=["news.raw/1"]) == {
+        "news.raw/0": (2_000, False),  # quiet but not caught up: a backlog is not idle
+        "news.raw/1": (None, True),
+    }
+    assert p.report(owned, caught_up=owned)["news.raw/0"] == (2_000, True)
+    p.delivered("news.raw/0", 3_000)  # a record: busy again
+    assert p.report(owned, caught_up=owned)["news.raw/0"] == (3_000, False)
+
+
+def test_an_empty_log_is_idle_at_once_and_reports_are_sent_on_change_or_heartbeat() -> None:
+    clock = Clock()
+    p = ProgressReporter(idle_timeout_s=30, clock=clock)
+    owned = ["social.raw/0", "social.raw/1"]
+    assert p.quiet(owned) == owned  # never delivered: their log ends are looked at
+    reports = p.report(owned, caught_up=owned, empty=["social.raw/1"])
+    assert reports == {"social.raw/1": (None, True)}  # /0 has records somewhere: it waits
+    assert p.due(reports)
+    p.sent(reports)
+    assert not p.due(reports)
+    clock.now += 6
+    assert p.due(reports)  # the heartbeat
+    p.forget(["social.raw/1"])
+    assert p.report(owned, caught_up=[]) == {}
+
+
+def test_a_report_round_trips_and_is_told_apart_from_a_scored_record() -> None:
+    import json
+
+    reports = {"news.raw/0": (5, False), "news.raw/1": (None, True)}
+    value = json.loads(encode(reports))
+    assert is_watermark(value) and decode(value) == reports
+    assert not is_watermark({"id": "1", "ticker": "AAPL"})
