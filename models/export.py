@@ -48,7 +48,7 @@ def sha256(path: Path) -> str:
 def load_checkpoint(path: str | Path) -> tuple[Any, Any]:
     """Load a sequence-classification checkpoint with eager attention, in eval mode.
 
-    Eager attention, because with sdpa ONNX Runtime fuses no Attention node (DESIGN.md).
+    Eager attention, because with sdpa ONNX Runtime fuses no Attention node (README).
     """
     try:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -91,7 +91,7 @@ def export_fp32(model: Any, tokenizer: Any, out_path: Path, opset: int = 17) -> 
             model, args, str(out_path), input_names=names, output_names=["logits"],
             dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False,
         )  # fmt: skip
-    model.eval()  # the exporter restores train mode (dropout on) -- DESIGN.md
+    model.eval()  # the exporter restores train mode (dropout on) (README)
     return out_path
 
 
@@ -119,7 +119,7 @@ def optimize(src: Path, dst: Path, num_heads: int, hidden_size: int, *, fp16: bo
 def quantize_int8(
     src: Path, dst: Path, *, per_channel: bool = True, exclude: str | None = None
 ) -> Path:
-    """Dynamic int8 quantization; per-channel keeps far more labels equal to fp32 (DESIGN.md).
+    """Dynamic int8 quantization; per-channel keeps far more labels equal to fp32 (README).
 
     Args:
         exclude: regex of node names kept in fp32 (e.g. the last layer or the head), trading a few

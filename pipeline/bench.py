@@ -3,7 +3,7 @@
 torch/transformers are imported lazily (rows skipped with a note without them). All rows score the
 same deterministic, realistic 9-60-word texts in calls of `--batch` texts, in one run, so the
 machine load is the same for all; the load average is printed because other processes on a
-2-core machine cut throughput by a third or more (DESIGN.md).
+2-core machine cut throughput by a third or more (README, Benchmarks).
 
 Usage:
     finsent bench                      # quick table

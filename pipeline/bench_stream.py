@@ -201,7 +201,13 @@ def _measure(
             changelog,
         ]
         ends = _end_offsets(settings, outputs)
-        scored = ends[settings.scored_topic]
+        from pipeline.stream.watermarks import is_watermark_record
+
+        # item x ticker records: the scored topic less its watermark records (those are counted
+        # in the Kafka messages per item, as every other message the worker writes)
+        scored = ends[settings.scored_topic] - sum(
+            1 for r in read_to_end(settings, settings.scored_topic) if is_watermark_record(r)
+        )
         changelog_bytes = sum(
             len(r.value or b"") + len(r.key or b"") for r in read_to_end(settings, changelog)
         )

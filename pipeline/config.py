@@ -26,7 +26,7 @@ PACKAGE_DIR = Path(__file__).parent
 REPO_DIR = PACKAGE_DIR.parent
 DEFAULT_MODEL_DIR = REPO_DIR / "models" / "finsent-minilm"
 DEFAULT_RULES = PACKAGE_DIR / "alert_rules.yaml"
-# Per-ticker Prometheus series exist only for these (DESIGN.md, metrics): large, much-discussed
+# Per-ticker Prometheus series exist only for these (README, Configuration): large, much-discussed
 # names, the ten StockNet tickers among them. Everything else is summed under ticker="other".
 DEFAULT_WATCHLIST = (
     "AAPL,MSFT,NVDA,AMZN,GOOGL,GOOG,META,TSLA,BRK.B,JPM,V,UNH,XOM,JNJ,WMT,MA,PG,HD,CVX,LLY,"

@@ -1,5 +1,5 @@
 """`finsent rules`: render `pipeline/alert_rules.yaml` into Prometheus rules, so the pager and the
-in-stream `sentiment.alerts` topic read their thresholds from one file (DESIGN.md, alerts).
+in-stream `sentiment.alerts` topic read their thresholds from one file (README, alerts).
 
 Usage:
     finsent rules              # rewrite the committed files under the repository root

@@ -24,7 +24,7 @@ def score_from_probs(probs: Sequence[float]) -> Score:
     """Build a `Score` from probabilities in `LABELS` order (negative, neutral, positive).
 
     We aggregate the continuous score, not the label: on out-of-domain headlines the model often
-    says "neutral" while the sign of p(pos) - p(neg) is still right (DESIGN.md, measurements).
+    says "neutral" while the sign of p(pos) - p(neg) is still right (README, Design decisions).
     """
     if len(probs) != len(LABELS):
         raise ValueError(f"expected {len(LABELS)} probabilities, got {len(probs)}")

@@ -1,6 +1,6 @@
 """Validate raw input bytes into an `Item`, or a `Rejected` with a machine-readable reason.
 
-Pure: no I/O, no clock. Unknown fields are kept in `Item.extra` (DESIGN.md, input record).
+Pure: no I/O, no clock. Unknown fields are kept in `Item.extra` (README, Architecture).
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ class OnnxScorer:
                     raise ModelLoadError(f"cannot load {model_file} on CUDA: {e}") from e
                 log.warning("CUDA session for %s failed (%s); using CPU", model_file, e)
             if session is not None and session.get_providers()[0] != CUDA:
-                # onnxruntime-gpu lists CUDA without a GPU and silently falls back (DESIGN.md).
+                # onnxruntime-gpu lists CUDA without a GPU and silently falls back (README).
                 if provider == "cuda":
                     raise ModelLoadError(f"CUDA requested for {model_file} but not available")
                 session = None

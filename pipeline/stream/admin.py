@@ -4,7 +4,7 @@ Usage:
     finsent topics [--partitions N]
 
 Input topics are keyed by source item id; scored/aggregates/alerts topics are keyed by ticker, so
-one ticker's state lives in one partition and throughput scales with partitions (DESIGN.md).
+one ticker's state lives in one partition and throughput scales with partitions (README).
 """
 
 from __future__ import annotations
