@@ -247,10 +247,10 @@ class Settings(BaseSettings):
     # input partition with nothing to read stops holding event time back (Flink's withIdleness).
     watermark_interval_ms: int = Field(200, ge=10)
     idle_timeout_s: float = Field(30.0, gt=0)
-    # Records waiting for the watermark are kept in the ticker's changelogged state: past this
-    # many bytes the oldest are folded early (finsent_forced_folds_total), so a state stays one
-    # Kafka message (the broker's default limit is 1 MB).
-    max_pending_bytes: int = Field(400_000, ge=10_000, le=900_000)
+    # Records waiting for the watermark are kept in the ticker's state (stored in 256 KB
+    # changelog chunks): past this many bytes the oldest half is folded early, a last guard on
+    # memory (finsent_forced_folds_total).
+    max_pending_bytes: int = Field(64_000_000, ge=10_000)
 
     # Analytics (core)
     windows: str = ",".join(WINDOWS_MS)  # names from 1m,5m,1h,1d or durations like 15m

@@ -50,10 +50,10 @@ class CoreConfig:
     max_event_ahead_ms: int = 86_400_000
     # E-mails, phone numbers and handles masked in the text on scored records (core/privacy.py).
     mask_personal_data: bool = True
-    # Records waiting for the watermark live in the ticker's state, and the state is one Kafka
-    # message on the changelog (1 MB by default): past this many bytes of waiting records the
-    # oldest are folded before the watermark reaches them (counted as "forced").
-    max_pending_bytes: int = 400_000
+    # Records waiting for the watermark live in the ticker's state: past this many bytes of
+    # them the oldest half is folded before the watermark reaches them (counted as "forced"),
+    # a last guard on memory.
+    max_pending_bytes: int = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -221,8 +221,8 @@ def _order(record: dict[str, Any]) -> tuple[int, str, list[Any]]:
 
 def _waiting(state: dict[str, Any], s: Scored, cfg: CoreConfig) -> tuple[dict[str, Any], Outputs]:
     """`s` joins the records waiting for the watermark. A hot ticker behind a watermark that
-    does not move (a partition held back, a start before every partition reported) cannot grow
-    its state without bound: past `max_pending_bytes` the oldest half is folded now, in order."""
+    does not move (a partition held back for long) cannot grow its state without bound: past
+    `max_pending_bytes` the oldest half is folded now, in order."""
     entry = s.to_dict()
     entry["bytes"] = len(json.dumps(entry))
     pending = [*state["pending"], entry]

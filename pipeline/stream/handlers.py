@@ -195,12 +195,22 @@ class Tickers:
     def __init__(self, table: Any, index: dict[int, dict[str, int | None]]) -> None:
         self.table = table
         self.index = index  # scored partition -> ticker -> when due (see `due`)
+        self.chunks: dict[str, list[Any]] = {}  # stored chunks of waiting records, as read
         self.states: dict[str, dict[str, Any] | None] = {}
         self.partition: dict[str, int] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
         if key not in self.states:
-            self.states[key] = self.table.get(key)
+            stored = self.table.get(key)
+            if isinstance(stored, dict) and "pending_chunks" in stored:
+                chunks = [
+                    self.table.get(chunk_key(key, i)) for i in range(stored["pending_chunks"])
+                ]
+                self.chunks[key] = chunks
+                pending = [r for c in chunks if c for r in c["records"]]
+                stored = {k: v for k, v in stored.items() if k != "pending_chunks"}
+                stored["pending"] = pending
+            self.states[key] = stored
         return self.states[key]
 
     def put(self, key: str, partition: int, state: dict[str, Any]) -> None:
@@ -233,10 +243,53 @@ class Tickers:
         )
 
     def write_back(self) -> None:
+        """Write each changed state: the records waiting for the watermark go in chunks under
+        keys of their own (one Kafka message each, whatever the backlog), and only the chunks
+        that changed are rewritten."""
         for key, partition in self.partition.items():
             state = self.states[key]
-            self.table.data[key] = state  # the local store, without faust's routing
-            self.table.send_changelog(partition, key, state)
+            if state is None or "pending" not in state:
+                self._write(partition, key, state)
+                continue
+            old = self.chunks.get(key, [])
+            new = [{"records": c} for c in split_chunks(state["pending"], CHUNK_BYTES)]
+            for i, chunk in enumerate(new):
+                if i >= len(old) or old[i] != chunk:
+                    self._write(partition, chunk_key(key, i), chunk)
+            for i in range(len(new), len(old)):
+                self._write(partition, chunk_key(key, i), None)  # a tombstone
+            main = {k: v for k, v in state.items() if k != "pending"}
+            main = {**main, "pending_chunks": len(new), "pending_count": len(state["pending"])}
+            self._write(partition, key, main)
+
+    def _write(self, partition: int, key: str, value: Any) -> None:
+        if value is None:
+            self.table.data.pop(key, None)
+        else:
+            self.table.data[key] = value  # the local store, without faust's routing
+        self.table.send_changelog(partition, key, value)
+
+
+CHUNK_BYTES = 256_000  # waiting records per changelog message, as JSON
+
+
+def chunk_key(ticker: str, i: int) -> str:
+    return f"{ticker}/pending/{i}"
+
+
+def split_chunks(records: Sequence[dict[str, Any]], max_bytes: int) -> list[list[dict[str, Any]]]:
+    """`records` in arrival order, cut into runs of at most `max_bytes` (their "bytes" field):
+    new records only touch the last run, so a batch rewrites little of a long backlog."""
+    out: list[list[dict[str, Any]]] = []
+    size = max_bytes
+    for r in records:
+        b = int(r.get("bytes", 0))
+        if size + b > max_bytes and (not out or out[-1]):
+            out.append([])
+            size = 0
+        out[-1].append(r)
+        size += b
+    return out
 
 
 Encoded = tuple[list[tuple[WindowStats, bytes]], list[tuple[Alert, bytes]]]

@@ -92,7 +92,7 @@ def register(rt: Runtime, table: Any) -> None:
                 "sentiment_z": snap.sentiment_z,
                 "volume_z": snap.volume_z,
                 "totals": state["totals"],
-                "pending": len(state.get("pending", ())),  # waiting for the watermark
+                "pending": state.get("pending_count", 0),  # waiting for the watermark
             }
         )
 

@@ -10,7 +10,12 @@ import json
 from typing import Any
 
 from pipeline.stream.app import Runtime
-from pipeline.stream.handlers import DLQ_MAX_VALUE_BYTES, handle_raw_batch, handle_scored_batch
+from pipeline.stream.handlers import (
+    DLQ_MAX_VALUE_BYTES,
+    Tickers,
+    handle_raw_batch,
+    handle_scored_batch,
+)
 from pipeline.stream.topics import Topics
 from pipeline.testing import (
     Event,
@@ -234,13 +239,16 @@ def test_records_wait_for_the_watermark_and_a_report_alone_releases_them() -> No
     rt, topics = _runtime()
     table = InMemoryTable()
     asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1), _scored("2", 2)]))
-    assert table.data["AAPL"]["totals"]["items"] == 0 and len(table.data["AAPL"]["pending"]) == 2
+    assert table.data["AAPL"]["totals"]["items"] == 0 and table.data["AAPL"]["pending_count"] == 2
+    assert len(Tickers(table, {}).get("AAPL")["pending"]) == 2  # type: ignore[index]
     assert rt.metrics.registry.get_sample_value("finsent_pending_records") == 2
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 1500)]))  # a batch of one
     assert table.data["AAPL"]["totals"]["items"] == 1  # only what the watermark passed
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 2 * 3_600_000)]))
     state = table.data["AAPL"]
-    assert state["totals"]["items"] == 2 and state["pending"] == []
+    assert state["totals"]["items"] == 2 and state["pending_count"] == 0
+    assert "AAPL/pending/0" not in table.data  # the emptied chunk was deleted (a tombstone)
+    assert "AAPL/pending/0" in [k for _p, k, v in table.changelog if v is None]
     finals = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]  # type: ignore[attr-defined]
     closed = sorted(w["window"] for w in finals if w["final"])
     assert closed == ["1h", "1m", "5m"]  # no record for AAPL since: time alone closed them
@@ -270,6 +278,23 @@ def test_states_recovered_from_the_changelog_are_released_by_the_watermark() -> 
     recovered = InMemoryTable(data=json.loads(json.dumps(table.data)))  # a restarted worker
     rt2, topics2 = _runtime()
     asyncio.run(handle_scored_batch(rt2, topics2, recovered, [_passed(TS + 10_000)]))
+    state = recovered.data["AAPL"]
+    assert state["totals"]["items"] == 2 and state["pending_count"] == 0
+
+
+def test_a_long_backlog_of_waiting_records_is_stored_in_bounded_chunks() -> None:
+    from pipeline.stream.handlers import CHUNK_BYTES
+
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    burst = [_scored(str(i), i) for i in range(3000)]  # far more than one message holds
+    for k in range(0, 3000, 500):
+        asyncio.run(handle_scored_batch(rt, topics, table, burst[k : k + 500]))
+    sizes = [len(json.dumps(v)) for _p, _k, v in table.changelog if v is not None]
+    assert max(sizes) < CHUNK_BYTES + 50_000  # every changelog message stays small
+    assert table.data["AAPL"]["pending_chunks"] > 3
+    assert len(Tickers(table, {}).get("AAPL")["pending"]) == 3000  # type: ignore[index]
+    asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 4_000_000)]))
     assert (
-        recovered.data["AAPL"]["totals"]["items"] == 2 and recovered.data["AAPL"]["pending"] == []
+        table.data["AAPL"]["totals"]["items"] == 3000 and table.data["AAPL"]["pending_chunks"] == 0
     )
