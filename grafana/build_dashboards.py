@@ -896,19 +896,25 @@ def pipeline_health() -> Builder:
                 (f"sum(rate({sel('finsent_late_records_total')}[5m]))", "late"),
                 (f"sum(rate({sel('finsent_duplicate_records_total')}[5m]))", "duplicate"),
                 (f"sum(rate({sel('finsent_stream_holes_total')}[5m]))", "skipped (holes)"),
+                (f"sum(rate({sel('finsent_forced_folds_total')}[5m]))", "folded early"),
             ],
             "reqps",
             (12, 24, 12, 7),
         ),
         (
             "Event-time freshness (s behind wall clock)",
-            "Wall clock minus the newest event time each worker has processed: how far behind "
-            "real time the windows are.",
+            "Wall clock minus the newest event time each worker has folded in, and minus its "
+            "watermark (the event time every input partition has reached; records wait until "
+            "it passes them): how far behind real time the windows are.",
             [
                 (
                     f"time() - max by (instance) ({sel('finsent_last_event_timestamp_seconds')})",
                     "{{instance}}",
-                )
+                ),
+                (
+                    f"time() - min by (instance) ({sel('finsent_watermark_timestamp_seconds')})",
+                    "watermark {{instance}}",
+                ),
             ],
             "s",
             (0, 31, 12, 7),
