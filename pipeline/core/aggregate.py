@@ -46,6 +46,7 @@ def initialize(ticker: str) -> dict[str, Any]:
         "clock_ms": None,  # the latest event time folded in: "now" for this ticker's snapshot
         "pending": [],  # scored records (dicts) waiting for the watermark to pass them
         "pending_bytes": 0,  # their size as JSON (bounded: `CoreConfig.max_pending_bytes`)
+        "pending_first_ms": None,  # the earliest event time among them
         "novelty": novelty.initialize(),
         "windows": {},
         "decay": {},
@@ -261,7 +262,8 @@ def close_until(
 def due_ms(state: dict[str, Any], cfg: AggregationConfig) -> int | None:
     """The smallest watermark at which `advance` would change this state (a pending record to
     fold or a window to close), so a driver can skip the tickers with nothing due."""
-    candidates = [int(p["published_at_ms"]) + 1 for p in state["pending"]]
+    first = state.get("pending_first_ms")
+    candidates = [first + 1] if first is not None and state["pending"] else []
     for name, per in state["windows"].items():
         if name in cfg.windows_ms and per:
             first = min(int(k) for k in per)

@@ -227,7 +227,9 @@ def _waiting(state: dict[str, Any], s: Scored, cfg: CoreConfig) -> tuple[dict[st
     entry["bytes"] = len(json.dumps(entry))
     pending = [*state["pending"], entry]
     total = state.get("pending_bytes", 0) + entry["bytes"]
-    state = {**state, "pending": pending, "pending_bytes": total}
+    first = state.get("pending_first_ms")
+    first = s.published_at_ms if first is None else min(first, s.published_at_ms)
+    state = {**state, "pending": pending, "pending_bytes": total, "pending_first_ms": first}
     if total <= cfg.max_pending_bytes:
         return state, Outputs()
     ordered = sorted(pending, key=_order)
@@ -236,7 +238,10 @@ def _waiting(state: dict[str, Any], s: Scored, cfg: CoreConfig) -> tuple[dict[st
         kept -= ordered[cut]["bytes"]
         cut += 1
     totals = {**state["totals"], "forced": state["totals"].get("forced", 0) + cut}
-    state = {**state, "pending": ordered[cut:], "pending_bytes": kept, "totals": totals}
+    rest = ordered[cut:]
+    first = int(rest[0]["published_at_ms"]) if rest else None
+    state = {**state, "pending": rest, "pending_bytes": kept, "pending_first_ms": first}
+    state["totals"] = totals
     out = Outputs()
     for record in ordered[:cut]:
         state, now = _fold(state, Scored.from_dict(record), cfg)
@@ -282,7 +287,8 @@ def advance(
     if ready:
         rest = [p for p in state["pending"] if int(p["published_at_ms"]) >= watermark_ms]
         size = sum(int(p.get("bytes", 0)) for p in rest)
-        state = {**state, "pending": rest, "pending_bytes": size}
+        first = min((int(p["published_at_ms"]) for p in rest), default=None)
+        state = {**state, "pending": rest, "pending_bytes": size, "pending_first_ms": first}
         for record in sorted(ready, key=_order):
             state, now = _fold(state, Scored.from_dict(record), cfg)
             out = out.then(now)

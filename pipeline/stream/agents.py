@@ -73,7 +73,7 @@ def _guarded(rt: Runtime, name: str, body: Callable[[Any], Awaitable[None]]) -> 
 
 async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
     """One watermark record per scored partition, when the owned input partitions' progress
-    changed (or as a heartbeat). Idle: nothing left to read and no record for a while."""
+    changed. Idle: nothing left to read and no record for a while."""
     owned = {source_name(tp.topic, tp.partition): tp for tp in raw.cursor.next}
     if not owned:
         return

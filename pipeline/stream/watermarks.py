@@ -25,7 +25,6 @@ from pipeline.core.watermarks import Report
 
 HEADER = ("finsent-kind", b"watermark")
 KEY_PREFIX = "__watermarks__/"  # table key of one scored partition's progress state
-HEARTBEAT_S = 5.0  # an unchanged report is repeated this often (a new owner, a lost record)
 BROKER_QUERY_S = 2.0  # log ends the consumer has not seen are asked of the broker this often
 
 
@@ -68,7 +67,6 @@ class ProgressReporter:
         self.reached: dict[str, int] = {}
         self.active_at: dict[str, float] = {}  # last record, or when the partition was assigned
         self.last_sent: dict[str, Report] = {}
-        self.last_sent_at = 0.0
         self.asked_broker_at = -1e9
 
     def delivered(self, source: str, event_ms: int | None) -> None:
@@ -123,11 +121,10 @@ class ProgressReporter:
         return out
 
     def due(self, reports: Mapping[str, Report]) -> bool:
-        """Send `reports` now? When they changed, or as a heartbeat."""
-        return bool(reports) and (
-            dict(reports) != self.last_sent or self.clock() - self.last_sent_at >= HEARTBEAT_S
-        )
+        """Send `reports` now? Only when they changed: the aggregation keeps what it was told
+        in its table (a new owner of a scored partition recovers it), and a new owner of an
+        input partition starts from nothing, so its first report is a change."""
+        return bool(reports) and dict(reports) != self.last_sent
 
     def sent(self, reports: Mapping[str, Report]) -> None:
         self.last_sent = dict(reports)
-        self.last_sent_at = self.clock()

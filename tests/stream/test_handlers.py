@@ -151,7 +151,9 @@ def test_future_dated_and_spam_items_are_rejected_with_a_reason() -> None:
     assert ids == ["ok", "old"]  # an hour ahead is clock skew, old is a replay: both fine
 
 
-def _scored(item_id: str, offset: int, label: str = "negative", ticker: str = "AAPL") -> Event:
+def _scored(
+    item_id: str, offset: int, label: str = "negative", ticker: str = "AAPL", text: str = ""
+) -> Event:
     rec = {
         "id": item_id,
         "source": "wire",
@@ -162,7 +164,7 @@ def _scored(item_id: str, offset: int, label: str = "negative", ticker: str = "A
         "confidence": 0.7,
         "published_at_ms": TS + offset * 1000,
         "model_version": "m",
-        "text": f"Story number {item_id} about Apple {'x' * offset}",
+        "text": text or f"Story number {item_id} about Apple {'x' * offset}",
         "origin": ["news.raw", 3, offset],
     }
     return Event(Message("sentiment.scored", json.dumps(rec).encode(), ticker.encode(), 1, offset))
@@ -287,7 +289,8 @@ def test_a_long_backlog_of_waiting_records_is_stored_in_bounded_chunks() -> None
 
     rt, topics = _runtime()
     table = InMemoryTable()
-    burst = [_scored(str(i), i) for i in range(3000)]  # far more than one message holds
+    # far more than one message holds
+    burst = [_scored(str(i), i, text=f"Story {i} about Apple " + "y" * 250) for i in range(3000)]
     for k in range(0, 3000, 500):
         asyncio.run(handle_scored_batch(rt, topics, table, burst[k : k + 500]))
     sizes = [len(json.dumps(v)) for _p, _k, v in table.changelog if v is not None]
