@@ -119,7 +119,20 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
     def committed(stage: str) -> Callable[[], None]:
         return rt.metrics.last_commit.labels(stage=stage).set_to_current_time
 
-    raw = Delivery(app, s, s.topics_in(), on_refetched=refetched, on_committed=committed("score"))
+    async def report_before_commit() -> None:
+        # A committed input offset must never be ahead of the progress reported for it: a record
+        # committed but never reported would hold the watermark below it forever once its worker
+        # dies (the next owner starts after it).
+        await send_progress(rt, topics, raw)
+
+    raw = Delivery(
+        app,
+        s,
+        s.topics_in(),
+        on_refetched=refetched,
+        on_committed=committed("score"),
+        before_commit=report_before_commit,
+    )
     scored = Delivery(
         app, s, [s.scored_topic], on_refetched=refetched, on_committed=committed("aggregate")
     )

@@ -59,6 +59,7 @@ class Delivery:
         *,
         on_refetched: Callable[[str, int], None] = lambda topic, n: None,
         on_committed: Callable[[], None] = lambda: None,
+        before_commit: Callable[[], Awaitable[None]] | None = None,
         idle_s: float = 3.0,
     ) -> None:
         self.app = app
@@ -68,6 +69,9 @@ class Delivery:
         self.lock = asyncio.Lock()  # one batch, fill or commit at a time
         self.on_refetched = on_refetched
         self.on_committed = on_committed
+        # awaited before the producer is flushed for a commit: what must be on the broker before
+        # these offsets are (the scoring stage's watermark report, see stream/watermarks.py)
+        self.before_commit = before_commit
         self.idle_s = idle_s
         self.last_event_monotonic = time.monotonic()
         self.last_commit_monotonic = time.monotonic()
@@ -211,6 +215,8 @@ class Delivery:
         offsets = self.cursor.to_commit()
         if not offsets:
             return False
+        if self.before_commit is not None:
+            await self.before_commit()
         await self.app.producer.flush()  # outputs and changelog writes first, then the offsets
         ok = bool(await self.app.consumer._commit(offsets))  # type: ignore[attr-defined]  # noqa: SLF001
         if ok:

@@ -104,10 +104,12 @@ class ProgressReporter:
     def report(
         self, owned: Iterable[str], caught_up: Iterable[str], empty: Iterable[str] = ()
     ) -> dict[str, Report]:
-        """Progress of every owned partition that has something to say: an event time reached,
-        or idle: nothing left to read and no record for the idleness timeout, or a log that has
-        never held a record (a replay namespace's unused input topic: waiting for it would
-        only delay everything by the timeout)."""
+        """Progress of every owned partition: the event time reached (None before the first
+        record) and whether it is idle: nothing left to read and no record for the idleness
+        timeout, or a log that has never held a record (a replay namespace's unused input
+        topic: waiting for it would only delay everything by the timeout). A partition just
+        assigned is reported busy at once, so an idle flag its last owner sent cannot let the
+        watermark run past records the new owner is about to deliver again."""
         now, done, never = self.clock(), set(caught_up), set(empty)
         out: dict[str, Report] = {}
         for source in owned:
@@ -116,8 +118,7 @@ class ProgressReporter:
             idle = source in done and (
                 now - since >= self.idle_timeout_s or (source in never and reached is None)
             )
-            if reached is not None or idle:
-                out[source] = (reached, idle)
+            out[source] = (reached, idle)
         return out
 
     def due(self, reports: Mapping[str, Report]) -> bool:
