@@ -71,6 +71,16 @@ def _guarded(rt: Runtime, name: str, body: Callable[[Any], Awaitable[None]]) -> 
     return agent
 
 
+def _highwater(rt: Runtime, tp: TP) -> int | None:
+    """The consumer's cached log end of `tp`; None when unknown, or when `tp` is no longer
+    assigned (during a rebalance the cursor still holds partitions being revoked)."""
+    try:
+        end = rt.app.consumer.highwater(tp)
+    except Exception:  # noqa: BLE001 - aiokafka asserts the partition is assigned
+        return None
+    return end if isinstance(end, int) else None
+
+
 async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
     """One watermark record per scored partition, when the owned input partitions' progress
     changed. Idle: nothing left to read and no record for a while."""
@@ -80,7 +90,7 @@ async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
     quiet = rt.progress.quiet(owned)
     # the consumer's cached log end (no round trip: this runs every 200 ms); a partition it has
     # never fetched anything from (an empty one) has none, and is asked of the broker
-    ends: dict[str, int | None] = {src: rt.app.consumer.highwater(owned[src]) for src in quiet}
+    ends: dict[str, int | None] = {src: _highwater(rt, owned[src]) for src in quiet}
     unknown = [src for src, end in ends.items() if end is None]
     if unknown and rt.progress.may_ask_broker():
         loop = asyncio.get_running_loop()

@@ -216,7 +216,11 @@ class Delivery:
         if not offsets:
             return False
         if self.before_commit is not None:
-            await self.before_commit()
+            try:
+                await self.before_commit()
+            except Exception:  # noqa: BLE001 - not committed now; redelivered or next time
+                log.warning("could not prepare the commit; offsets not committed", exc_info=True)
+                return False
         await self.app.producer.flush()  # outputs and changelog writes first, then the offsets
         ok = bool(await self.app.consumer._commit(offsets))  # type: ignore[attr-defined]  # noqa: SLF001
         if ok:
