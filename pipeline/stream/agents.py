@@ -105,8 +105,12 @@ async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
     ]
     empty = [src for src, end in ends.items() if end == 0]
     reports = rt.progress.report(owned, caught_up, empty)
-    if not rt.progress.due(reports):
-        return
+    if rt.progress.due(reports):
+        await publish_progress(rt, topics, reports)
+
+
+async def publish_progress(rt: Runtime, topics: Topics, reports: dict[str, Any]) -> None:
+    """The same report on every scored partition (Flink broadcasts watermarks the same way)."""
     value = watermarks.encode(reports)
     for p in range(rt.scored_partitions):
         await topics.scored_topic.send(
@@ -132,8 +136,12 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
     async def report_before_commit() -> None:
         # A committed input offset must never be ahead of the progress reported for it: a record
         # committed but never reported would hold the watermark below it forever once its worker
-        # dies (the next owner starts after it).
-        await send_progress(rt, topics, raw)
+        # dies (the next owner starts after it). Only what is unreported, and no broker query:
+        # this runs under the delivery lock.
+        owned = [source_name(tp.topic, tp.partition) for tp in raw.cursor.next]
+        reports = rt.progress.unreported(owned)
+        if reports:
+            await publish_progress(rt, topics, reports)
 
     raw = Delivery(
         app,

@@ -185,6 +185,9 @@ class Delivery:
         """
         if self.app.rebalancing or time.monotonic() - self.last_event_monotonic < self.idle_s:
             return 0
+        recovery = getattr(getattr(self.app, "tables", None), "recovery", None)
+        if recovery is not None and not recovery.completed.is_set():
+            return 0  # tables still loading from their changelogs: the agent is paused, not idle
         owned = list(self.cursor.next)
         if not owned:
             return 0

@@ -121,6 +121,17 @@ class ProgressReporter:
             out[source] = (reached, idle)
         return out
 
+    def unreported(self, owned: Iterable[str]) -> dict[str, Report]:
+        """Owned partitions whose delivered progress is ahead of the last report: what must be
+        sent before their offsets are committed. Busy by definition (they delivered records);
+        no log ends needed, so it is cheap enough to run inside a commit."""
+        out: dict[str, Report] = {}
+        for source in owned:
+            reached = self.reached.get(source)
+            if reached is not None and self.last_sent.get(source, (None, False))[0] != reached:
+                out[source] = (reached, False)
+        return out
+
     def due(self, reports: Mapping[str, Report]) -> bool:
         """Send `reports` now? Only when they changed: the aggregation keeps what it was told
         in its table (a new owner of a scored partition recovers it), and a new owner of an
@@ -128,4 +139,4 @@ class ProgressReporter:
         return bool(reports) and dict(reports) != self.last_sent
 
     def sent(self, reports: Mapping[str, Report]) -> None:
-        self.last_sent = dict(reports)
+        self.last_sent = {**self.last_sent, **reports}

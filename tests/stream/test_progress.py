@@ -61,3 +61,16 @@ def test_a_report_round_trips_and_is_told_apart_from_a_scored_record() -> None:
     value = json.loads(encode(reports))
     assert is_watermark(value) and decode(value) == reports
     assert not is_watermark({"id": "1", "ticker": "AAPL"})
+
+
+def test_what_a_commit_must_report_first_is_the_progress_not_yet_sent() -> None:
+    clock = Clock()
+    p = ProgressReporter(idle_timeout_s=30, clock=clock)
+    owned = ["news.raw/0", "news.raw/1"]
+    assert p.unreported(owned) == {}
+    p.delivered("news.raw/0", 10)
+    assert p.unreported(owned) == {"news.raw/0": (10, False)}
+    p.sent(p.unreported(owned))
+    assert p.unreported(owned) == {}
+    p.delivered("news.raw/0", 20)
+    assert p.unreported(owned) == {"news.raw/0": (20, False)}
