@@ -185,14 +185,17 @@ def _run_fault(bootstrap: str, tmp: Path, how: str, seed: int) -> None:
             w.stop()
 
 
-# join_then_kill is a known failure since the watermark change (issue 11): in about one run of
-# three, after the second worker takes the first one's partitions, the hot ticker's state comes
-# back with its source-offset marks but without the records that were waiting for the watermark
-# (their changelog chunks are missing), so those records are judged redeliveries and lost. Not
-# strict: it passes in most runs; the closing note and README say so.
+# join_then_kill failed in about one run of three before this release: the hot ticker's state came
+# back from a takeover with its source-offset marks but without its records waiting for the
+# watermark, whose changelog keys are written less often. Cause: faust's memory store drops
+# standby keys when a recovery completes, and a standby promoted to active resumes from its
+# standby offset; fixed by running without standby replicas (stream/app.py). Kept xfail, not
+# strict, until more runs than this session's confirm it (3 of 3 passed after the fix).
 JOIN_THEN_KILL = pytest.param(
     "join_then_kill",
-    marks=pytest.mark.xfail(reason="waiting records lost at takeover (see above)", strict=False),
+    marks=pytest.mark.xfail(
+        reason="takeover lost waiting records before standbys were off", strict=False
+    ),
 )
 
 
