@@ -20,18 +20,12 @@ from pipeline.replay import (
     target_topic,
     worker_hint,
 )
+from tests.test_config import LIVE_TOPICS  # the live default names, written once
 
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 NOW_MS = 1_750_000_000_000  # 2025-06-15T15:06Z
 JAN_2014_MS = 1_388_620_800_000  # 2014-01-02T00:00Z
-LIVE_TOPICS = {
-    "news_topic": "news.raw",
-    "social_topic": "social.raw",
-    "scored_topic": "sentiment.scored",
-    "aggregates_topic": "sentiment.aggregates",
-    "alerts_topic": "sentiment.alerts",
-}
 
 
 # -- the retention check, as a pure function ------------------------------------------------------

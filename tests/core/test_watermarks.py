@@ -125,6 +125,21 @@ def _feed(seed: int, n: int, partitions: int) -> list[list[Scored]]:
     return parts
 
 
+def _summary(
+    states: dict[str, Any], closed: list[Any], alerts: list[Any], verdicts: list[str]
+) -> dict[str, Any]:
+    """What the two drivers must agree on, independent of the order it was produced in."""
+    return {
+        "windows": sorted(
+            (w.ticker, w.window, w.start_ms, w.count, w.unique, w.weight, w.mean_score)
+            for w in closed
+        ),
+        "alerts": sorted((a.ticker, a.rule, a.window_start_ms, a.event_ms) for a in alerts),
+        "verdicts": sorted(verdicts),
+        "totals": {t: s["totals"] for t, s in sorted(states.items())},
+    }
+
+
 def _stream(parts: list[list[Scored]], seed: int, cfg: CoreConfig) -> dict[str, Any]:
     """The stream's protocol: one aggregation partition reading records of every input
     partition in a random interleaving, with progress reports sent after what they cover."""
@@ -175,15 +190,7 @@ def _stream(parts: list[list[Scored]], seed: int, cfg: CoreConfig) -> dict[str, 
     fold_all(final)
     for t in sorted(states):
         closed.extend(flush(states[t], cfg))
-    return {
-        "windows": sorted(
-            (w.ticker, w.window, w.start_ms, w.count, w.unique, w.weight, w.mean_score)
-            for w in closed
-        ),
-        "alerts": sorted((a.ticker, a.rule, a.window_start_ms, a.event_ms) for a in alerts),
-        "verdicts": sorted(verdicts),
-        "totals": {t: s["totals"] for t, s in sorted(states.items())},
-    }
+    return _summary(states, closed, alerts, verdicts)
 
 
 def _backtest(parts: list[list[Scored]], cfg: CoreConfig) -> dict[str, Any]:
@@ -199,15 +206,7 @@ def _backtest(parts: list[list[Scored]], cfg: CoreConfig) -> dict[str, Any]:
         verdicts.extend(out.verdicts)
     for t in sorted(states):
         closed.extend(flush(states[t], cfg))
-    return {
-        "windows": sorted(
-            (w.ticker, w.window, w.start_ms, w.count, w.unique, w.weight, w.mean_score)
-            for w in closed
-        ),
-        "alerts": sorted((a.ticker, a.rule, a.window_start_ms, a.event_ms) for a in alerts),
-        "verdicts": sorted(verdicts),
-        "totals": {t: s["totals"] for t, s in sorted(states.items())},
-    }
+    return _summary(states, closed, alerts, verdicts)
 
 
 @settings(CI, max_examples=40)
