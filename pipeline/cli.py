@@ -19,11 +19,14 @@ from pipeline.errors import FinsentError
 # name -> (module, one-line help). Modules are imported lazily.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "pipeline.demo",
+        "pipeline.dev.demo",
         "start a local broker + worker, feed bundled sample news, show live table",
     ),
     "worker": ("pipeline.stream.worker", "run the stream worker (faust app)"),
-    "kafka": ("pipeline.kafka_local", "start|stop|status a local single-node Apache Kafka (KRaft)"),
+    "kafka": (
+        "pipeline.dev.kafka_local",
+        "start|stop|status a local single-node Apache Kafka (KRaft)",
+    ),
     "topics": ("pipeline.stream.admin", "create the finsent topics on the configured broker"),
     "score": ("pipeline.scoring.score_cli", "score texts with the shipped ONNX model"),
     "replay": ("pipeline.replay", "publish a historical feed into Kafka in event time"),
@@ -31,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pipeline.backtest.run",
         "run the core over a feed in-process and evaluate vs prices",
     ),
-    "rules": ("pipeline.rules", "render alert rules to Prometheus / PrometheusRule YAML"),
+    "rules": ("pipeline.rules_render", "render alert rules to Prometheus / PrometheusRule YAML"),
     "pretrain": (
         "models.pretrain",
         "domain-adaptive masked-LM pre-training on unlabelled text [needs finsent[train]]",
@@ -53,7 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "models.export",
         "export a checkpoint to ONNX (fp32, int8, fp16) [needs finsent[train]]",
     ),
-    "bench": ("pipeline.bench", "benchmark scoring throughput: torch eager vs ONNX vs shipped"),
+    "bench": ("pipeline.dev.bench", "benchmark scoring throughput: torch eager vs ONNX vs shipped"),
     "link": ("pipeline.link_cli", "link texts to tickers (--json, --eval FILE, --bench)"),
 }
 

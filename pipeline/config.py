@@ -1,7 +1,7 @@
 """All runtime configuration, from environment variables prefixed `FINSENT_` (or a `.env` file).
 
 One frozen `Settings` object (as Quix Streams' `ApplicationConfig`); the core receives plain values
-through `core_config()`, never the settings object itself.
+through `core_config(rules)`, never the settings object itself.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.aggregate import AggregationConfig
+from pipeline.core.alerts import Rule
 from pipeline.core.step import CoreConfig
-from pipeline.core.windows import WINDOWS_MS, parse_duration_ms
+from pipeline.core.windows import format_duration_ms, parse_duration_ms
 from pipeline.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).parent
@@ -42,26 +43,41 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
 PROVIDERS = ("auto", "cpu", "cuda")
 ENV_PREFIX = "FINSENT_"
-# FINSENT_* variables that are not settings: read directly by tools, CI and tests. Any other
-# unknown FINSENT_* name is warned about (a misspelt setting would otherwise be ignored).
-OTHER_ENV = frozenset(
-    {
-        "FINSENT_CACHE",  # kafka_local, models/teacher: download cache
-        "FINSENT_KAFKA_VERSION",
-        "FINSENT_KAFKA_HEAP",
-        "FINSENT_CHECKPOINT",  # finsent bench
-        "FINSENT_VERSION",  # image build argument
-        "FINSENT_TEST_BOOTSTRAP",  # tests
-        "FINSENT_SHARED_DATA",
-        "FINSENT_KUSTOMIZE",
-        "FINSENT_FAULT_REPEATS",
-    }
-)
+# FINSENT_* variables that are not worker settings: read by the developer tools, CI and tests,
+# each with its default, through `tool_env` (so this module is the only reader of the
+# environment). Any other unknown FINSENT_* name is warned about: a misspelt setting would
+# otherwise be ignored.
+TOOL_ENV: dict[str, str] = {
+    "FINSENT_CACHE": str(Path.home() / ".cache" / "finsent"),  # downloads: broker jars, teacher
+    "FINSENT_KAFKA_VERSION": "4.4.0",  # the local broker (pipeline/dev/kafka_local.py)
+    "FINSENT_KAFKA_HEAP": "-Xmx512m",
+    "FINSENT_CHECKPOINT": "",  # finsent bench: a torch checkpoint to compare
+    "FINSENT_VERSION": "",  # image build argument
+    "FINSENT_TEST_BOOTSTRAP": "",  # tests: use this broker instead of starting one
+    "FINSENT_SHARED_DATA": "",
+    "FINSENT_KUSTOMIZE": "",
+    "FINSENT_FAULT_REPEATS": "",
+}
+OTHER_ENV = frozenset(TOOL_ENV)
+
+
+def tool_env(name: str) -> str:
+    """A developer tool's variable (`TOOL_ENV`), read when the tool runs, never at import: its
+    value, or its default when unset or empty."""
+    if name not in TOOL_ENV:
+        raise KeyError(f"{name} is not a tool variable (add it to pipeline.config.TOOL_ENV)")
+    return os.environ.get(name) or TOOL_ENV[name]
+
+
 DURATION_HELP = "a number and a unit ms|s|m|h|d, e.g. 250ms, 90s, 5m, 1h, 1d"
 # Kafka's legal topic / group characters (kafka.common.internals.Topic).
 KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:(\d{1,5}))?")
 SECRET_FIELDS = frozenset({"sasl_password"})
+# The analytics defaults live in the core's config dataclasses; the settings show them as
+# FINSENT_* strings (one place for every default).
+_CORE = CoreConfig()
+_AGG = _CORE.aggregation
 # The topic settings a namespace prefixes (`Settings._apply_namespace`); the DLQs derive from them.
 NAMESPACED_TOPICS = (
     "news_topic",
@@ -239,9 +255,9 @@ class Settings(BaseSettings):
         30.0, gt=0
     )  # SIGTERM: exit after this long even if the stop hangs
     # An input record dated further ahead of its arrival (Kafka timestamp) goes to the DLQ.
-    max_future_skew: str = "1d"
+    max_future_skew: str = format_duration_ms(_CORE.max_event_ahead_ms)
     # An item linked to more tickers than this is spam: dead-lettered, never aggregated.
-    max_tickers_per_item: int = Field(10, ge=1)
+    max_tickers_per_item: int = Field(_CORE.max_tickers_per_item, ge=1)
     # Event-time progress (watermarks, pipeline/stream/watermarks.py): how often the scoring
     # stage tells the aggregation how far each input partition has got, and after how long an
     # input partition with nothing to read stops holding event time back (Flink's withIdleness).
@@ -250,25 +266,25 @@ class Settings(BaseSettings):
     # Records waiting for the watermark are kept in the ticker's state (stored in 256 KB
     # changelog chunks): past this many bytes the oldest half is folded early, a last guard on
     # memory (finsent_forced_folds_total).
-    max_pending_bytes: int = Field(64_000_000, ge=10_000)
+    max_pending_bytes: int = Field(_CORE.max_pending_bytes, ge=10_000)
 
     # Analytics (core)
-    windows: str = ",".join(WINDOWS_MS)  # names from 1m,5m,1h,1d or durations like 15m
-    grace: str = "1m"
-    half_lives: str = "1h,1d"
-    baseline_window: str = "1h"
-    baseline_half_life_windows: float = Field(168.0, gt=0)
-    baseline_min_windows: int = Field(24, ge=1)
-    min_volume: int = Field(5, ge=0)
-    novelty_ttl: str = "24h"
-    novelty_max_hamming: int = Field(12, ge=0, le=64)
+    windows: str = ",".join(_AGG.windows_ms)  # names from 1m,5m,1h,1d or durations like 15m
+    grace: str = format_duration_ms(_AGG.grace_ms)
+    half_lives: str = ",".join(_AGG.half_lives_ms)
+    baseline_window: str = _AGG.baseline_window
+    baseline_half_life_windows: float = Field(_AGG.baseline_half_life_windows, gt=0)
+    baseline_min_windows: int = Field(_AGG.baseline_min_windows, ge=1)
+    min_volume: int = Field(_AGG.min_volume, ge=0)
+    novelty_ttl: str = format_duration_ms(_CORE.novelty_ttl_ms)
+    novelty_max_hamming: int = Field(_CORE.novelty_max_hamming, ge=0, le=64)
     rules_path: Path = DEFAULT_RULES
 
     data_dir: Path = Field(default_factory=lambda: Path(".finsent"))
     sources: str = DEFAULT_SOURCES  # metrics `source` values; any other source counts as "other"
     # E-mails, phone numbers and handles masked in the text on scored records, alert evidence and
     # the API (pipeline/core/privacy.py); the dead-letter topics keep the original bytes.
-    mask_personal_data: bool = True
+    mask_personal_data: bool = _CORE.mask_personal_data
 
     # -- validation: every value checked when Settings() is built (messages: describe_...) ---
 
@@ -432,9 +448,9 @@ class Settings(BaseSettings):
             return self.sasl_password_file.read_text().strip()
         return None
 
-    def core_config(self) -> CoreConfig:
-        from pipeline.rules import load_ticker_rules
-
+    def core_config(self, rules: tuple[Rule, ...]) -> CoreConfig:
+        """The plain values the core runs on. The drivers load `rules` (`pipeline.rules`,
+        from `rules_path`) and pass them in, so the settings never read a rules file."""
         names = [w.strip() for w in self.windows.split(",") if w.strip()]
         agg = AggregationConfig(
             windows_ms={n: parse_duration_ms(n) for n in names},
@@ -451,7 +467,7 @@ class Settings(BaseSettings):
             max_event_ahead_ms=parse_duration_ms(self.max_future_skew),
             novelty_ttl_ms=parse_duration_ms(self.novelty_ttl),
             novelty_max_hamming=self.novelty_max_hamming,
-            rules=load_ticker_rules(self.rules_path),
+            rules=rules,
             mask_personal_data=self.mask_personal_data,
             max_pending_bytes=self.max_pending_bytes,
         )

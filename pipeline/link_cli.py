@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2) if args.json else format_report(report, args.misses))
         return 0
     if args.bench:
-        from pipeline.link_bench import bench
+        from pipeline.dev.link_bench import bench
 
         bench(symbols, as_json=args.json)
         return 0

@@ -4,7 +4,6 @@ backtest). Rendering to Prometheus rules lives in `pipeline.rules_render` (`fins
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,3 @@ def load_ticker_rules(path: str | Path) -> tuple[Rule, ...]:
         kwargs["summary"] = spec.get("summary", "")
         rules.append(Rule(**kwargs))
     return tuple(rules)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    from pipeline.rules_render import configure as _configure
-
-    _configure(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from pipeline.rules_render import run as _run
-
-    return _run(args)

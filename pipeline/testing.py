@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from pipeline.core.records import Score
 from pipeline.core.scoring import score_from_probs
+from pipeline.rules import load_ticker_rules
 
 
 class FixedScorer:
@@ -132,7 +133,7 @@ def stream_runtime(
         app=None,  # type: ignore[arg-type]
         scorer=scorer if scorer is not None else FixedScorer(),
         symbols=load_symbols(),
-        core=s.core_config(),
+        core=s.core_config(load_ticker_rules(s.rules_path)),
         metrics=metrics,
     )
     rt.sources = sources or tuple(f"{t}/{p}" for t in s.topics_in() for p in range(s.partitions))

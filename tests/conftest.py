@@ -20,7 +20,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    from pipeline import kafka_local
+    from pipeline.dev import kafka_local
 
     data_dir = tmp_path_factory.mktemp("kafka")
     broker = kafka_local.start(data_dir, quiet=True)

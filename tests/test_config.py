@@ -118,7 +118,7 @@ def test_defaults_are_valid_and_unchanged() -> None:
     )
     assert (s.partitions, s.max_batch, s.model_batch, s.web_port) == (4, 256, 16, 6066)
     assert s.sources == DEFAULT_SOURCES
-    assert s.core_config().aggregation.windows_ms["1h"] == 3_600_000
+    assert s.core_config(()).aggregation.windows_ms["1h"] == 3_600_000
 
 
 def test_settings_stay_frozen() -> None:

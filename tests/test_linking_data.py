@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from pipeline import symbols_build
 from pipeline.cli import main
 from pipeline.core.records import Item
 from pipeline.core.tickers import explain
+from pipeline.dev import symbols_build
 from pipeline.link_eval import evaluate
 from pipeline.reference import DEFAULT_SYMBOLS, load_symbols
 

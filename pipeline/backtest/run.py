@@ -10,7 +10,7 @@ Usage:
 3. replay the items through `core.step.score_items` and `core.step.step` as the stream's two
    agents do (per micro-batch, then per scored record keyed by ticker), in (event time, id)
    order, the order the stream's watermark folds them in, with the core config and alert rules
-   of `Settings().core_config()`; at the end `flush` every ticker's open windows;
+   of `Settings().core_config(rules)`; at the end `flush` every ticker's open windows;
 4. write series, alerts, evaluation, plots and `report.md` into `--out` (`report.write_all`).
 
 Imports the core and the scorer; never Kafka or faust.
@@ -32,6 +32,7 @@ from pipeline.core.scoring import Scorer
 from pipeline.core.step import CoreConfig, flush, score_items, step
 from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
+from pipeline.rules import load_ticker_rules
 
 
 @dataclass
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         feed.items,
         symbols,
         scorer,
-        settings.core_config(),
+        settings.core_config(load_ticker_rules(settings.rules_path)),
         max_batch=settings.model_batch,
         keep_windows={"1h", "1d"},
         progress=progress,

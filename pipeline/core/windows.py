@@ -29,6 +29,15 @@ def is_closed(start_ms: int, size_ms: int, watermark_ms: int, grace_ms: int) -> 
     return start_ms + size_ms + grace_ms <= watermark_ms
 
 
+def format_duration_ms(ms: int) -> str:
+    """The shortest exact name of a duration (`60_000` -> '1m'), the inverse of
+    `parse_duration_ms`: how the settings show a core default without writing it twice."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
 def parse_duration_ms(text: str) -> int:
     """'90s', '5m', '1h', '1d', '250ms' or a bare number of ms -> milliseconds."""
     units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from pipeline.config import Settings
 from pipeline.metrics import PipelineMetrics
 from pipeline.reference import load_symbols
+from pipeline.rules import load_ticker_rules
 
 log = logging.getLogger("finsent.worker")
 
@@ -80,7 +81,7 @@ def build_runtime(
         app=create_app(settings),
         scorer=scorer,
         symbols=load_symbols(settings.symbols_path),
-        core=settings.core_config(),
+        core=settings.core_config(load_ticker_rules(settings.rules_path)),
         metrics=metrics,
         progress=ProgressReporter(settings.idle_timeout_s),
     )

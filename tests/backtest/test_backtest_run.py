@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import sample
 from pipeline.backtest.feed import load_feed
 from pipeline.backtest.run import run_core
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.core.records import Score
 from pipeline.core.scoring import score_from_probs
+from pipeline.dev import sample
 from pipeline.reference import load_symbols
+from pipeline.rules import load_ticker_rules
 
 T0 = 1_420_070_400_000  # 2015-01-01T00:00:00Z
 
@@ -49,7 +50,8 @@ def _feed_file(tmp: Path, n: int, spacing_ms: int) -> Path:
 
 def test_run_core_counts_and_batch_independence(tmp_path: Path) -> None:
     items = load_feed([_feed_file(tmp_path, 400, 30_000)]).items
-    cfg, symbols = Settings().core_config(), load_symbols()
+    s = Settings()
+    cfg, symbols = s.core_config(load_ticker_rules(s.rules_path)), load_symbols()
     a = run_core(items, symbols, KeywordScorer(), cfg, batch_items=256)
     b = run_core(items, symbols, KeywordScorer(), cfg, batch_items=1)
     key = [(w.ticker, w.window, w.start_ms, w.count, w.unique, w.mean_score) for w in a.windows]

@@ -123,9 +123,9 @@ def test_masking_is_on_by_default_and_follows_the_setting(monkeypatch: pytest.Mo
     assert CoreConfig().mask_personal_data is True
     for key in [k for k in __import__("os").environ if k.startswith("FINSENT_")]:
         monkeypatch.delenv(key)
-    assert Settings(_env_file=None).core_config().mask_personal_data is True  # type: ignore[call-arg]
+    assert Settings(_env_file=None).core_config(()).mask_personal_data is True  # type: ignore[call-arg]
     monkeypatch.setenv("FINSENT_MASK_PERSONAL_DATA", "false")
-    assert Settings(_env_file=None).core_config().mask_personal_data is False  # type: ignore[call-arg]
+    assert Settings(_env_file=None).core_config(()).mask_personal_data is False  # type: ignore[call-arg]
 
 
 def test_backtest_driver_passes_the_setting() -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.core.records import Item, Rejected
 from pipeline.core.validate import REASONS, item_to_dict, parse_item, parse_timestamp_ms
-from pipeline.sample import malformed
+from pipeline.dev.sample import malformed
 
 
 def _raw(**fields: object) -> bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import kafka_local
+from pipeline.dev import kafka_local
 
 
 @pytest.fixture

@@ -209,7 +209,9 @@ def test_backtest_without_its_extra_fails_with_one_line(runtime_venv: Path, tmp_
 
 def test_worker_module_imports_and_score_runs(runtime_venv: Path, tmp_path: Path) -> None:
     # without the [backtest] extra (no pandas): nothing on these paths imports it at module level
-    imports = "import pipeline.stream.worker, pipeline.demo, pipeline.replay, pipeline.bench"
+    imports = (
+        "import pipeline.stream.worker, pipeline.dev.demo, pipeline.replay, pipeline.dev.bench"
+    )
     res = run_in(runtime_venv, "python", "-c", imports, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     res = run_in(

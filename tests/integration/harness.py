@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
-from pipeline.kafka_local import free_port
+from pipeline.dev.kafka_local import free_port
 from pipeline.stream.admin import create_topics
 
 

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from pipeline.config import DEFAULT_RULES, DEFAULT_WATCHLIST, REPO_DIR, Settings
+from pipeline.dev.sample import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, fill
 from pipeline.rules import load_doc
 from pipeline.rules_render import RULES_FILE, render
-from pipeline.sample import COMPANIES, NEGATIVE, NEUTRAL, POSITIVE, fill
 from tests.integration.harness import (
     Env,
     PrometheusServer,

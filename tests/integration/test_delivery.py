@@ -31,11 +31,12 @@ from typing import Any
 
 import pytest
 
-from pipeline import kafka_local
 from pipeline.backtest.run import run_core
 from pipeline.core import aggregate
 from pipeline.core.validate import parse_obj
+from pipeline.dev import kafka_local
 from pipeline.reference import load_symbols
+from pipeline.rules import load_ticker_rules
 from pipeline.testing import FixedScorer
 from tests.integration.harness import Env, Worker, produce, wait_for
 
@@ -75,7 +76,7 @@ def fault_feed(seed: int, start_ms: int, hot: int = 1100, other: int = 300) -> l
 
 def reference(items: list[dict]) -> dict[str, Any]:
     s = Env("unused", Path("/tmp")).settings()
-    cfg = s.core_config()
+    cfg = s.core_config(load_ticker_rules(s.rules_path))
     parsed = [parse_obj(r) for r in items]
     res = run_core(parsed, load_symbols(), FixedScorer(), cfg)  # type: ignore[arg-type]
     return {t: summary(st, cfg.aggregation) for t, st in res.states.items()}

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bench_stream import rss_mb
 from pipeline.core.records import Item
 from pipeline.core.tickers import link
 from pipeline.core.validate import REASONS, check_arrival, parse_item
+from pipeline.dev.bench_stream import rss_mb
 from pipeline.reference import load_symbols
+from pipeline.rules import load_ticker_rules
 from tests.fuzz import corpus
 from tests.integration.harness import Env, Worker, produce, read_to_end, scored_only, wait_for
 
@@ -36,7 +37,7 @@ def test_2000_nasty_records_no_crash_no_stall_every_reject_on_the_dlq(
     s = env.settings()
     now = int(time.time() * 1000)
     records = list(corpus(n_nasty=2000, n_good=600, seed=20261201, now_ms=now))
-    symbols, cfg = load_symbols(), s.core_config()
+    symbols, cfg = load_symbols(), s.core_config(load_ticker_rules(s.rules_path))
     expect_dlq: Counter[str] = Counter()
     expect_scored: set[str] = set()
     mentions = 0

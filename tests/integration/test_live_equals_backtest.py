@@ -25,10 +25,11 @@ from typing import Any
 
 import pytest
 
-from pipeline import kafka_local, sample
 from pipeline.backtest.feed import load_feed
 from pipeline.backtest.run import BacktestResult, run_core
+from pipeline.dev import kafka_local, sample
 from pipeline.reference import load_symbols
+from pipeline.rules import load_ticker_rules
 from pipeline.scoring.cache import CachingScorer
 from pipeline.scoring.onnx import OnnxScorer
 from tests.integration.harness import (
@@ -86,7 +87,7 @@ def _backtest(env: Env, feed_file: Path) -> BacktestResult:
         feed.items,
         load_symbols(settings.symbols_path),
         CachingScorer(model, max_batch=settings.model_batch),
-        settings.core_config(),
+        settings.core_config(load_ticker_rules(settings.rules_path)),
         max_batch=settings.model_batch,
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sample import generate
+from pipeline.dev.sample import generate
 from tests.integration.harness import Env, Worker, produce, sample_value, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -3,7 +3,7 @@
 What production looks like (k8s/base: SASL_SSL, SCRAM-SHA-512, password from a mounted Secret file,
 the cluster CA from another), reproduced on loopback:
 1. the broker's client listeners are SASL_PLAINTEXT and SASL_SSL (self-signed CA from `openssl`);
-   SCRAM credentials are written at format time (`kafka_local.start_secure`);
+   SCRAM credentials are written at format time (`tests/secure_broker.py`);
 2. a real `finsent worker`, configured only through FINSENT_* env vars and a password *file*,
    authenticates over SASL_SSL, consumes a record and publishes its score;
 3. wrong credentials fail fast and say why, for kafka-python (topics, replay) and for the worker
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import kafka_local
+from pipeline.dev import kafka_local
+from tests import secure_broker as secure
 from tests.integration.harness import Env, Worker, consume_all, json_values, produce, scored_only
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -29,9 +30,9 @@ USER, PASSWORD = "finsent", "s3cret-scram-pw"
 
 
 @pytest.fixture(scope="module")
-def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka_local.SecureBroker]:
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[secure.SecureBroker]:
     data_dir = tmp_path_factory.mktemp("kafka-sasl")
-    broker = kafka_local.start_secure(data_dir, {USER: PASSWORD}, tls=True)
+    broker = secure.start_secure(data_dir, {USER: PASSWORD}, tls=True)
     try:
         yield broker
     finally:
@@ -39,7 +40,7 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka_lo
 
 
 def secure_env(
-    broker: kafka_local.SecureBroker, tmp: Path, password: str, protocol: str = "SASL_SSL"
+    broker: secure.SecureBroker, tmp: Path, password: str, protocol: str = "SASL_SSL"
 ) -> Env:
     """An isolated Env that reaches the broker only through an authenticated listener; the
     password comes from a file, as the Kubernetes Secret mount provides it."""
@@ -60,7 +61,7 @@ def secure_env(
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 def test_kafka_python_clients_authenticate(
-    secure_broker: kafka_local.SecureBroker, tmp_path: Path, protocol: str
+    secure_broker: secure.SecureBroker, tmp_path: Path, protocol: str
 ) -> None:
     from pipeline.kafka_clients import admin
 
@@ -74,7 +75,7 @@ def test_kafka_python_clients_authenticate(
 
 
 def test_plaintext_client_is_refused_on_the_sasl_listener(
-    secure_broker: kafka_local.SecureBroker,
+    secure_broker: secure.SecureBroker,
 ) -> None:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -91,7 +92,7 @@ def test_plaintext_client_is_refused_on_the_sasl_listener(
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 def test_kafka_python_wrong_password_fails_fast(
-    secure_broker: kafka_local.SecureBroker,
+    secure_broker: secure.SecureBroker,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     protocol: str,
@@ -114,7 +115,7 @@ def test_kafka_python_wrong_password_fails_fast(
 
 
 def test_worker_authenticates_over_sasl_ssl_and_processes(
-    secure_broker: kafka_local.SecureBroker, tmp_path: Path
+    secure_broker: secure.SecureBroker, tmp_path: Path
 ) -> None:
     env = secure_env(secure_broker, tmp_path, PASSWORD)
     env.create_topics()
@@ -140,7 +141,7 @@ def test_worker_authenticates_over_sasl_ssl_and_processes(
 
 
 def test_worker_with_wrong_password_exits_with_a_clear_error(
-    secure_broker: kafka_local.SecureBroker, tmp_path: Path
+    secure_broker: secure.SecureBroker, tmp_path: Path
 ) -> None:
     """faust's producer starts first; aiokafka's bootstrap gets SaslAuthenticationFailed from the
     broker and the worker exits non-zero within seconds (no silent retry loop)."""

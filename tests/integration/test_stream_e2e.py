@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sample import COMPANIES, generate, malformed
+from pipeline.dev.sample import COMPANIES, generate, malformed
 from tests.integration.harness import (
     Env,
     Worker,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipeline.bench import make_texts
 from pipeline.cli import main
+from pipeline.dev.bench import make_texts
 
 
 def test_texts_deterministic_and_in_range() -> None:

@@ -35,11 +35,22 @@ from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config import tool_env
 from pipeline.errors import FinsentError
 
-KAFKA_VERSION = os.environ.get("FINSENT_KAFKA_VERSION", "4.4.0")
-CACHE = Path(os.environ.get("FINSENT_CACHE", Path.home() / ".cache" / "finsent"))
-DEFAULT_DIR = CACHE / "broker"
+
+def cache_dir() -> Path:
+    """Where the jars and the default broker live: `$FINSENT_CACHE`, read when a tool runs."""
+    return Path(tool_env("FINSENT_CACHE")).expanduser()
+
+
+def kafka_version() -> str:
+    return tool_env("FINSENT_KAFKA_VERSION")
+
+
+def default_dir() -> Path:
+    return cache_dir() / "broker"
+
 # = Settings.bootstrap_servers' default port, so a broker here needs no FINSENT_BOOTSTRAP_SERVERS
 DEFAULT_PORT = 9092
 
@@ -74,9 +85,10 @@ class Broker:
     pid: int
 
 
-def ensure_jars(version: str = KAFKA_VERSION, *, quiet: bool = False) -> Path:
+def ensure_jars(version: str | None = None, *, quiet: bool = False) -> Path:
     """Fetch the broker and its runtime dependencies with Maven, once per version."""
-    libs = CACHE / f"kafka-{version}" / "libs"
+    version = version or kafka_version()
+    libs = cache_dir() / f"kafka-{version}" / "libs"
     if (libs / f"kafka_2.13-{version}.jar").exists():
         return libs
     if shutil.which("mvn") is None:
@@ -165,7 +177,7 @@ def _java(libs: Path, data_dir: Path, main: str, *args: str) -> list[str]:
     java = shutil.which("java")
     if java is None:
         raise BrokerError("Java 17+ is needed to run the local Kafka broker")
-    heap = os.environ.get("FINSENT_KAFKA_HEAP", "-Xmx512m")
+    heap = tool_env("FINSENT_KAFKA_HEAP")
     return [
         java,
         heap,
@@ -208,7 +220,7 @@ def write_config(data_dir: Path, port: int, controller_port: int, extra: dict[st
 
 
 def start(
-    data_dir: Path = DEFAULT_DIR,
+    data_dir: Path | None = None,
     port: int | None = None,
     *,
     extra_config: dict[str, str] | None = None,
@@ -217,6 +229,7 @@ def start(
     quiet: bool = False,
 ) -> Broker:
     """Format (first time) and start a broker in `data_dir`; return once it serves metadata."""
+    data_dir = data_dir or default_dir()
     running = status(data_dir)
     if running:
         return running
@@ -259,7 +272,7 @@ def start(
             raise BrokerError(f"broker exited with {proc.returncode}; see {data_dir}/server.log")
         if _ready(bootstrap, extra_config or {}):
             if not quiet:
-                print(f"Kafka {KAFKA_VERSION} ready at {bootstrap} (data: {data_dir})")
+                print(f"Kafka {kafka_version()} ready at {bootstrap} (data: {data_dir})")
             return Broker(bootstrap, data_dir, proc.pid)
         time.sleep(0.5)
     stop(data_dir)
@@ -288,7 +301,8 @@ def _ready(bootstrap: str, extra: dict[str, str]) -> bool:
         return False
 
 
-def status(data_dir: Path = DEFAULT_DIR) -> Broker | None:
+def status(data_dir: Path | None = None) -> Broker | None:
+    data_dir = data_dir or default_dir()
     pidfile = data_dir / "broker.pid"
     if not pidfile.exists():
         return None
@@ -300,8 +314,9 @@ def status(data_dir: Path = DEFAULT_DIR) -> Broker | None:
     return Broker(bootstrap, data_dir, int(pid_s))
 
 
-def stop(data_dir: Path = DEFAULT_DIR, timeout_s: float = 30.0) -> bool:
+def stop(data_dir: Path | None = None, timeout_s: float = 30.0) -> bool:
     """SIGTERM (controlled shutdown), then SIGKILL after `timeout_s`. True if one was running."""
+    data_dir = data_dir or default_dir()
     b = status(data_dir)
     if b is None:
         return False
@@ -334,7 +349,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"broker port (default: the data dir's last one, else {DEFAULT_PORT} when free, "
         "else a free one)",
     )
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="data dir")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="data dir (default: $FINSENT_CACHE/broker)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -356,156 +373,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"running at {found.bootstrap} (pid {found.pid})" if found else "not running")
         return 0 if found else 1
     return 0
-
-
-# -- A secured broker (SASL/SCRAM, optionally TLS), for tests of Kafka security -----------------
-
-
-@dataclass(frozen=True)
-class SecureBroker:
-    """A broker with PLAINTEXT (inter-broker, admin), SASL_PLAINTEXT and, with TLS, SASL_SSL
-    listeners. `ca_file` is the PEM CA that signed the broker certificate (None without TLS)."""
-
-    plaintext: str
-    sasl_plaintext: str
-    sasl_ssl: str | None
-    ca_file: Path | None
-    data_dir: Path
-    pid: int
-
-
-def make_tls_files(out_dir: Path, hostname: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A throwaway CA and a broker certificate for `hostname` (IP or DNS SAN), with `openssl`.
-
-    Returns (ca.crt, server.pem); server.pem holds the PKCS#8 key and the chain, the layout Kafka's
-    `ssl.keystore.type=PEM` reads (KIP-651), so no JKS/keytool step is needed.
-    """
-    if shutil.which("openssl") is None:
-        raise BrokerError("openssl is needed to make test TLS certificates")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    san = f"IP:{hostname}" if hostname.replace(".", "").isdigit() else f"DNS:{hostname}"
-    (out_dir / "server.ext").write_text(
-        f"subjectAltName={san},DNS:localhost\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-    )
-
-    def ssl_cmd(*args: str) -> None:
-        res = subprocess.run(["openssl", *args], cwd=out_dir, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise BrokerError(f"openssl {args[0]} failed: {res.stderr}")
-
-    ssl_cmd(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=finsent-test-ca",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=keyCertSign,cRLSign",
-    )
-    ssl_cmd(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=finsent-test-broker",
-    )
-    ssl_cmd(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    )
-    pem = out_dir / "server.pem"
-    parts = ("server.key", "server.crt", "ca.crt")
-    pem.write_text("".join((out_dir / n).read_text() for n in parts))
-    return out_dir / "ca.crt", pem
-
-
-def start_secure(
-    data_dir: Path,
-    users: dict[str, str],
-    *,
-    tls: bool = True,
-    mechanism: str = "SCRAM-SHA-512",
-    timeout_s: float = 90.0,
-) -> SecureBroker:
-    """Start a broker whose client listeners require SASL/SCRAM for `users` (name -> password).
-
-    KRaft has no ZooKeeper to hold SCRAM credentials before the broker runs, so they are written
-    into the metadata log at format time (`StorageTool format --add-scram`, KIP-900). The
-    controller and inter-broker listeners stay PLAINTEXT on their own ports: the test is about
-    client authentication, and `start()` can then probe readiness with a plain admin client.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    plain, ctrl, sasl, sasl_ssl = free_port(), free_port(), free_port(), free_port()
-    listeners = [f"PLAINTEXT://127.0.0.1:{plain}", f"SASL_PLAINTEXT://127.0.0.1:{sasl}"]
-    protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT", "SASL_PLAINTEXT:SASL_PLAINTEXT"]
-    jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-    mech = mechanism.lower()
-    extra = {
-        "sasl.enabled.mechanisms": mechanism,
-        f"listener.name.sasl_plaintext.{mech}.sasl.jaas.config": jaas,
-    }
-    ca_file: Path | None = None
-    if tls:
-        ca_file, pem = make_tls_files(data_dir / "tls")
-        listeners.append(f"SASL_SSL://127.0.0.1:{sasl_ssl}")
-        protocols.append("SASL_SSL:SASL_SSL")
-        extra.update(
-            {
-                f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": jaas,
-                "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
-                "listener.name.sasl_ssl.ssl.keystore.location": str(pem),
-            }
-        )
-    extra.update(
-        {
-            "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{ctrl}"]),
-            "advertised.listeners": ",".join(listeners),
-            "listener.security.protocol.map": ",".join(protocols),
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{ctrl}",
-        }
-    )
-    scram = tuple(
-        arg
-        for name, password in users.items()
-        for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
-    )
-    broker = start(
-        data_dir, plain, extra_config=extra, format_args=scram, timeout_s=timeout_s, quiet=True
-    )
-    return SecureBroker(
-        plaintext=broker.bootstrap,
-        sasl_plaintext=f"127.0.0.1:{sasl}",
-        sasl_ssl=f"127.0.0.1:{sasl_ssl}" if tls else None,
-        ca_file=ca_file,
-        data_dir=data_dir,
-        pid=broker.pid,
-    )

@@ -4,7 +4,7 @@ pyahocorasick.
 
 Usage:
     finsent link --bench [--json]
-    python -m pipeline.link_bench
+    python -m pipeline.dev.link_bench
 
 1. texts: the labelled linking set and the generated ratings headlines (tests/data/linking/);
 2. each matcher runs over all texts for at least 1 s of CPU (`time.process_time`, one core);
@@ -27,7 +27,7 @@ from pipeline.core.records import Item
 from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "linking"
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "linking"
 SYLLABLES = "ka lo mi ra ve tu xo ne fi zor quin dal bex tr ion ar um ex ly os".split()  # noqa: SIM905
 
 

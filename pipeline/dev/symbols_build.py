@@ -1,7 +1,7 @@
 """Build the shipped symbol table (`pipeline/data/symbols.csv`) from public reference data.
 
 Usage:
-    python -m pipeline.symbols_build [--sec FILE] [--sp500 FILE] [--out FILE]
+    python -m pipeline.dev.symbols_build [--sec FILE] [--sp500 FILE] [--out FILE]
 
 Defaults read `../shared/data/reference/` beside the checkout. Steps:
 
@@ -207,10 +207,10 @@ EXTRA_ALIASES = {
     "HP": ["H&P", "Helmerich & Payne"],
 }
 
-VOCAB = Path(__file__).resolve().parents[1] / "models" / "finsent-minilm" / "tokenizer.json"
+VOCAB = Path(__file__).resolve().parents[2] / "models" / "finsent-minilm" / "tokenizer.json"
 TOO_COMMON = 8  # lower-case uses in the corpora above which a one-word alias is dropped
-OUT = Path(__file__).parent / "data" / "symbols.csv"
-REF = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
+OUT = Path(__file__).resolve().parents[1] / "data" / "symbols.csv"
+REF = Path(__file__).resolve().parents[3] / "shared" / "data" / "reference"
 COLUMNS = [
     "symbol",
     "name",

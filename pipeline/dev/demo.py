@@ -6,7 +6,7 @@ Usage:
 
 1. start a local Apache Kafka broker (KRaft) in a temporary dir (jars fetched once, cached);
 2. create the topics and start a `finsent worker` subprocess with the shipped ONNX model;
-3. feed the bundled sample feed (`pipeline.sample`) through Kafka in real time: a few hundred
+3. feed the bundled sample feed (`pipeline.dev.sample`) through Kafka in real time: a few hundred
    news and social items about eight tickers, Boeing's news turning sour and Nvidia's glowing;
 4. show a live per-ticker table (read from the worker's /tickers endpoint) and alert events.
 """
@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pipeline.sample import COMPANIES, generate
+from pipeline.dev.sample import COMPANIES, generate
 
 MOODS = {"BA": "negative", "NVDA": "positive"}
 
@@ -114,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from pipeline import kafka_local
     from pipeline.config import Settings
+    from pipeline.dev import kafka_local
     from pipeline.kafka_clients import producer
     from pipeline.stream.admin import create_topics
 

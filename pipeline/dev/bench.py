@@ -256,16 +256,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--stream", action="store_true",
-        help="end to end through a real broker and one worker (pipeline/bench_stream.py)",
+        help="end to end through a real broker and one worker (pipeline/dev/bench_stream.py)",
     )  # fmt: skip
-    from pipeline import bench_stream
+    from pipeline.dev import bench_stream
 
     bench_stream.configure(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.stream:
-        from pipeline import bench_stream
+        from pipeline.dev import bench_stream
 
         return bench_stream.run(args)
     import onnxruntime as ort

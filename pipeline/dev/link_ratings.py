@@ -1,7 +1,7 @@
 """Generate analyst-rating headlines to test the issuer rule: "<Broker> Upgrades <Company> to Buy".
 
 Usage:
-    python -m pipeline.link_ratings --out tests/data/linking/ratings_generated.jsonl
+    python -m pipeline.dev.link_ratings --out tests/data/linking/ratings_generated.jsonl
     finsent link --eval tests/data/linking/ratings_generated.jsonl
 
 1. rated companies: a seeded sample of the table's common stocks (S&P 500 members and the rest);
