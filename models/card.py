@@ -1,6 +1,7 @@
-"""Validation metrics of an exported bundle and the model card (README.md) rendered from them.
+"""A bundle's manifest (manifest.json) and the model card (README.md) rendered from it.
 
-Used by `finsent export`; runs the ONNX files through `OnnxScorer`, so the card reports what ships.
+Used by `finsent export`, which measures the metrics (`models.evaluate.validation_metrics`) and
+passes them in; the entries the int8 rebuild shares come from `models.artifacts`.
 """
 
 from __future__ import annotations
@@ -12,49 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.data import read_jsonl
-from models.evaluate import classification_metrics
-from models.export import sha256
-
-
-def validation_metrics(val_path: Path, fp32: Path, int8: Path, max_length: int) -> dict[str, Any]:
-    """fp32 and int8 metrics per dataset, PhraseBank all-agree accuracy, int8-vs-fp32 agreement."""
-    from pipeline.scoring.onnx import OnnxScorer
-
-    rows = read_jsonl(val_path)
-    texts = [r.text for r in rows]
-    preds = {}
-    for name, path in (("fp32", fp32), ("int8", int8)):
-        preds[name] = [
-            s.label
-            for s in OnnxScorer.load(path, provider="cpu", max_length=max_length).score(texts)
-        ]
-    out: dict[str, Any] = {"validation": {"file": str(val_path), "n": len(rows)}}
-    for source in sorted({r.source for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r.source == source]
-        y = [rows[i].label for i in idx]
-        entry: dict[str, Any] = {"n": len(idx)}
-        for name in ("fp32", "int8"):
-            p = [preds[name][i] for i in idx]
-            m = classification_metrics(y, p)
-            entry[name] = {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "confusion")}
-            agree = [i for i in idx if rows[i].agreement == 1.0]
-            if agree:
-                hits = sum(preds[name][i] == rows[i].label for i in agree)
-                entry[name]["all_agree_accuracy"] = hits / len(agree)
-                entry["all_agree_n"] = len(agree)
-        entry["int8_fp32_label_agreement"] = sum(
-            preds["fp32"][i] == preds["int8"][i] for i in idx
-        ) / len(idx)
-        out[source] = entry
-    n = len(rows)
-    out["int8_fp32_label_agreement"] = (
-        sum(a == b for a, b in zip(preds["fp32"], preds["int8"], strict=True)) / n
-    )
-    acc = {k: sum(p == r.label for p, r in zip(v, rows, strict=True)) / n for k, v in preds.items()}
-    out["accuracy_all"] = acc
-    out["int8_accuracy_loss_points"] = 100 * (acc["fp32"] - acc["int8"])
-    return out
+from models.artifacts import per_row_quantization, sha256
 
 
 def build_manifest(
@@ -103,10 +62,7 @@ def build_manifest(
 def quantization_info(args: argparse.Namespace) -> dict[str, Any]:
     """How model.int8.onnx was made (manifest `quantization.int8`)."""
     if getattr(args, "int8_method", "dynamic") == "per-row":
-        from models.rowquant import METHOD
-
-        return {"method": METHOD, "batch_invariant": True, "source_graph": "optimized",
-                "fp32_nodes_regex": args.int8_exclude}  # fmt: skip
+        return per_row_quantization("optimized", args.int8_exclude)
     return {
         "method": "dynamic, QInt8 weights",
         "batch_invariant": False,

@@ -1,7 +1,9 @@
 """`finsent eval`: metrics of the shipped ONNX model on a labelled file (measures what ships).
 
 Pure metric functions (no model, numpy only) come first so they are testable on their own; the
-command runs through `pipeline.scoring.onnx.OnnxScorer`, never torch.
+command runs through `pipeline.scoring.onnx.OnnxScorer`, never torch. So does
+`validation_metrics`, the fp32-vs-int8 numbers that `finsent export` and `python -m
+models.rowquant` write into a bundle's manifest and card.
 
 Usage:
     finsent eval --data ../shared/data/twitter_financial_news/train.jsonl --json
@@ -119,6 +121,50 @@ def plot_confusion(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def validation_metrics(val_path: Path, fp32: Path, int8: Path, max_length: int) -> dict[str, Any]:
+    """fp32 and int8 metrics per dataset, PhraseBank all-agree accuracy, int8-vs-fp32 agreement.
+
+    Scores both ONNX files through `OnnxScorer`, so the manifest and the card report what ships.
+    """
+    from models.data import read_jsonl
+    from pipeline.scoring.onnx import OnnxScorer
+
+    rows = read_jsonl(val_path)
+    texts = [r.text for r in rows]
+    preds = {}
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        preds[name] = [
+            s.label
+            for s in OnnxScorer.load(path, provider="cpu", max_length=max_length).score(texts)
+        ]
+    out: dict[str, Any] = {"validation": {"file": str(val_path), "n": len(rows)}}
+    for source in sorted({r.source for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r.source == source]
+        y = [rows[i].label for i in idx]
+        entry: dict[str, Any] = {"n": len(idx)}
+        for name in ("fp32", "int8"):
+            p = [preds[name][i] for i in idx]
+            m = classification_metrics(y, p)
+            entry[name] = {k: m[k] for k in ("accuracy", "macro_f1", "per_class", "confusion")}
+            agree = [i for i in idx if rows[i].agreement == 1.0]
+            if agree:
+                hits = sum(preds[name][i] == rows[i].label for i in agree)
+                entry[name]["all_agree_accuracy"] = hits / len(agree)
+                entry["all_agree_n"] = len(agree)
+        entry["int8_fp32_label_agreement"] = sum(
+            preds["fp32"][i] == preds["int8"][i] for i in idx
+        ) / len(idx)
+        out[source] = entry
+    n = len(rows)
+    out["int8_fp32_label_agreement"] = (
+        sum(a == b for a, b in zip(preds["fp32"], preds["int8"], strict=True)) / n
+    )
+    acc = {k: sum(p == r.label for p, r in zip(v, rows, strict=True)) / n for k, v in preds.items()}
+    out["accuracy_all"] = acc
+    out["int8_accuracy_loss_points"] = 100 * (acc["fp32"] - acc["int8"])
+    return out
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

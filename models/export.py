@@ -10,7 +10,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -23,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from models import TRAIN_HINT
+from models.card import build_manifest, render_card
+from models.evaluate import validation_metrics
+from models.rowquant import quantize_per_row
 from pipeline.core.records import LABELS
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,6 @@ PARITY_TEXTS = [
     "Apple beats on revenue, raises dividend",
     "ok",
 ]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_checkpoint(path: str | Path) -> tuple[Any, Any]:
@@ -210,8 +204,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.card import build_manifest, render_card, validation_metrics
+    """`finsent export`: write the bundle that `OnnxScorer` loads, with its manifest and card.
 
+    The fp32 graph is checked against torch before anything is quantized, and the validation
+    metrics are measured on the written ONNX files, so the card describes what ships.
+    """
     _setup_logging()
     ckpt, out = Path(args.checkpoint), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -242,8 +239,6 @@ def run(args: argparse.Namespace) -> int:
     files: dict[str, str] = {}
     opt = optimize(fp32, work / "model.opt.onnx", cfg.num_attention_heads, cfg.hidden_size)
     if args.int8 and args.int8_method == "per-row":
-        from models.rowquant import quantize_per_row
-
         quantize_per_row(opt, out / "model.int8.onnx", exclude=args.int8_exclude)
         files["int8"] = "model.int8.onnx"
     elif args.int8:

@@ -35,10 +35,12 @@ from typing import Any
 
 import numpy as np
 
+from models.artifacts import per_row_quantization, sha256
+from models.evaluate import validation_metrics
+
 log = logging.getLogger(__name__)
 
 OPSET = 21  # blocked QuantizeLinear (per-row scales) needs opset 21
-METHOD = "per-row symmetric int8 activations (dynamic, batch-invariant), per-column int8 weights"
 
 
 def quantize_weight_per_column(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -281,9 +283,6 @@ def rebuild_bundle(bundle: Path, val: Path | None, work: Path) -> dict[str, Any]
     import shutil
     import time
 
-    from models.card import validation_metrics
-    from models.export import sha256
-
     manifest = json.loads((bundle / "manifest.json").read_text())
     for name in ("tokenizer.json", "labels.json"):  # the fp32 reference is scored from `work`
         if (bundle / name).exists():
@@ -297,12 +296,9 @@ def rebuild_bundle(bundle: Path, val: Path | None, work: Path) -> dict[str, Any]
     manifest["sha256"][int8_name] = sha
     manifest["bytes"][int8_name] = int8.stat().st_size
     manifest["version"] = f"{manifest['name']}-{sha[:8]}"
-    manifest["quantization"]["int8"] = {
-        "method": METHOD,
-        "batch_invariant": True,
-        "source_graph": f"optimized; fp32 weights recovered from {manifest['files']['fp16']}",
-        "fp32_nodes_regex": None,
-    }
+    manifest["quantization"]["int8"] = per_row_quantization(
+        f"optimized; fp32 weights recovered from {manifest['files']['fp16']}", None
+    )
     manifest["int8_rebuilt_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest["requantize_command"] = f"python -m models.rowquant {bundle} --val VAL.jsonl"
     if val is not None:
