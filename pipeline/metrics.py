@@ -26,8 +26,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from pipeline.core.records import Snapshot
-from pipeline.core.step import VERDICTS
+from pipeline.core.records import Snapshot, Verdict
 from pipeline.core.validate import REASONS
 
 OTHER = "other"
@@ -255,7 +254,7 @@ class PipelineMetrics:
         # Pre-create known label values so rate() sees a 0 before the first event.
         for reason in REASONS:
             m.dead_letters.labels(reason=reason)
-        for verdict in VERDICTS:
+        for verdict in Verdict:
             m.mentions.labels(verdict=verdict)
         for topic in topics:
             m.items_produced.labels(topic=topic)

@@ -58,6 +58,7 @@ def test_core_public_surface() -> None:
             "Scorer",
             "Snapshot",
             "SymbolTable",
+            "Verdict",
             "WindowStats",
             "accept",
             "advance",

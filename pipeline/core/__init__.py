@@ -15,6 +15,7 @@ from pipeline.core.records import (
     Score,
     Scored,
     Snapshot,
+    Verdict,
     WindowStats,
 )
 from pipeline.core.scoring import Scorer, score_from_probs
@@ -39,6 +40,7 @@ __all__ = [
     "Scorer",
     "Snapshot",
     "SymbolTable",
+    "Verdict",
     "WindowStats",
     "accept",
     "advance",

@@ -26,7 +26,7 @@ import hashlib
 import re
 from typing import Any
 
-NEW, REPEAT, REDELIVERY, CORRECTION = "new", "repeat", "redelivery", "correction"
+from pipeline.core.records import Verdict
 
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
 _RT_RE = re.compile(r"^\s*rt\s+@\w+:?\s*")
@@ -86,7 +86,7 @@ def observe(
     ttl_ms: int,
     max_entries: int,
     max_hamming: int,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[dict[str, Any], Verdict]:
     """Classify one sighting as NEW, REPEAT, REDELIVERY or CORRECTION; return the new chain.
 
     Pure and copy-on-write: `state` is not modified.
@@ -96,11 +96,11 @@ def observe(
     alive = [e for e in state["entries"] if e[3] >= horizon]
     for e in state["entries"]:
         if e[0] == item_id:
-            return {"entries": alive}, REDELIVERY if e[1] == exact else CORRECTION
-    verdict = NEW
+            return {"entries": alive}, Verdict.REDELIVERY if e[1] == exact else Verdict.CORRECTION
+    verdict = Verdict.NEW
     for e in alive:
         if e[1] == exact or hamming(e[2], sim) <= max_hamming:
-            verdict = REPEAT
+            verdict = Verdict.REPEAT
             break
     alive.append([item_id, exact, sim, event_ms])
     if len(alive) > max_entries:

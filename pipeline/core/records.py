@@ -8,9 +8,29 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
+
+
+class Verdict(StrEnum):
+    """The fate of one item x ticker record, decided in the core and counted by the metrics
+    (`finsent_mentions_total{verdict}`) and the backtest. A str-Enum, so it is its own label
+    value and JSON string.
+
+    - NEW: a story not seen before for this ticker: counted and scored into the windows;
+    - REPEAT: a copy of a story already seen (retweet, syndication): counted, never re-scored;
+    - REDELIVERY: the same item again (feed or Kafka redelivery): ignored;
+    - CORRECTION: the same item id with a different text: counted, the first version stands;
+    - LATE: older than the watermark minus grace: its windows are final, so it is dropped.
+    """
+
+    NEW = "new"
+    REPEAT = "repeat"
+    REDELIVERY = "redelivery"
+    CORRECTION = "correction"
+    LATE = "late"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,21 +19,13 @@ from pipeline.core import aggregate, novelty
 from pipeline.core.aggregate import AggregationConfig
 from pipeline.core.alerts import Rule, evaluate
 from pipeline.core.privacy import mask_personal_data as mask_pii
-from pipeline.core.records import Alert, Item, Rejected, Scored, Snapshot, WindowStats
+from pipeline.core.records import Alert, Item, Rejected, Scored, Snapshot, Verdict, WindowStats
 from pipeline.core.scoring import Scorer
 from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
 from pipeline.core.windows import is_late
 
 TEXT_CHARS = 280  # text carried on sentiment.scored, for evidence
-NEW, REPEAT, REDELIVERY, CORRECTION = (
-    novelty.NEW,
-    novelty.REPEAT,
-    novelty.REDELIVERY,
-    novelty.CORRECTION,
-)
-LATE = "late"
-VERDICTS = (NEW, REPEAT, REDELIVERY, CORRECTION, LATE)
 DEFAULT_MAX_TICKERS = 10
 
 
@@ -62,14 +54,14 @@ class Outputs:
     fate is now known (new | repeat | redelivery | correction | late); a record waiting for the
     watermark has none yet."""
 
-    verdicts: tuple[str, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
     updated: list[WindowStats] = field(default_factory=list)
     closed: list[WindowStats] = field(default_factory=list)
     snapshot: Snapshot | None = None
     alerts: list[Alert] = field(default_factory=list)
 
     @property
-    def verdict(self) -> str | None:
+    def verdict(self) -> Verdict | None:
         """The verdict of a one-record fold (`step`)."""
         return self.verdicts[-1] if self.verdicts else None
 
@@ -176,10 +168,10 @@ def _fold(state: dict[str, Any], s: Scored, cfg: CoreConfig) -> tuple[dict[str, 
         max_entries=cfg.novelty_max_entries,
         max_hamming=cfg.novelty_max_hamming,
     )
-    if verdict in (REDELIVERY, CORRECTION):
-        key = "redelivered" if verdict == REDELIVERY else "corrections"
+    if verdict in (Verdict.REDELIVERY, Verdict.CORRECTION):
+        key = "redelivered" if verdict == Verdict.REDELIVERY else "corrections"
         return _with_totals(state, key, novelty=chain), Outputs((verdict,), closed=closed)
-    state, updated = aggregate.add({**state, "novelty": chain}, s, verdict == REPEAT, agg)
+    state, updated = aggregate.add({**state, "novelty": chain}, s, verdict == Verdict.REPEAT, agg)
     snap = aggregate.snapshot(state, agg)
     evidence = {
         name: aggregate.evidence(acc)
@@ -206,9 +198,9 @@ def step(
     """
     state, again = _redelivered(_fresh(state, s.ticker), s)
     if again:
-        return state, Outputs((REDELIVERY,))
+        return state, Outputs((Verdict.REDELIVERY,))
     if is_late(s.published_at_ms, state["clock_ms"], cfg.aggregation.grace_ms):
-        return _with_totals(state, "late"), Outputs((LATE,))
+        return _with_totals(state, "late"), Outputs((Verdict.LATE,))
     return _fold(state, s, cfg)
 
 
@@ -263,11 +255,11 @@ def accept(
     """
     state, again = _redelivered(_fresh(state, s.ticker), s)
     if again:
-        return state, Outputs((REDELIVERY,))
+        return state, Outputs((Verdict.REDELIVERY,))
     if watermark_ms is None:
         return _waiting(state, s, cfg)
     if is_late(s.published_at_ms, watermark_ms, cfg.aggregation.grace_ms):
-        return _with_totals(state, "late"), Outputs((LATE,))
+        return _with_totals(state, "late"), Outputs((Verdict.LATE,))
     state, out = advance(state, watermark_ms, cfg)
     if s.published_at_ms < watermark_ms:
         state, now = _fold(state, s, cfg)

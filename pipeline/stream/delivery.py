@@ -33,7 +33,7 @@ from faust.types.tuples import Message
 
 from pipeline.config import Settings
 from pipeline.kafka_clients import read_range, start_offsets
-from pipeline.stream.offsets import PartitionCursor
+from pipeline.stream.offsets import Admission, PartitionCursor
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,11 @@ class Delivery:
         expected: dict[TP, int] = {}  # cursor as it will be after `todo` is done
         for event in events:
             tp, offset = event.message.tp, event.message.offset
-            nxt = expected.get(tp, self.cursor.next.get(tp))
-            if nxt is None:
-                continue  # not ours (yet, or any more): never processed, never committed
-            if offset < nxt:
-                continue  # handled already
-            if offset > nxt:
+            admission = self.cursor.admission(tp, offset, expected.get(tp))
+            if admission in (Admission.UNASSIGNED, Admission.SEEN):
+                continue  # not ours (yet, or any more), or handled already: never redone
+            if admission is Admission.HOLE:
+                nxt = expected.get(tp, self.cursor.next[tp])
                 log.warning("%s: offsets %d..%d never reached the agent; reading them", tp, nxt,
                             offset - 1)  # fmt: skip
                 todo += await self.fill(tp, nxt, offset)

@@ -18,8 +18,8 @@ from typing import Any
 
 from pipeline.core import aggregate
 from pipeline.core.aggregate import due_ms
-from pipeline.core.records import Alert, Item, Rejected, Scored, WindowStats
-from pipeline.core.step import LATE, NEW, REPEAT, Outputs, accept, advance, score_items
+from pipeline.core.records import Alert, Item, Rejected, Scored, Verdict, WindowStats
+from pipeline.core.step import Outputs, accept, advance, score_items
 from pipeline.core.validate import check_arrival, parse_item
 from pipeline.core.watermarks import merge, source_name, watermark
 from pipeline.stream.app import Runtime
@@ -347,11 +347,11 @@ class _Aggregation:
         m, s = self.rt.metrics, self.rt.settings
         for verdict in out.verdicts:
             m.mentions.labels(verdict=verdict).inc()
-            if verdict == LATE:
+            if verdict is Verdict.LATE:
                 m.late_records.inc()
-            elif verdict == REPEAT:
+            elif verdict is Verdict.REPEAT:
                 m.duplicate_records.inc()
-            if verdict in (NEW, REPEAT):
+            if verdict in (Verdict.NEW, Verdict.REPEAT):
                 m.ticker_mentions.labels(ticker=m.ticker_label(ticker)).inc()
         key = ticker.encode()
         windows, alerts = encoded

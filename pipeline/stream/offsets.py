@@ -29,7 +29,9 @@ from enum import Enum
 from typing import Any
 
 
-class Verdict(Enum):
+class Admission(Enum):
+    """What to do with a record the stream handed over, given the partition's cursor."""
+
     PROCESS = "process"  # the expected record
     SEEN = "seen"  # below the cursor: already handled in this assignment; do not redo
     HOLE = "hole"  # past the cursor: records in between never arrived; read them first
@@ -79,13 +81,15 @@ class PartitionCursor:
     def owns(self, tp: Any) -> bool:
         return tp in self.next
 
-    def check(self, tp: Any, offset: int) -> Verdict:
-        expected = self.next.get(tp)
-        if expected is None:
-            return Verdict.UNASSIGNED
-        if offset == expected:
-            return Verdict.PROCESS
-        return Verdict.SEEN if offset < expected else Verdict.HOLE
+    def admission(self, tp: Any, offset: int, expected: int | None = None) -> Admission:
+        """How `offset` of `tp` relates to the cursor (or to `expected`, the cursor as it will
+        be once records admitted earlier in the same batch are done)."""
+        nxt = self.next.get(tp) if expected is None else expected
+        if nxt is None:
+            return Admission.UNASSIGNED
+        if offset == nxt:
+            return Admission.PROCESS
+        return Admission.SEEN if offset < nxt else Admission.HOLE
 
     def done(self, tp: Any, offset: int) -> None:
         """`offset` was handled and its outputs are on the broker: expect the next one.

@@ -1,7 +1,10 @@
 import pytest
 
 from pipeline.core import novelty
-from pipeline.core.novelty import NEW, REDELIVERY, REPEAT, fingerprint, hamming, observe
+from pipeline.core.novelty import fingerprint, hamming, observe
+from pipeline.core.records import Verdict
+
+NEW, REDELIVERY, REPEAT = Verdict.NEW, Verdict.REDELIVERY, Verdict.REPEAT
 
 H = 3_600_000
 KW = {"ttl_ms": 24 * H, "max_entries": 256, "max_hamming": 12}

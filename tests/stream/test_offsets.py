@@ -3,59 +3,59 @@ committed (only the contiguous prefix that was done)."""
 
 from __future__ import annotations
 
-from pipeline.stream.offsets import PartitionCursor, Verdict
+from pipeline.stream.offsets import Admission, PartitionCursor
 
 TP = ("scored", 0)
 
 
-def run(cursor: PartitionCursor, offsets: list[int]) -> list[Verdict]:
+def run(cursor: PartitionCursor, offsets: list[int]) -> list[Admission]:
     """Feed offsets as the stream delivers them; mark handled ones done, like the agents."""
     out = []
     for offset in offsets:
-        verdict = cursor.check(TP, offset)
-        if verdict is Verdict.HOLE:  # the agent reads the missing records first
+        admission = cursor.admission(TP, offset)
+        if admission is Admission.HOLE:  # the agent reads the missing records first
             for missing in range(cursor.next[TP], offset):
                 cursor.done(TP, missing)
-        if verdict is not Verdict.SEEN:
+        if admission is not Admission.SEEN:
             cursor.done(TP, offset)
-        out.append(verdict)
+        out.append(admission)
     return out
 
 
 def test_in_order_delivery_processes_everything() -> None:
     cursor = PartitionCursor()
     cursor.assign({TP: 30})
-    assert run(cursor, [30, 31, 32]) == [Verdict.PROCESS] * 3
+    assert run(cursor, [30, 31, 32]) == [Admission.PROCESS] * 3
     assert cursor.next[TP] == 33
 
 
 def test_a_record_that_never_arrived_is_reported_as_a_hole() -> None:
     cursor = PartitionCursor()
     cursor.assign({TP: 30})
-    assert run(cursor, [31, 32]) == [Verdict.HOLE, Verdict.PROCESS]
+    assert run(cursor, [31, 32]) == [Admission.HOLE, Admission.PROCESS]
     assert cursor.next[TP] == 33
 
 
 def test_the_first_record_after_assignment_is_checked_against_the_position() -> None:
     cursor = PartitionCursor()
     cursor.assign({TP: 0})
-    assert run(cursor, [0, 1, 3]) == [Verdict.PROCESS, Verdict.PROCESS, Verdict.HOLE]
+    assert run(cursor, [0, 1, 3]) == [Admission.PROCESS, Admission.PROCESS, Admission.HOLE]
 
 
 def test_records_delivered_twice_are_seen_not_processed_again() -> None:
     cursor = PartitionCursor()
     cursor.assign({TP: 10})
     assert run(cursor, [10, 11, 10, 11, 12]) == [
-        Verdict.PROCESS, Verdict.PROCESS, Verdict.SEEN, Verdict.SEEN, Verdict.PROCESS,
+        Admission.PROCESS, Admission.PROCESS, Admission.SEEN, Admission.SEEN, Admission.PROCESS,
     ]  # fmt: skip
 
 
 def test_unknown_partition_is_skipped_and_forget_drops_state() -> None:
     cursor = PartitionCursor()
-    assert cursor.check(TP, 99) is Verdict.UNASSIGNED  # never processed, never committed
+    assert cursor.admission(TP, 99) is Admission.UNASSIGNED  # never processed, never committed
     cursor.assign({TP: 5})
     cursor.forget([TP])
-    assert cursor.check(TP, 99) is Verdict.UNASSIGNED and TP not in cursor.next
+    assert cursor.admission(TP, 99) is Admission.UNASSIGNED and TP not in cursor.next
 
 
 def test_done_past_the_cursor_is_refused() -> None:
