@@ -57,7 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "export a checkpoint to ONNX (fp32, int8, fp16) [needs finsent[train]]",
     ),
     "bench": ("pipeline.dev.bench", "benchmark scoring throughput: torch eager vs ONNX vs shipped"),
-    "link": ("pipeline.link_cli", "link texts to tickers (--json, --eval FILE, --bench)"),
+    "link": ("pipeline.dev.link_cli", "link texts to tickers (--json, --eval FILE, --bench)"),
 }
 
 

@@ -10,7 +10,7 @@ from pipeline.cli import main
 from pipeline.core.records import Item
 from pipeline.core.tickers import explain
 from pipeline.dev import symbols_build
-from pipeline.link_eval import evaluate
+from pipeline.dev.link_eval import evaluate
 from pipeline.reference import DEFAULT_SYMBOLS, load_symbols
 
 LINKING = Path(__file__).parent / "data" / "linking"

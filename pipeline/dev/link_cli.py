@@ -100,7 +100,7 @@ def link_text(text: str, symbols: SymbolTable) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     symbols = _table(args.symbols)
     if args.eval:
-        from pipeline.link_eval import evaluate, format_report
+        from pipeline.dev.link_eval import evaluate, format_report
 
         report = evaluate(read_labelled(args.eval), symbols)
         print(json.dumps(report, indent=2) if args.json else format_report(report, args.misses))
