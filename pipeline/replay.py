@@ -32,10 +32,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pipeline.backtest.feed import FORMATS, Feed, load_feed, parse_csv_columns
 from pipeline.core.records import Item
-from pipeline.core.validate import item_to_dict, parse_timestamp_ms
+from pipeline.core.validate import item_to_dict
 from pipeline.errors import FinsentError
+from pipeline.feeds import Feed, add_feed_arguments, load_feed_from_args
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -207,6 +207,7 @@ def worker_hint(settings: Settings) -> str:
 
 
 def summary(feed: Feed, sent: int, topic: str) -> str:
+    """The line a replay ends with: what was sent where, and every count of what was not."""
     return (
         f"replayed {sent} records to {topic}; skipped {len(feed.bad)} bad rows; "
         f"merged {feed.merged} duplicate ids; {feed.out_of_range} outside the time range"
@@ -214,24 +215,16 @@ def summary(feed: Feed, sent: int, topic: str) -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", help="feed files")
+    """`finsent replay`'s options: the feed options shared with the backtest
+    (`pipeline.feeds.add_feed_arguments`), then where and how fast to send."""
+    add_feed_arguments(parser, "files")
     parser.add_argument("--topic", required=True, help="news.raw | social.raw (or a topic name)")
-    parser.add_argument("--format", choices=FORMATS, default="jsonl", help="feed file format")
-    parser.add_argument(
-        "--csv-columns",
-        default=None,
-        help="FIELD=COLUMN,... for --format csv (fields: id,text,published_at,"
-        "source,tickers,url,author,lang)",
-    )
     parser.add_argument(
         "--speed",
         type=float,
         default=None,
         help="event-time speed-up factor (default: as fast as possible)",
     )
-    parser.add_argument("--start", default=None, help="first event time to send (ISO-8601, UTC)")
-    parser.add_argument("--end", default=None, help="send event times before this (ISO-8601, UTC)")
-    parser.add_argument("--limit", type=int, default=None, help="send at most N records")
     parser.add_argument(
         "--no-progress",
         action="store_true",
@@ -252,54 +245,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write into the live topics (FINSENT_NEWS_TOPIC...), where live workers read",
     )
-
-
-def time_range(args: argparse.Namespace) -> tuple[int | None, int | None]:
-    start = parse_timestamp_ms(args.start) if args.start else None
-    end = parse_timestamp_ms(args.end) if args.end else None
-    return start, end
-
-
-def load_feed_from_args(args: argparse.Namespace, files: Sequence[str]) -> Feed:
-    """The feed that `--format/--csv-columns/--start/--end/--limit` describe; bad rows reported
-    on stderr (replay and backtest take the same options).
-
-    Raises `FinsentError` (one line, exit 2) for a missing or unreadable file, a bad option
-    value, or a feed with no record to use (every row bad, or none in the time range).
-    """
-    from pathlib import Path
-
-    from pipeline.errors import FinsentError
-
-    for f in files:
-        if not Path(f).is_file():
-            raise FinsentError(f"no such feed file: {f}")
-    try:
-        start_ms, end_ms = time_range(args)
-        columns = parse_csv_columns(args.csv_columns)
-    except ValueError as exc:
-        raise FinsentError(str(exc)) from exc
-    try:
-        feed = load_feed(
-            files,
-            args.format,
-            csv_columns=columns,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            limit=args.limit,
-        )
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FinsentError(f"cannot read the feed: {exc}") from exc
-    for bad in feed.bad:
-        print(f"skipped {bad}", file=sys.stderr)
-    if not feed.items:
-        why = (
-            f"all {len(feed.bad)} rows are bad (see the lines above)"
-            if feed.bad and not feed.out_of_range
-            else f"{len(feed.bad)} bad rows, {feed.out_of_range} outside --start/--end"
-        )
-        raise FinsentError(f"no valid record in {', '.join(map(str, files))}: {why}")
-    return feed
 
 
 def summary_dict(feed: Feed, sent: int, topic: str, namespace: str = "") -> dict[str, object]:
@@ -325,6 +270,7 @@ def replay_settings(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Read the feed, prepare the target topic and send; 0 when sent."""
     from pipeline import kafka_clients
     from pipeline.kafka_clients import KafkaConnectError
 

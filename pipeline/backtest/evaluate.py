@@ -1,5 +1,5 @@
 """Judge a sentiment series against prices: information coefficient, hit rate, event study. Pure:
-frames in, frames and numbers out; no file or network I/O (reading is `feed.read_prices`).
+frames in, frames and numbers out; no file or network I/O (reading is `prices.read_prices`).
 
 Timing convention (no look-ahead), written down once here and in the report:
 - The daily signal of ticker X on UTC day D is the core's `1d` window [D 00:00, D+1 00:00) UTC:
@@ -10,7 +10,7 @@ Timing convention (no look-ahead), written down once here and in the report:
   09:30 New York = 13:30/14:30 UTC of D+1 or later). Forward returns start there:
   `ret_1d` = adj_close(entry) / adj_open(entry) - 1 (the entry day, open to close);
   `ret_5d` = adj_close(entry + 4 trading days) / adj_open(entry) - 1 (five sessions).
-  Opens are adjusted with the close's split/dividend factor (`feed.read_prices`).
+  Opens are adjusted with the close's split/dividend factor (`prices.read_prices`).
 - Only signal days D that are trading days are evaluated, so each entry day is used once (Friday,
   Saturday and Sunday would otherwise all map to Monday's open and count it three times).
 - `ret_0d` (close D-1 to close D) is the same-day return: it overlaps the signal, so it is a

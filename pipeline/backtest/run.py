@@ -5,7 +5,8 @@ Usage:
     finsent backtest FEED... [--format jsonl|csv|stocknet] --prices DIR --out DIR
         [--start ISO] [--end ISO] [--model DIR]
 
-1. read and validate the feed (`feed.load_feed`, event-time order; bad rows reported, skipped);
+1. read and validate the feed (`pipeline.feeds`, the readers and options `finsent replay` uses:
+   event-time order; bad rows reported, skipped);
 2. score every unique linked text once (`CachingScorer`, progress bar);
 3. replay the items through `core.step.score_items` and `core.step.step` as the stream's two
    agents do (per micro-batch, then per scored record keyed by ticker), in (event time, id)
@@ -32,6 +33,7 @@ from pipeline.core.scoring import Scorer
 from pipeline.core.step import CoreConfig, flush, score_items, step
 from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
+from pipeline.feeds import add_feed_arguments, load_feed_from_args
 from pipeline.rules import load_ticker_rules
 
 
@@ -110,16 +112,11 @@ def linked_texts(items: Iterable[Item], symbols: SymbolTable) -> list[str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from pipeline.backtest.feed import FORMATS
-
-    parser.add_argument("feeds", nargs="+", help="feed files")
-    parser.add_argument("--format", choices=FORMATS, default="jsonl", help="feed file format")
-    parser.add_argument("--csv-columns", default=None, help="FIELD=COLUMN,... for --format csv")
+    """`finsent backtest`'s options: the feed options shared with replay
+    (`pipeline.feeds.add_feed_arguments`), then prices, output and evaluation."""
+    add_feed_arguments(parser, "feeds")
     parser.add_argument("--prices", required=True, help="folder of <TICKER>.csv daily OHLCV")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--start", default=None, help="first event time (ISO-8601, UTC)")
-    parser.add_argument("--end", default=None, help="event times before this (ISO-8601, UTC)")
-    parser.add_argument("--limit", type=int, default=None, help="use at most N records")
     parser.add_argument("--model", default=None, help="model folder (default: FINSENT_MODEL_DIR)")
     parser.add_argument(
         "--min-items",
@@ -165,12 +162,11 @@ def run(args: argparse.Namespace) -> int:
 
     require_backtest_extra()
 
-    from pipeline.backtest.feed import read_prices
+    from pipeline.backtest.prices import read_prices
     from pipeline.backtest.report import write_all
     from pipeline.config import Settings
     from pipeline.errors import FinsentError
     from pipeline.reference import load_symbols
-    from pipeline.replay import load_feed_from_args
     from pipeline.scoring.cache import CachingScorer
     from pipeline.scoring.onnx import OnnxScorer
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.backtest.feed import load_feed
 from pipeline.backtest.run import run_core
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.core.records import Score
 from pipeline.core.scoring import score_from_probs
 from pipeline.dev import sample
+from pipeline.feeds import load_feed
 from pipeline.reference import load_symbols
 from pipeline.rules import load_ticker_rules
 

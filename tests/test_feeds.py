@@ -1,20 +1,26 @@
-"""Feed readers: every format, bad rows reported with file:line and reason, event-time order,
-StockNet's Twitter times and its per-ticker duplicates. Data is generated here (fresh clone)."""
+"""Feed readers (`pipeline.feeds`, shared by replay and backtest): every format, bad rows reported
+with file:line and reason, event-time order, StockNet's Twitter times and its per-ticker
+duplicates; the shared options; and the module's place (no pandas, replay and backtest import it
+and not each other). Data is generated here (fresh clone)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.backtest.feed import (
+from pipeline.feeds import (
     BadRow,
+    add_feed_arguments,
     load_feed,
+    load_feed_from_args,
     parse_csv_columns,
     read_csv,
     read_jsonl,
-    read_prices,
     stocknet_to_wire,
 )
 
@@ -141,17 +147,34 @@ def test_time_range_is_half_open_and_limit_after_sort(tmp_path: Path) -> None:
     assert feed.out_of_range == 3
 
 
-def test_read_prices_adjusts_open(tmp_path: Path) -> None:
-    d = tmp_path / "prices"
-    d.mkdir()
-    _write(
-        d / "abc.csv",
-        [
-            "Date,Open,High,Low,Close,Adj Close,Volume",
-            "2014-01-02,10,11,9,20,10,1",
-            "2014-01-03,21,22,20,22,11,1",
-        ],
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_feed_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_feed_options_select_the_same_records_as_load_feed(tmp_path: Path) -> None:
+    f = _write(
+        tmp_path / "f.jsonl",
+        [json.dumps({"id": str(i), "text": "t", "published_at": T0 + i * 1000}) for i in range(5)],
     )
-    p = read_prices(d)
-    assert list(p["ticker"].unique()) == ["ABC"]
-    assert p["adj_open"].tolist() == [5.0, 10.5]
+    args = _args(str(f), "--start", "2023-11-14T22:13:21Z", "--limit", "2")
+    feed = load_feed_from_args(args, args.files)
+    assert [it.id for it in feed.items] == ["1", "2"] and feed.out_of_range == 1
+
+
+def _modules_after_import(stmt: str) -> set[str]:
+    code = f"import sys; {stmt}; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_feeds_import_no_pandas_and_replay_and_backtest_not_each_other() -> None:
+    """The worker image (no pandas) runs `finsent replay`: the readers must not need it; and
+    replay and backtest share `pipeline.feeds` instead of importing one another."""
+    feeds = _modules_after_import("import pipeline.feeds")
+    assert "pandas" not in feeds and not any(m.startswith("pipeline.backtest") for m in feeds)
+    replay = _modules_after_import("import pipeline.replay")
+    assert "pandas" not in replay and not any(m.startswith("pipeline.backtest") for m in replay)
+    backtest = _modules_after_import("import pipeline.backtest.run, pipeline.backtest.report")
+    assert "pipeline.replay" not in backtest and "pipeline.feeds" in backtest
