@@ -1,6 +1,7 @@
 """Write a backtest's outputs: per-ticker series (Parquet + CSV), alert events (JSONL), the
 evaluation (`metrics.json`), plots and `report.md`. File output only; the numbers come from the
-pure functions in `evaluate`."""
+pure functions in `evaluate`. Reads a `BacktestResult` (`result.py`); never imports the driver
+(`run.py` imports this module)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from pipeline.backtest import evaluate as ev
-
-if TYPE_CHECKING:
-    from pipeline.backtest.run import BacktestResult
+from pipeline.backtest.result import BacktestResult
 
 SERIES = {"1d": "series_daily", "1h": "series_hourly"}
 

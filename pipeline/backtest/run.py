@@ -23,12 +23,10 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from pipeline.core.records import Alert, Item, Rejected, WindowStats
+from pipeline.backtest.result import BacktestResult
+from pipeline.core.records import Item, Rejected
 from pipeline.core.scoring import Scorer
 from pipeline.core.step import CoreConfig, flush, score_items, step
 from pipeline.core.symbols import SymbolTable
@@ -36,18 +34,7 @@ from pipeline.core.tickers import link
 from pipeline.feeds import add_feed_arguments, load_feed_from_args
 from pipeline.rules import load_ticker_rules
 
-
-@dataclass
-class BacktestResult:
-    """Final windows (every window the stream would have closed, plus the ones still open at the
-    end, flushed) and the alerts, in the order the core produced them."""
-
-    windows: list[WindowStats] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    verdicts: Counter[str] = field(default_factory=Counter)
-    items: int = 0
-    linked_items: int = 0
-    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+__all__ = ["BacktestResult", "configure", "linked_texts", "run", "run_core"]
 
 
 def run_core(

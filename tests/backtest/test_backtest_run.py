@@ -104,3 +104,14 @@ def test_backtest_command_writes_report(tmp_path: Path) -> None:
     daily = pd.read_parquet(out / "series_daily.parquet")
     assert set(daily["window"]) == {"1d"} and daily["count"].sum() >= 300
     assert "Information coefficient" in (out / "report.md").read_text()
+
+
+def test_report_does_not_import_the_driver() -> None:
+    """run -> report -> result, one way: the report reads a result and never imports run."""
+    import subprocess
+    import sys
+
+    code = "import sys, pipeline.backtest.report; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "pipeline.backtest.result" in loaded and "pipeline.backtest.run" not in loaded
