@@ -9,11 +9,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline.core.records import Score
-from pipeline.core.scoring import score_from_probs
+from pipeline.core.scoring import Scorer, score_from_probs
 from pipeline.rules import load_ticker_rules
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+    from pipeline.stream.runtime import Runtime
+    from pipeline.stream.topics import Topics
 
 
 class FixedScorer:
@@ -102,8 +107,10 @@ def watermark_event(
 
 
 def stream_runtime(
-    settings: Any = None, scorer: Any = None, sources: tuple[str, ...] | None = None
-) -> tuple[Any, Any]:
+    settings: Settings | None = None,
+    scorer: Scorer | None = None,
+    sources: tuple[str, ...] | None = None,
+) -> tuple[Runtime, Topics]:
     """A `Runtime` and `Topics` for the stream handlers, without faust or a broker: in-memory
     topics (a DLQ for every consumed topic), the shipped symbol table, metrics on a fresh
     registry without process collectors. `settings` defaults to the environment without `.env`;
@@ -114,28 +121,30 @@ def stream_runtime(
     from pipeline.config import Settings
     from pipeline.metrics import PipelineMetrics
     from pipeline.reference import load_symbols
-    from pipeline.stream.app import Runtime
+    from pipeline.stream.runtime import InputLayout, Runtime
     from pipeline.stream.topics import Topics
+    from pipeline.stream.watermarks import ProgressReporter
 
     s = settings if settings is not None else Settings(_env_file=None)  # type: ignore[call-arg]
     topics = Topics(
-        raw_topic=None,
-        dlq_topics={t: InMemoryTopic(t + s.dlq_suffix) for t in (*s.topics_in(), s.scored_topic)},
-        scored_topic=InMemoryTopic(s.scored_topic),
-        aggregates_topic=InMemoryTopic(s.aggregates_topic),
-        alerts_topic=InMemoryTopic(s.alerts_topic),
+        raw_topic=None,  # type: ignore[arg-type]  # handlers never read the input topic
+        dlq_topics={t: InMemoryTopic(t + s.dlq_suffix) for t in (*s.topics_in(), s.scored_topic)},  # type: ignore[misc]
+        scored_topic=InMemoryTopic(s.scored_topic),  # type: ignore[arg-type]
+        aggregates_topic=InMemoryTopic(s.aggregates_topic),  # type: ignore[arg-type]
+        alerts_topic=InMemoryTopic(s.alerts_topic),  # type: ignore[arg-type]
     )
     metrics = PipelineMetrics.create(
         CollectorRegistry(), s.watchlist_set(), sources=s.sources_set(), process=False
     )
+    layout = InputLayout.of(s)
     rt = Runtime(
         settings=s,
-        app=None,  # type: ignore[arg-type]
+        app=None,  # type: ignore[arg-type]  # no faust: the handlers never touch the app
         scorer=scorer if scorer is not None else FixedScorer(),
         symbols=load_symbols(),
         core=s.core_config(load_ticker_rules(s.rules_path)),
         metrics=metrics,
+        layout=InputLayout(sources, layout.scored_partitions) if sources else layout,
+        progress=ProgressReporter(s.idle_timeout_s),
     )
-    rt.sources = sources or tuple(f"{t}/{p}" for t in s.topics_in() for p in range(s.partitions))
-    rt.scored_partitions = s.partitions
     return rt, topics

@@ -11,23 +11,26 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from faust.types import TP, StreamT
+from faust.types import TP, AppT, StreamT, TableT
 
 from pipeline.core import aggregate
 from pipeline.core.watermarks import source_name
 from pipeline.kafka_clients import end_offsets
 from pipeline.stream import watermarks
-from pipeline.stream.app import Runtime
-from pipeline.stream.delivery import Delivery, Work
+from pipeline.stream.delivery import Delivered, Delivery, Work
 from pipeline.stream.handlers import handle_raw_batch, handle_scored_batch
+from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics, declare
 
 # Derived from the state version: a new shape means a new table and changelog topic, so old-shaped
 # state is never recovered into new code (Quix Streams' `state_suffix` idea).
 TABLE_NAME = f"ticker_to_state_v{aggregate.STATE_VERSION}"
 COMMIT_INTERVAL_S = 1.0
+# The agents' names (in logs and crash reports), distinct from the core functions they call.
+SCORE_AGENT, AGGREGATE_AGENT = "score_agent", "aggregate_agent"
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,11 @@ def crash_worker(rt: Runtime, name: str, exc: BaseException) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _guarded(rt: Runtime, name: str, body: Callable[[Any], Awaitable[None]]) -> Any:
+def _guarded(
+    rt: Runtime, name: str, body: Callable[[StreamT], Awaitable[None]]
+) -> Callable[[StreamT], Awaitable[None]]:
+    """`body` as an agent whose crash stops the worker (`crash_worker`)."""
+
     async def agent(stream: StreamT) -> None:
         try:
             await body(stream)
@@ -109,94 +116,92 @@ async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
         await publish_progress(rt, topics, reports)
 
 
-async def publish_progress(rt: Runtime, topics: Topics, reports: dict[str, Any]) -> None:
+async def publish_progress(
+    rt: Runtime, topics: Topics, reports: dict[str, watermarks.Report]
+) -> None:
     """The same report on every scored partition (Flink broadcasts watermarks the same way)."""
     value = watermarks.encode(reports)
-    for p in range(rt.scored_partitions):
+    for p in range(rt.layout.scored_partitions):
         await topics.scored_topic.send(
             key=None, value=value, partition=p, headers=[watermarks.HEADER]
         )
     rt.progress.sent(reports)
 
 
-def register(rt: Runtime) -> tuple[Topics, Any]:
-    """Declare topics, the per-ticker table and both agents on `rt.app`."""
+async def send_unreported_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
+    """Before the scoring stage commits: a committed input offset must never be ahead of the
+    progress reported for it, or a record committed but never reported would hold the
+    watermark below it forever once its worker dies (the next owner starts after it). Only
+    what is unreported, and no broker query: this runs under the delivery lock."""
+    owned = [source_name(tp.topic, tp.partition) for tp in raw.cursor.next]
+    reports = rt.progress.unreported(owned)
+    if reports:
+        await publish_progress(rt, topics, reports)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """What `register` declared: the topics, the per-ticker table and each stage's Delivery."""
+
+    topics: Topics
+    table: TableT
+    score: Delivery  # news.raw + social.raw -> sentiment.scored
+    aggregate: Delivery  # sentiment.scored -> windows, alerts, the table
+
+    @property
+    def deliveries(self) -> tuple[Delivery, Delivery]:
+        return (self.score, self.aggregate)
+
+
+def register(rt: Runtime) -> Stages:
+    """Declare topics, the per-ticker table, both agents and their timers on `rt.app`.
+
+    Each agent is its stage's `Delivery.consume` (admit, handle, mark done) guarded by
+    `crash_worker`; the handlers in `handlers.py` say what happens to a batch.
+    """
     app, s = rt.app, rt.settings
     topics = declare(app, s)
-    ticker_to_state = app.Table(
-        TABLE_NAME, default=None, partitions=s.partitions, key_type=str
-    )  # ticker -> plain JSON state
+    table = app.Table(TABLE_NAME, default=None, partitions=s.partitions, key_type=str)
 
-    def refetched(topic: str, n: int) -> None:
-        rt.metrics.stream_holes.labels(topic=topic).inc(n)
-
-    def committed(stage: str) -> Callable[[], None]:
-        return rt.metrics.last_commit.labels(stage=stage).set_to_current_time
-
-    async def report_before_commit() -> None:
-        # A committed input offset must never be ahead of the progress reported for it: a record
-        # committed but never reported would hold the watermark below it forever once its worker
-        # dies (the next owner starts after it). Only what is unreported, and no broker query:
-        # this runs under the delivery lock.
-        owned = [source_name(tp.topic, tp.partition) for tp in raw.cursor.next]
-        reports = rt.progress.unreported(owned)
-        if reports:
-            await publish_progress(rt, topics, reports)
-
-    raw = Delivery(
-        app,
-        s,
-        s.topics_in(),
-        on_refetched=refetched,
-        on_committed=committed("score"),
-        before_commit=report_before_commit,
-    )
-    scored = Delivery(
-        app, s, [s.scored_topic], on_refetched=refetched, on_committed=committed("aggregate")
-    )
-    rt.deliveries = {"score": raw, "aggregate": scored}
-    for topic in (*s.topics_in(), s.scored_topic):  # a zero series, so rate() has data
-        rt.metrics.stream_holes.labels(topic=topic)
-
-    async def score_work(events: Sequence[Any]) -> None:
+    async def score_batch(events: Sequence[Delivered]) -> None:
         await finish_even_if_stopped(handle_raw_batch(rt, topics, events))
 
-    async def aggregate_work(events: Sequence[Any]) -> None:
-        await finish_even_if_stopped(handle_scored_batch(rt, topics, ticker_to_state, events))
+    async def aggregate_batch(events: Sequence[Delivered]) -> None:
+        await finish_even_if_stopped(handle_scored_batch(rt, topics, table, events))
 
-    async def run(stream: StreamT, delivery: Delivery, work: Work) -> None:
-        # Micro-batches: `max_batch` records or `max_delay_ms`, whichever comes first. No acks:
-        # faust does not commit these topics (acks=False), the Delivery does.
-        batches = stream.noack().noack_take(  # type: ignore[attr-defined]
-            s.max_batch, within=s.max_delay_ms / 1000
+    def delivery(stage: str, consumed: Sequence[str], work: Work, **hooks: Any) -> Delivery:
+        for topic in consumed:  # a zero series, so rate() has data
+            rt.metrics.stream_holes.labels(topic=topic)
+        return Delivery(
+            app,
+            s,
+            consumed,
+            work,
+            on_refetched=lambda topic, n: rt.metrics.stream_holes.labels(topic=topic).inc(n),
+            on_committed=rt.metrics.last_commit.labels(stage=stage).set_to_current_time,
+            **hooks,
         )
-        async for events in batches:
-            async with delivery.lock:
-                todo = await delivery.admit(events)
-                if todo:
-                    await work(todo)
-                    delivery.done(todo)
 
-    async def score_body(stream: StreamT) -> None:
-        await run(stream, raw, score_work)
+    async def report_before_commit() -> None:
+        await send_unreported_progress(rt, topics, stages.score)
 
-    async def aggregate_body(stream: StreamT) -> None:
-        await run(stream, scored, aggregate_work)
-
-    app.agent(topics.raw_topic, name="score_items")(_guarded(rt, "score_items", score_body))
-    app.agent(topics.scored_topic, name="aggregate_scored")(
-        _guarded(rt, "aggregate_scored", aggregate_body)
+    stages = Stages(
+        topics,
+        table,
+        score=delivery("score", s.topics_in(), score_batch, before_commit=report_before_commit),
+        aggregate=delivery("aggregate", [s.scored_topic], aggregate_batch),
+    )
+    app.agent(topics.raw_topic, name=SCORE_AGENT)(_guarded(rt, SCORE_AGENT, stages.score.consume))
+    app.agent(topics.scored_topic, name=AGGREGATE_AGENT)(
+        _guarded(rt, AGGREGATE_AGENT, stages.aggregate.consume)
     )
 
     @app.timer(COMMIT_INTERVAL_S)
     async def commit_and_fill() -> None:
         """Commit finished offsets; read what an idle agent's partitions still hold."""
         try:
-            for delivery, work in ((raw, score_work), (scored, aggregate_work)):
-                await delivery.reconcile(app.consumer.assignment())
-                await delivery.commit()
-                if await delivery.fill_tail(work, s.max_batch):
-                    await delivery.commit()
+            for d in stages.deliveries:
+                await d.maintain(app.consumer.assignment())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -206,39 +211,35 @@ def register(rt: Runtime) -> tuple[Topics, Any]:
     async def report_progress() -> None:
         """Tell every aggregation partition how far each owned input partition has got."""
         try:
-            await send_progress(rt, topics, raw)
+            await send_progress(rt, topics, stages.score)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the next tick reports again; time waits meanwhile
             log.warning("could not send watermark records", exc_info=True)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
-    async def track_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
-        for delivery in (raw, scored):
-            await delivery.on_assigned(assigned)
+    async def track_assigned(sender: AppT, assigned: set[TP], **_: Any) -> None:
+        for d in stages.deliveries:
+            await d.on_assigned(assigned)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def commit_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
-        for delivery in (raw, scored):
-            await delivery.on_revoked(revoked)
+    async def commit_revoked(sender: AppT, revoked: set[TP], **_: Any) -> None:
+        for d in stages.deliveries:
+            await d.on_revoked(revoked)
         rt.progress.forget(source_name(tp.topic, tp.partition) for tp in revoked)
         gone = {tp.partition for tp in revoked if tp.topic == s.scored_topic}
-        for partition in gone:
-            rt.due.pop(partition, None)
-        for ticker in [t for t, p in rt.ticker_partition.items() if p in gone]:
+        for ticker in rt.tickers.forget(gone):
             rt.metrics.forget_ticker(ticker)
-            del rt.ticker_partition[ticker]
-            rt.pending.pop(ticker, None)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
-    async def commit_at_stop(sender: Any, **_: Any) -> None:
+    async def commit_at_stop(sender: AppT, **_: Any) -> None:
         # faust has paused fetching; the batch in flight finishes, then its offsets are committed
         # (without this a graceful stop only redelivers up to COMMIT_INTERVAL_S of records).
-        for delivery in (raw, scored):
+        for d in stages.deliveries:
             try:
-                await delivery.commit()
+                await d.commit()
             except Exception as exc:  # noqa: BLE001 - at-least-once: redelivered after restart
                 log.warning("final commit failed (%r); records since the last commit will be "
                             "delivered again", exc)  # fmt: skip
 
-    return topics, ticker_to_state
+    return stages

@@ -1,24 +1,19 @@
-"""Builds the faust app and everything the agents share (`Runtime`). Nothing imports this module
-except the worker entry point and tests: the agents receive the runtime, they do not reach for it.
+"""The faust app, configured from `Settings`: brokers, credentials, table store, timeouts.
+Only the composition root (`worker.build_runtime`) calls `create_app`; the agents receive the
+app inside the `Runtime` (`runtime.py`).
 """
 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass, field
-from typing import Any
 
 import faust
 
 from pipeline.config import Settings
-from pipeline.core.step import CoreConfig
-from pipeline.core.symbols import SymbolTable
-from pipeline.metrics import PipelineMetrics
-from pipeline.stream.watermarks import ProgressReporter
 
 
-def broker_credentials(settings: Settings) -> Any:
-    """faust credentials for SASL/SSL from the environment (None for PLAINTEXT)."""
+def broker_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """faust credentials for SASL/SSL from the settings (None for PLAINTEXT)."""
     proto = settings.security_protocol.upper()
     ctx = None
     if proto.endswith("SSL"):
@@ -76,42 +71,3 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="json",
         value_serializer="json",
     )
-
-
-@dataclass
-class Health:
-    """What /ready and /live report; updated by the agents and the lag timer.
-
-    `lag` is committed lag (log end minus the committed offset, per topic) and progress means a
-    commit that moved: a handler stuck on one record, or an agent that died, shows as lag that
-    does not shrink, which is exactly what the stall alert and `/live` look for.
-    """
-
-    model_loaded: bool = False
-    last_progress_monotonic: float = 0.0
-    lag: dict[str, int] = field(default_factory=dict)
-    fatal: str | None = None  # set when an agent crashed: /live fails, the worker exits non-zero
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    app: faust.App
-    scorer: Any  # pipeline.core.scoring.Scorer; OnnxScorer in production
-    symbols: SymbolTable
-    core: CoreConfig
-    metrics: PipelineMetrics
-    health: Health = field(default_factory=Health)
-    # scored-topic partition of every ticker this worker has aggregated (for revocations)
-    ticker_partition: dict[str, int] = field(default_factory=dict)
-    # stage ("score", "aggregate") -> its pipeline.stream.delivery.Delivery, set by the agents
-    deliveries: dict[str, Any] = field(default_factory=dict)
-    # Every input partition ("news.raw/0", ...): the watermark waits until each has reported.
-    sources: tuple[str, ...] = ()
-    scored_partitions: int = 1
-    # The scoring stage's progress per owned input partition, sent as watermark records.
-    progress: ProgressReporter = field(default_factory=lambda: ProgressReporter(30.0))
-    # Records waiting for the watermark, per ticker held here (the finsent_pending_records gauge).
-    pending: dict[str, int] = field(default_factory=dict)
-    # scored partition -> ticker -> the watermark at which its state next changes
-    due: dict[int, dict[str, int | None]] = field(default_factory=dict)

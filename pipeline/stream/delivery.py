@@ -26,9 +26,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from faust.types import TP, AppT
+from faust.types import TP, AppT, EventT, StreamT
 from faust.types.tuples import Message
 
 from pipeline.config import Settings
@@ -45,17 +44,25 @@ class Refetched:
     message: Message
 
 
-Work = Callable[[Sequence[Any]], Awaitable[None]]
+# What a handler receives: events from faust, or records read straight from Kafka (holes, tail).
+Delivered = EventT | Refetched
+Work = Callable[[Sequence[Delivered]], Awaitable[None]]
 
 
 class Delivery:
-    """Cursor, commits and gap filling for the partitions of `topics` that this worker owns."""
+    """Cursor, commits and gap filling for the partitions of `topics` that this worker owns,
+    around one agent's `work` (its batch handler).
+
+    The agent's whole body is `await delivery.consume(stream)`; a timer calls `maintain` every
+    `COMMIT_INTERVAL_S`; the rebalance signals call `on_assigned` / `on_revoked`.
+    """
 
     def __init__(
         self,
         app: AppT,
         settings: Settings,
         topics: Iterable[str],
+        work: Work,
         *,
         on_refetched: Callable[[str, int], None] = lambda topic, n: None,
         on_committed: Callable[[], None] = lambda: None,
@@ -65,6 +72,7 @@ class Delivery:
         self.app = app
         self.settings = settings
         self.topics = frozenset(topics)
+        self.work = work
         self.cursor = PartitionCursor()
         self.lock = asyncio.Lock()  # one batch, fill or commit at a time
         self.on_refetched = on_refetched
@@ -75,6 +83,29 @@ class Delivery:
         self.idle_s = idle_s
         self.last_event_monotonic = time.monotonic()
         self.last_commit_monotonic = time.monotonic()
+
+    # -- the agent's loop and the timer's -------------------------------------------------------
+
+    async def consume(self, stream: StreamT) -> None:
+        """The agent: micro-batches of `max_batch` records or `max_delay_ms`, whichever first,
+        admitted (holes filled, duplicates skipped), handled, then marked done. No acks: faust
+        does not commit these topics (acks=False); `commit` does."""
+        s = self.settings
+        batches = stream.noack().noack_take(s.max_batch, within=s.max_delay_ms / 1000)  # type: ignore[attr-defined]
+        async for events in batches:
+            async with self.lock:
+                todo = await self.admit(events)
+                if todo:
+                    await self.work(todo)
+                    self.done(todo)
+
+    async def maintain(self, assignment: Iterable[TP]) -> None:
+        """The timer's round: match the cursor to the assignment, commit what is done, and
+        process what an idle agent's partitions still hold (then commit that too)."""
+        await self.reconcile(assignment)
+        await self.commit()
+        if await self.fill_tail(self.settings.max_batch):
+            await self.commit()
 
     # -- assignment ---------------------------------------------------------------------------
 
@@ -114,13 +145,13 @@ class Delivery:
 
     # -- admission ----------------------------------------------------------------------------
 
-    async def admit(self, events: Sequence[Any]) -> list[Any]:
+    async def admit(self, events: Sequence[EventT]) -> list[Delivered]:
         """The events to process now, in offset order per partition, holes filled from Kafka.
 
         Call with `lock` held, and `done(...)` with the same list once the handler returned.
         """
         self.last_event_monotonic = time.monotonic()
-        todo: list[Any] = []
+        todo: list[Delivered] = []
         expected: dict[TP, int] = {}  # cursor as it will be after `todo` is done
         for event in events:
             tp, offset = event.message.tp, event.message.offset
@@ -136,7 +167,8 @@ class Delivery:
             expected[tp] = offset + 1
         return todo
 
-    def done(self, events: Sequence[Any], *, by_agent: bool = True) -> None:
+    def done(self, events: Sequence[Delivered], *, by_agent: bool = True) -> None:
+        """`events` were handled and their outputs acknowledged: the cursor moves past them."""
         for event in events:
             self.cursor.done(event.message.tp, event.message.offset)
         if by_agent:  # a long batch is activity, not idleness
@@ -176,7 +208,7 @@ class Delivery:
             for r in records
         ]
 
-    async def fill_tail(self, work: Work, max_records: int) -> int:
+    async def fill_tail(self, max_records: int) -> int:
         """Process what an idle agent's owned partitions hold past their cursors; return count.
 
         Runs only when the agent received nothing for `idle_s` and no rebalance is under way:
@@ -202,7 +234,7 @@ class Delivery:
                             start, end - 1)  # fmt: skip
                 batch = await self.fill(tp, start, min(end, start + max_records))
                 if batch:
-                    await work(batch)
+                    await self.work(batch)
                     self.done(batch, by_agent=False)
                     n += len(batch)
         return n
@@ -210,6 +242,7 @@ class Delivery:
     # -- commit -------------------------------------------------------------------------------
 
     async def commit(self) -> bool:
+        """Flush the producer, then commit every partition whose cursor moved; True if done."""
         async with self.lock:
             return await self._commit_locked()
 

@@ -16,13 +16,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from faust.types import RecordMetadata, TableT
+from faust.types.tuples import Message
+
 from pipeline.core import aggregate
 from pipeline.core.aggregate import due_ms
-from pipeline.core.records import Alert, Item, Rejected, Scored, Verdict, WindowStats
+from pipeline.core.records import Alert, Item, Rejected, Score, Scored, Verdict, WindowStats
+from pipeline.core.scoring import Scorer
 from pipeline.core.step import Outputs, accept, advance, score_items
 from pipeline.core.validate import check_arrival, parse_item
 from pipeline.core.watermarks import merge, source_name, watermark
-from pipeline.stream.app import Runtime
+from pipeline.stream.delivery import Delivered
+from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics
 from pipeline.stream.watermarks import decode, is_watermark, table_key
 
@@ -38,7 +43,7 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def dlq_record(msg: Any, reason: str, detail: str) -> tuple[bytes, dict[str, bytes]]:
+def dlq_record(msg: Message, reason: str, detail: str) -> tuple[bytes, dict[str, bytes]]:
     """(value, headers) of the dead-letter copy of `msg`: the original bytes, unless too large."""
     value: bytes = msg.value or b""
     headers = {
@@ -53,8 +58,8 @@ def dlq_record(msg: Any, reason: str, detail: str) -> tuple[bytes, dict[str, byt
 
 
 async def dead_letter(
-    rt: Runtime, topics: Topics, event: Any, reason: str, detail: str
-) -> asyncio.Future[Any]:
+    rt: Runtime, topics: Topics, event: Delivered, reason: str, detail: str
+) -> asyncio.Future[RecordMetadata]:
     """Queue the record's dead-letter copy; the returned future resolves once it is stored."""
     msg = event.message
     value, headers = dlq_record(msg, reason, detail)
@@ -71,12 +76,12 @@ class _TimedScorer:
     """The runtime's scorer, timing only its model calls: the inference histogram measures the
     model, not linking and fingerprints around it."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Scorer) -> None:
         self.inner = inner
         self.version = inner.version
         self.seconds = 0.0
 
-    def score(self, texts: Sequence[str], *, max_batch: int = 32) -> Any:
+    def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]:
         t = time.perf_counter()
         try:
             return self.inner.score(texts, max_batch=max_batch)
@@ -84,7 +89,9 @@ class _TimedScorer:
             self.seconds += time.perf_counter() - t
 
 
-async def _score(rt: Runtime, items: Sequence[Item], origins: Sequence[Any]) -> list[Any]:
+async def _score(
+    rt: Runtime, items: Sequence[Item], origins: Sequence[tuple[str, int, int]]
+) -> list[list[Scored] | Rejected]:
     loop = asyncio.get_running_loop()
     timed = _TimedScorer(rt.scorer)
     s = rt.settings
@@ -108,21 +115,21 @@ async def _score(rt: Runtime, items: Sequence[Item], origins: Sequence[Any]) -> 
     return out
 
 
-def _origin(event: Any) -> tuple[str, int, int]:
+def _origin(event: Delivered) -> tuple[str, int, int]:
     m = event.message
     return (m.topic, m.partition, m.offset)
 
 
-def _arrival_ms(event: Any) -> int | None:
+def _arrival_ms(event: Delivered) -> int | None:
     ts = event.message.timestamp
     return int(ts * 1000) if isinstance(ts, int | float) and ts > 0 else None
 
 
-async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -> None:
+async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Delivered]) -> None:
     """Validate -> DLQ bad records; link + score the rest in one model call; publish scored."""
     m, s = rt.metrics, rt.settings
-    pending: list[asyncio.Future[Any]] = []
-    good: list[tuple[Any, Item]] = []
+    pending: list[asyncio.Future[RecordMetadata]] = []
+    good: list[tuple[Delivered, Item]] = []
     for event in events:
         try:
             parsed = parse_item(event.message.value or b"")
@@ -140,7 +147,7 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -
                 topic=event.message.topic, source=m.source_label(parsed.source)
             ).inc()
             good.append((event, parsed))
-    results: list[Any]
+    results: list[list[Scored] | Rejected]
     try:
         results = await _score(rt, [it for _, it in good], [_origin(e) for e, _ in good])
     except Exception:  # noqa: BLE001 - isolate the record that breaks linking or the model
@@ -175,7 +182,7 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Any]) -
     m.last_processed.labels(stage="score").set(time.time())
 
 
-async def _all_stored(pending: Sequence[asyncio.Future[Any]]) -> None:
+async def _all_stored(pending: Sequence[asyncio.Future[RecordMetadata]]) -> None:
     """Wait until the broker acknowledged every record; raise if one could not be stored."""
     if pending:
         await asyncio.gather(*pending)
@@ -192,7 +199,7 @@ class Tickers:
     so a watermark that moves visits only the states it changes, also after a recovery.
     """
 
-    def __init__(self, table: Any, index: dict[int, dict[str, int | None]]) -> None:
+    def __init__(self, table: TableT, index: dict[int, dict[str, int | None]]) -> None:
         self.table = table
         self.index = index  # scored partition -> ticker -> when due (see `due`)
         self.chunks: dict[str, list[Any]] = {}  # stored chunks of waiting records, as read
@@ -304,10 +311,10 @@ def encode_outputs(out: Outputs) -> Encoded:
 class _Aggregation:
     """One batch of the aggregation stage: folds records and progress reports, publishes."""
 
-    def __init__(self, rt: Runtime, topics: Topics, table: Any) -> None:
+    def __init__(self, rt: Runtime, topics: Topics, table: TableT) -> None:
         self.rt, self.topics = rt, topics
-        self.tickers = Tickers(table, rt.due)
-        self.pending: list[asyncio.Future[Any]] = []
+        self.tickers = Tickers(table, rt.tickers.due)
+        self.pending: list[asyncio.Future[RecordMetadata]] = []
         self.latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker, window
         self.marks: dict[int, int | None] = {}  # scored partition -> its watermark
         self.moved: set[int] = set()  # partitions whose watermark moved in this batch
@@ -315,7 +322,7 @@ class _Aggregation:
     def watermark(self, partition: int) -> int | None:
         if partition not in self.marks:
             progress = self.tickers.get(table_key(partition)) or {}
-            self.marks[partition] = watermark(progress.get("sources", {}), self.rt.sources)
+            self.marks[partition] = watermark(progress.get("sources", {}), self.rt.layout.sources)
         return self.marks[partition]
 
     def progress(self, partition: int, value: dict[str, Any]) -> None:
@@ -324,7 +331,7 @@ class _Aggregation:
         old = self.tickers.get(key) or {}
         sources = merge(old.get("sources", {}), decode(value))
         self.tickers.put(key, partition, {"kind": "watermarks", "sources": sources})
-        self.marks[partition] = watermark(sources, self.rt.sources)
+        self.marks[partition] = watermark(sources, self.rt.layout.sources)
         if self.marks[partition] != before:
             self.moved.add(partition)
 
@@ -340,8 +347,7 @@ class _Aggregation:
                         ticker, forced)  # fmt: skip
         due = due_ms(state, agg)
         self.tickers.put(ticker, partition, {**state, "partition": partition, "due": due})
-        self.rt.ticker_partition[ticker] = partition
-        self.rt.pending[ticker] = len(state["pending"])
+        self.rt.tickers.hold(ticker, partition, len(state["pending"]))
 
     async def publish(self, ticker: str, out: Outputs, encoded: Encoded) -> None:
         m, s = self.rt.metrics, self.rt.settings
@@ -399,12 +405,12 @@ class _Aggregation:
             )
             m.items_produced.labels(topic=s.aggregates_topic).inc()
         self.tickers.write_back()
-        m.pending_records.set(sum(self.rt.pending.values()))
+        m.pending_records.set(self.rt.tickers.waiting())
         await _all_stored(self.pending)
 
 
 async def handle_scored_batch(
-    rt: Runtime, topics: Topics, table: Any, events: Sequence[Any]
+    rt: Runtime, topics: Topics, table: TableT, events: Sequence[Delivered]
 ) -> None:
     """Fold scored records into their tickers' states as the watermark allows; publish windows
     and alerts. Progress reports (watermark records) move the watermark of their partition."""

@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+
+from faust.types import TP
 
 
 class Admission(Enum):
@@ -42,31 +43,31 @@ class Admission(Enum):
 class PartitionCursor:
     """Next offset to process and last committed offset of each assigned partition."""
 
-    next: dict[Any, int] = field(default_factory=dict)
-    committed: dict[Any, int] = field(default_factory=dict)
+    next: dict[TP, int] = field(default_factory=dict)
+    committed: dict[TP, int] = field(default_factory=dict)
     # [lo, hi) offset ranges that Kafka confirmed hold no record a consumer sees: transaction
     # markers, compaction, retention. The cursor may step over them, and only over them.
-    absent: dict[Any, list[tuple[int, int]]] = field(default_factory=dict)
+    absent: dict[TP, list[tuple[int, int]]] = field(default_factory=dict)
 
-    def assign(self, starts: Mapping[Any, int]) -> None:
+    def assign(self, starts: Mapping[TP, int]) -> None:
         """Partitions newly assigned, each starting at its committed offset."""
         for tp, offset in starts.items():
             self.next[tp] = offset
             self.committed[tp] = offset
 
-    def forget(self, tps: Iterable[Any]) -> None:
+    def forget(self, tps: Iterable[TP]) -> None:
         for tp in tps:
             self.next.pop(tp, None)
             self.committed.pop(tp, None)
             self.absent.pop(tp, None)
 
-    def mark_absent(self, tp: Any, lo: int, hi: int) -> None:
+    def mark_absent(self, tp: TP, lo: int, hi: int) -> None:
         """Kafka read [lo, hi) of `tp` and found no record there; step over it when reached."""
         if hi > lo and tp in self.next:
             self.absent.setdefault(tp, []).append((lo, hi))
             self._skip_absent(tp)
 
-    def _skip_absent(self, tp: Any) -> None:
+    def _skip_absent(self, tp: TP) -> None:
         ranges = self.absent.get(tp)
         moved = True
         while ranges and moved:
@@ -78,10 +79,10 @@ class PartitionCursor:
                 if hi <= self.next[tp]:
                     ranges.remove((lo, hi))
 
-    def owns(self, tp: Any) -> bool:
+    def owns(self, tp: TP) -> bool:
         return tp in self.next
 
-    def admission(self, tp: Any, offset: int, expected: int | None = None) -> Admission:
+    def admission(self, tp: TP, offset: int, expected: int | None = None) -> Admission:
         """How `offset` of `tp` relates to the cursor (or to `expected`, the cursor as it will
         be once records admitted earlier in the same batch are done)."""
         nxt = self.next.get(tp) if expected is None else expected
@@ -91,7 +92,7 @@ class PartitionCursor:
             return Admission.PROCESS
         return Admission.SEEN if offset < nxt else Admission.HOLE
 
-    def done(self, tp: Any, offset: int) -> None:
+    def done(self, tp: TP, offset: int) -> None:
         """`offset` was handled and its outputs are on the broker: expect the next one.
 
         Raises ValueError for an offset past the cursor: the contiguity the commit relies on.
@@ -104,16 +105,16 @@ class PartitionCursor:
         self.next[tp] = offset + 1
         self._skip_absent(tp)
 
-    def to_commit(self) -> dict[Any, int]:
+    def to_commit(self) -> dict[TP, int]:
         """Partitions whose cursor moved past the last commit, with the offset to commit."""
         return {tp: n for tp, n in self.next.items() if n > self.committed.get(tp, -1)}
 
-    def mark_committed(self, offsets: Mapping[Any, int]) -> None:
+    def mark_committed(self, offsets: Mapping[TP, int]) -> None:
         for tp, offset in offsets.items():
             if tp in self.committed:
                 self.committed[tp] = max(self.committed[tp], offset)
 
-    def behind(self, log_ends: Mapping[Any, int]) -> dict[Any, tuple[int, int]]:
+    def behind(self, log_ends: Mapping[TP, int]) -> dict[TP, tuple[int, int]]:
         """[next, log end) of every owned partition with records the agent has not processed."""
         return {
             tp: (n, log_ends[tp])
@@ -121,6 +122,6 @@ class PartitionCursor:
             if log_ends.get(tp) is not None and log_ends[tp] > n
         }
 
-    def lag(self, log_ends: Mapping[Any, int]) -> dict[Any, int]:
+    def lag(self, log_ends: Mapping[TP, int]) -> dict[TP, int]:
         """Records between the committed offset and the log end, per owned partition."""
         return {tp: max(0, log_ends[tp] - c) for tp, c in self.committed.items() if tp in log_ends}

@@ -4,24 +4,28 @@ lives in exactly one partition, next to its table partition)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import faust
+from faust.types import TopicT
 
 from pipeline.config import Settings
 
 
 @dataclass(frozen=True)
 class Topics:
-    raw_topic: Any  # news.raw + social.raw, one stream
-    dlq_topics: dict[str, Any]  # consumed topic name (inputs, scored) -> its dead-letter topic
-    scored_topic: Any
-    aggregates_topic: Any
-    alerts_topic: Any
+    """The faust topics of one worker (`declare`); tests use `pipeline.testing.InMemoryTopic`."""
+
+    raw_topic: TopicT  # news.raw + social.raw, one stream
+    dlq_topics: dict[str, TopicT]  # consumed topic name (inputs, scored) -> its dead-letter topic
+    scored_topic: TopicT
+    aggregates_topic: TopicT
+    alerts_topic: TopicT
 
 
 def declare(app: faust.App, settings: Settings) -> Topics:
-    def topic(*names: str, acks: bool = True) -> Any:
+    """Declare every topic the agents read or write, as raw bytes (the handlers decode)."""
+
+    def topic(*names: str, acks: bool = True) -> TopicT:
         return app.topic(
             *names,
             key_type=bytes,

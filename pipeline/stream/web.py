@@ -7,13 +7,17 @@ progress while its lag grows. It fails only then, so a quiet market never restar
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from faust.types import TP
+from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline.core import aggregate
-from pipeline.stream.app import Runtime
+from pipeline.stream.runtime import Runtime
+
+if TYPE_CHECKING:
+    from pipeline.stream.agents import Stages
 
 
 def stalled(rt: Runtime, now_monotonic: float, busy: bool = False) -> bool:
@@ -31,17 +35,18 @@ def stalled(rt: Runtime, now_monotonic: float, busy: bool = False) -> bool:
     return lag > 0 and now_monotonic - rt.health.last_progress_monotonic > rt.settings.stall_after_s
 
 
-def register(rt: Runtime, table: Any) -> None:
-    app = rt.app
+def register(rt: Runtime, stages: Stages) -> None:
+    """The worker's HTTP pages and the lag timer behind /live, on `rt.app`'s web server."""
+    app, table = rt.app, stages.table
 
     @app.page("/metrics")
-    async def metrics(web: Any, request: Any) -> Any:
+    async def metrics(web: View, request: Request) -> Response:
         return web.bytes(
             generate_latest(rt.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
         )
 
     @app.page("/ready")
-    async def ready(web: Any, request: Any) -> Any:
+    async def ready(web: View, request: Request) -> Response:
         recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         ok = rt.health.model_loaded and recovered and not app.rebalancing
         body = {
@@ -53,7 +58,7 @@ def register(rt: Runtime, table: Any) -> None:
         return web.json(body, status=200 if ok else 503)
 
     @app.page("/live")
-    async def live(web: Any, request: Any) -> Any:
+    async def live(web: View, request: Request) -> Response:
         busy = bool(app.rebalancing) or not app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         bad = stalled(rt, time.monotonic(), busy)
         body = {
@@ -67,7 +72,7 @@ def register(rt: Runtime, table: Any) -> None:
         return web.json(body, status=503 if bad else 200)
 
     @app.page("/tickers/{ticker}")
-    async def ticker(web: Any, request: Any, ticker: str) -> Any:
+    async def ticker(web: View, request: Request, ticker: str) -> Response:
         """Current analytics of one ticker held by this worker (404 if another worker holds it).
 
         Only the active owner answers: the in-memory table also holds standby copies and the
@@ -75,9 +80,8 @@ def register(rt: Runtime, table: Any) -> None:
         """
         ticker = ticker.upper()
         partition = app.consumer.key_partition(rt.settings.scored_topic, ticker.encode())
-        owner = rt.deliveries.get("aggregate")
         tp = TP(rt.settings.scored_topic, partition) if partition is not None else None
-        if owner is not None and tp is not None and not owner.cursor.owns(tp):
+        if tp is not None and not stages.aggregate.cursor.owns(tp):
             return web.json({"error": f"{ticker} is held by another worker"}, status=404)
         state = table.get(ticker)
         if state is None:
@@ -101,7 +105,7 @@ def register(rt: Runtime, table: Any) -> None:
         """Committed lag per consumed topic, and the time of the last commit that moved."""
         lag: dict[str, int] = {}
         last_commit = rt.health.last_progress_monotonic
-        for delivery in rt.deliveries.values():
+        for delivery in stages.deliveries:
             for tp, n in (await delivery.lag()).items():
                 lag[tp.topic] = lag.get(tp.topic, 0) + n
             last_commit = max(last_commit, delivery.last_commit_monotonic)

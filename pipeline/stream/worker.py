@@ -17,22 +17,28 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from pipeline.config import Settings
+from pipeline.core.scoring import Scorer
 from pipeline.metrics import PipelineMetrics
 from pipeline.reference import load_symbols
 from pipeline.rules import load_ticker_rules
+from pipeline.stream.runtime import Health, InputLayout, Runtime
+from pipeline.stream.watermarks import ProgressReporter
+
+if TYPE_CHECKING:
+    from pipeline.stream.agents import Stages
 
 log = logging.getLogger("finsent.worker")
 
 
-def input_layout(settings: Settings) -> tuple[tuple[str, ...], int]:
-    """(every input partition, as "topic/partition"; the scored topic's partition count), read
-    from the broker; topics that do not exist yet get FINSENT_PARTITIONS, as the worker will
-    create them. The watermark waits for every input partition, so it must know them all."""
+def input_layout(settings: Settings) -> InputLayout:
+    """Every input partition and the scored topic's partition count, read from the broker;
+    topics that do not exist yet get FINSENT_PARTITIONS, as the worker will create them. The
+    watermark waits for every input partition, so it must know them all."""
     from pipeline.core.watermarks import source_name
     from pipeline.kafka_clients import partition_counts
 
@@ -42,30 +48,35 @@ def input_layout(settings: Settings) -> tuple[tuple[str, ...], int]:
         for t in settings.topics_in()
         for p in range(counts.get(t, settings.partitions))
     )
-    return sources, counts.get(settings.scored_topic, settings.partitions)
+    return InputLayout(sources, counts.get(settings.scored_topic, settings.partitions))
+
+
+def load_scorer(settings: Settings) -> Scorer:
+    """The ONNX model the settings name (CUDA if present and allowed, else CPU)."""
+    from pipeline.scoring.onnx import OnnxScorer
+
+    return OnnxScorer.load(
+        settings.model_dir, provider=settings.provider, intra_op_threads=settings.intra_op_threads
+    )
 
 
 def build_runtime(
     settings: Settings,
-    scorer: object | None = None,
-    layout: tuple[tuple[str, ...], int] | None = None,
-) -> tuple[Any, Any]:
-    """The faust app with agents and web pages registered; `scorer` overrides the ONNX model,
-    `layout` the input partitions read from the broker (`input_layout`)."""
+    scorer: Scorer | None = None,
+    layout: InputLayout | None = None,
+) -> tuple[Runtime, Stages]:
+    """The composition root: the one place that builds the worker's parts and wires them.
+
+    Loads the model (unless `scorer` is given), the symbol table and the alert rules; creates
+    the metrics registry and the faust app; reads the input layout from the broker (unless
+    `layout` is given); then registers the agents and the web pages on the app.
+    """
     from pipeline.stream import agents, web
     from pipeline.stream.admin import topic_names
-    from pipeline.stream.app import Runtime, create_app
-    from pipeline.stream.watermarks import ProgressReporter
+    from pipeline.stream.app import create_app
 
     disable_created_metrics()
-    if scorer is None:
-        from pipeline.scoring.onnx import OnnxScorer
-
-        scorer = OnnxScorer.load(
-            settings.model_dir,
-            provider=settings.provider,
-            intra_op_threads=settings.intra_op_threads,
-        )
+    scorer = scorer if scorer is not None else load_scorer(settings)
     metrics = PipelineMetrics.create(
         CollectorRegistry(),
         settings.watchlist_set(),
@@ -74,8 +85,10 @@ def build_runtime(
         namespace=settings.namespace,  # a replay worker's series never page (alert rules)
     )
     provider = getattr(scorer, "provider", "custom")
-    metrics.model_info.info({"version": scorer.version, "provider": provider})  # type: ignore[attr-defined]
-    log.info("model %s on %s", scorer.version, provider)  # type: ignore[attr-defined]
+    metrics.model_info.info({"version": scorer.version, "provider": provider})
+    log.info("model %s on %s", scorer.version, provider)
+    layout = layout or input_layout(settings)
+    log.info("watermark over %d input partitions", len(layout.sources))
     rt = Runtime(
         settings=settings,
         app=create_app(settings),
@@ -83,15 +96,13 @@ def build_runtime(
         symbols=load_symbols(settings.symbols_path),
         core=settings.core_config(load_ticker_rules(settings.rules_path)),
         metrics=metrics,
+        layout=layout,
         progress=ProgressReporter(settings.idle_timeout_s),
+        health=Health(model_loaded=True, last_progress_monotonic=time.monotonic()),
     )
-    rt.sources, rt.scored_partitions = layout or input_layout(settings)
-    log.info("watermark over %d input partitions", len(rt.sources))
-    rt.health.model_loaded = True
-    rt.health.last_progress_monotonic = time.monotonic()
-    _topics, table = agents.register(rt)
-    web.register(rt, table)
-    return rt, table
+    stages = agents.register(rt)
+    web.register(rt, stages)
+    return rt, stages
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -185,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    rt, _table = build_runtime(settings)
+    rt, _stages = build_runtime(settings)
     cls = _bounded_worker_class()
     cls.shutdown_timeout_s = settings.shutdown_timeout_s
     worker = cls(rt.app, loglevel=args.log_level, quiet=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline.stream import agents
-from pipeline.stream.app import Health
+from pipeline.stream.runtime import Health
 from pipeline.stream.web import stalled
 
 
@@ -26,8 +26,8 @@ def test_a_crashing_agent_marks_the_worker_fatal_and_stops_it(
         raise KeyError("a bug")
 
     with pytest.raises(KeyError):
-        asyncio.run(agents._guarded(rt, "score_items", body)(None))  # noqa: SLF001
-    assert rt.health.fatal and "score_items" in rt.health.fatal
+        asyncio.run(agents._guarded(rt, agents.SCORE_AGENT, body)(None))  # noqa: SLF001
+    assert rt.health.fatal and agents.SCORE_AGENT in rt.health.fatal
     assert kills and kills[0][1] == signal.SIGTERM
     assert stalled(rt, 0.0)  # /live fails from now on
 
@@ -40,5 +40,5 @@ def test_cancellation_is_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
         raise asyncio.CancelledError
 
     with pytest.raises(asyncio.CancelledError):
-        asyncio.run(agents._guarded(rt, "score_items", body)(None))  # noqa: SLF001
+        asyncio.run(agents._guarded(rt, agents.SCORE_AGENT, body)(None))  # noqa: SLF001
     assert rt.health.fatal is None

@@ -67,8 +67,13 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return seen
 
 
-def _delivery(app: FakeApp) -> Delivery:
-    d = Delivery(app, Settings(), ["news.raw"], idle_s=0.0)  # type: ignore[arg-type]
+async def _ignore(events: Sequence[Any]) -> None:
+    pass
+
+
+def _delivery(app: FakeApp, work: Any = _ignore) -> Delivery:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    d = Delivery(app, settings, ["news.raw"], work, idle_s=0.0)  # type: ignore[arg-type]
     d.cursor.assign({TP: 10})
     return d
 
@@ -99,17 +104,62 @@ def test_commit_flushes_first_and_commits_only_what_moved(reads: list[tuple[int,
 
 def test_an_idle_agents_pending_tail_is_read_and_processed(reads: list[tuple[int, int]]) -> None:
     app = FakeApp(ends={TP: 14})
-    d = _delivery(app)
     processed: list[int] = []
 
     async def work(events: Sequence[Any]) -> None:
         processed.extend(e.message.offset for e in events)
 
-    assert asyncio.run(d.fill_tail(work, max_records=256)) == 4
+    d = _delivery(app, work)
+    assert asyncio.run(d.fill_tail(max_records=256)) == 4
     assert processed == [10, 11, 12, 13] and d.cursor.next[TP] == 14
     app.rebalancing = True
     app.ends[TP] = 20
-    assert asyncio.run(d.fill_tail(work, max_records=256)) == 0  # never during a rebalance
+    assert asyncio.run(d.fill_tail(max_records=256)) == 0  # never during a rebalance
+
+
+class FakeStream:
+    """faust's `stream.noack().noack_take(n, within=...)`: the given batches, then the end."""
+
+    def __init__(self, batches: list[list[Event]]) -> None:
+        self.batches = batches
+
+    def noack(self) -> FakeStream:
+        return self
+
+    async def noack_take(self, n: int, within: float) -> Any:
+        for batch in self.batches:
+            yield batch
+
+
+def test_consume_hands_admitted_batches_to_the_work_and_moves_the_cursor(
+    reads: list[tuple[int, int]],
+) -> None:
+    """The agent's whole body: each batch admitted (a hole read first, a duplicate dropped),
+    handled, then done; a batch with nothing new never reaches the handler."""
+    handled: list[list[int]] = []
+
+    async def work(events: Sequence[Any]) -> None:
+        handled.append([e.message.offset for e in events])
+
+    d = _delivery(FakeApp(), work)
+    stream = FakeStream([[_ev(10), _ev(12)], [_ev(12)], [_ev(13)]])
+    asyncio.run(d.consume(stream))  # type: ignore[arg-type]
+    assert handled == [[10, 11, 12], [13]] and reads == [(11, 12)]
+    assert d.cursor.next[TP] == 14
+
+
+def test_maintain_commits_then_reads_an_idle_tail_and_commits_again(
+    reads: list[tuple[int, int]],
+) -> None:
+    app = FakeApp(ends={TP: 12})
+    handled: list[int] = []
+
+    async def work(events: Sequence[Any]) -> None:
+        handled.extend(e.message.offset for e in events)
+
+    d = _delivery(app, work)
+    asyncio.run(d.maintain([TP]))
+    assert handled == [10, 11] and app.calls == [("flush",), ("commit", {TP: 12})]
 
 
 def test_revocation_commits_then_forgets(reads: list[tuple[int, int]]) -> None:

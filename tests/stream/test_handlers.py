@@ -9,13 +9,13 @@ import asyncio
 import json
 from typing import Any
 
-from pipeline.stream.app import Runtime
 from pipeline.stream.handlers import (
     DLQ_MAX_VALUE_BYTES,
     Tickers,
     handle_raw_batch,
     handle_scored_batch,
 )
+from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics
 from pipeline.testing import (
     Event,

@@ -3,7 +3,7 @@ rebalances and table recovery (faust's silent-stall failure mode, without restar
 
 from types import SimpleNamespace
 
-from pipeline.stream.app import Health
+from pipeline.stream.runtime import Health
 from pipeline.stream.web import stalled
 
 
@@ -35,5 +35,5 @@ def test_recovery_or_rebalance_is_not_a_stall_and_restarts_the_clock() -> None:
 
 def test_a_crashed_agent_fails_liveness_even_without_lag() -> None:
     rt = _rt(lag=0, last=0.0)
-    rt.health.fatal = "agent score_items crashed"
+    rt.health.fatal = "agent score_agent crashed"
     assert stalled(rt, 1.0)  # type: ignore[arg-type]

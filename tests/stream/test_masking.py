@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from pipeline.stream.app import Runtime
 from pipeline.stream.handlers import handle_raw_batch
+from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics
 from pipeline.testing import Event, Message, stream_runtime
 

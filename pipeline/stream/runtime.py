@@ -1,0 +1,112 @@
+"""What the stream's agents, handlers and web pages share, typed: the `Runtime` that
+`worker.build_runtime` (the one composition root) builds once per process.
+
+The runtime itself is frozen: its parts are chosen at start and never swapped. What changes while
+the worker runs lives in three small objects with one owner each, so a reader can tell who
+writes what:
+
+- `Health`: written by the agents (a crash) and the lag timer; read by /ready and /live;
+- `TickerIndex`: written by the aggregation stage (which tickers it holds, their waiting
+  records, when each is next due); trimmed at revocation;
+- `ProgressReporter` (`watermarks.py`): written by the scoring stage, sent as watermark records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pipeline.config import Settings
+from pipeline.core.scoring import Scorer
+from pipeline.core.step import CoreConfig
+from pipeline.core.symbols import SymbolTable
+from pipeline.metrics import PipelineMetrics
+from pipeline.stream.watermarks import ProgressReporter
+
+if TYPE_CHECKING:  # the worker's entry module stays importable without loading faust
+    import faust
+
+
+@dataclass
+class Health:
+    """What /ready and /live report; updated by the agents and the lag timer.
+
+    `lag` is committed lag (log end minus the committed offset, per topic) and progress means a
+    commit that moved: a handler stuck on one record, or an agent that died, shows as lag that
+    does not shrink, which is exactly what the stall alert and `/live` look for.
+    """
+
+    model_loaded: bool = False
+    last_progress_monotonic: float = 0.0
+    lag: dict[str, int] = field(default_factory=dict)
+    fatal: str | None = None  # set when an agent crashed: /live fails, the worker exits non-zero
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """The partitions event time is measured over, read from the broker at start
+    (`worker.input_layout`): the watermark waits until every input partition has reported, and
+    the scoring stage sends its reports to every scored partition."""
+
+    sources: tuple[str, ...]  # every input partition, as "news.raw/0"
+    scored_partitions: int
+
+    @classmethod
+    def of(cls, settings: Settings, partitions: int | None = None) -> InputLayout:
+        """Every partition of both input topics at `partitions` (default FINSENT_PARTITIONS):
+        the layout of topics that finsent creates itself, for tests and tools."""
+        n = partitions or settings.partitions
+        return cls(tuple(f"{t}/{p}" for t in settings.topics_in() for p in range(n)), n)
+
+
+@dataclass
+class TickerIndex:
+    """The tickers this worker aggregates, by scored partition; owned by the aggregation stage.
+
+    Kept outside the table because the table's in-memory store also holds the state of
+    partitions revoked in a rebalance: this index says what is *ours* (for the per-ticker
+    metrics to forget at revocation), how many records each ticker has waiting for the
+    watermark (`finsent_pending_records`), and when each is next due (so a moving watermark
+    visits only the states it changes).
+    """
+
+    partition: dict[str, int] = field(default_factory=dict)  # ticker -> scored partition
+    pending: dict[str, int] = field(default_factory=dict)  # ticker -> records waiting
+    due: dict[int, dict[str, int | None]] = field(default_factory=dict)  # partition -> ticker ->
+
+    def hold(self, ticker: str, partition: int, pending: int) -> None:
+        """`ticker`'s state was just stored in `partition` with `pending` records waiting."""
+        self.partition[ticker] = partition
+        self.pending[ticker] = pending
+
+    def waiting(self) -> int:
+        """Records waiting for the watermark, over every ticker held here."""
+        return sum(self.pending.values())
+
+    def forget(self, partitions: Iterable[int]) -> list[str]:
+        """Drop what is known of revoked `partitions`; returns the tickers no longer held."""
+        gone = set(partitions)
+        for p in gone:
+            self.due.pop(p, None)
+        tickers = [t for t, p in self.partition.items() if p in gone]
+        for t in tickers:
+            del self.partition[t]
+            self.pending.pop(t, None)
+        return tickers
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything a stream handler needs, built once by `worker.build_runtime`."""
+
+    settings: Settings
+    app: faust.App
+    scorer: Scorer
+    symbols: SymbolTable
+    core: CoreConfig
+    metrics: PipelineMetrics
+    layout: InputLayout
+    progress: ProgressReporter
+    health: Health = field(default_factory=Health)
+    tickers: TickerIndex = field(default_factory=TickerIndex)
