@@ -2,10 +2,13 @@
 frames in, frames and numbers out; no file or network I/O (reading is `prices.read_prices`).
 
 Timing convention (no look-ahead), written down once here and in the report:
-- The daily signal of ticker X on UTC day D is the core's `1d` window [D 00:00, D+1 00:00) UTC:
-  the relevance- and confidence-weighted mean score of that day's unique items. It is known at
-  D 23:59:59 UTC (+ the 1 min grace), which is after the US close of D (16:00 New York = 21:00 UTC
-  in winter, 20:00 UTC in summer): day D's close cannot be traded on it.
+- The daily signal of ticker X on UTC day D covers [D 00:00, D+1 00:00) UTC: the relevance- and
+  confidence-weighted mean score of that day's unique items. It comes from the longest configured
+  window that tiles a UTC day (`daily_window`): the `1d` window itself by default, else that
+  day's windows added up by weight (exactly what a `1d` window would hold; epoch-aligned windows
+  whose size divides 24 h never straddle midnight). It is known at D 23:59:59 UTC (+ the grace),
+  which is after the US close of D (16:00 New York = 21:00 UTC in winter, 20:00 UTC in summer):
+  day D's close cannot be traded on it.
 - The first price after the signal is the OPEN of the first trading day strictly after D (`entry`,
   09:30 New York = 13:30/14:30 UTC of D+1 or later). Forward returns start there:
   `ret_1d` = adj_close(entry) / adj_open(entry) - 1 (the entry day, open to close);
@@ -24,6 +27,7 @@ Timing convention (no look-ahead), written down once here and in the report:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,20 +39,53 @@ CLOSE_HOUR_NY = 16
 DAY_MS = 86_400_000
 
 
-def signal_frame(daily_windows: pd.DataFrame, min_items: int = 3) -> pd.DataFrame:
-    """`1d` window rows -> [date, ticker, score, n]: days with >= `min_items` unique items."""
-    w = daily_windows
-    if "window" in w:
-        w = w[w["window"] == "1d"]
-    w = w[(w["unique"] >= min_items) & w["mean_score"].notna()]
+def daily_window(windows_ms: Mapping[str, int]) -> str:
+    """The window the daily signal is built from: the longest of `windows_ms` (name -> size) that
+    tiles a UTC day (its size divides 24 h), so a day is a whole number of windows and none
+    reaches into the next day (no look-ahead). Raises ValueError when none does."""
+    tiling = [(size, name) for name, size in windows_ms.items() if size > 0 and DAY_MS % size == 0]
+    if not tiling:
+        raise ValueError(
+            "the daily evaluation needs a window that tiles a UTC day (a divisor of 24 h such as "
+            "1h, 4h or 1d); none of " + ",".join(windows_ms) + " does"
+        )
+    return max(tiling)[1]
+
+
+SIGNAL_COLUMNS = ["date", "ticker", "score", "n"]
+
+
+def signal_frame(windows: pd.DataFrame, window: str, min_items: int = 3) -> pd.DataFrame:
+    """Rows of `window` (the `daily_window`) -> [date, ticker, score, n], one row per ticker and
+    UTC day with >= `min_items` unique items. A window shorter than a day is added up per day,
+    weighted by each window's `weight` (the sum of relevance x confidence behind its mean), so
+    the day's score is the one a `1d` window would have."""
+    if windows.empty:  # no ticker linked at all: no signal, and no columns to read
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    w = windows[windows["window"] == window] if "window" in windows else windows
+    date = pd.to_datetime(w["start_ms"], unit="ms").dt.normalize()
+    day = pd.DataFrame({"date": date.values, "ticker": w["ticker"].values})
+    if day.duplicated().any():  # several windows per day: add them up as one day's window
+        weight = w["weight"].astype(float).to_numpy()
+        score = w["mean_score"].astype(float).to_numpy()
+        day["unique"] = w["unique"].to_numpy()
+        day["w"] = weight
+        day["ws"] = np.where(np.isnan(score), 0.0, score * weight)
+        day = day.groupby(["date", "ticker"], as_index=False)[["unique", "w", "ws"]].sum()
+        day["mean_score"] = day["ws"] / day["w"].where(day["w"] > 0)  # NaN: no weight that day
+    else:
+        day["unique"] = w["unique"].to_numpy()
+        day["mean_score"] = w["mean_score"].astype(float).to_numpy()
+    day = day[(day["unique"] >= min_items) & day["mean_score"].notna()]
     return (
         pd.DataFrame(
             {
-                "date": pd.to_datetime(w["start_ms"], unit="ms").dt.normalize(),
-                "ticker": w["ticker"].values,
-                "score": w["mean_score"].astype(float).values,
-                "n": w["unique"].values,
-            }
+                "date": day["date"].values,
+                "ticker": day["ticker"].values,
+                "score": day["mean_score"].astype(float).values,
+                "n": day["unique"].values,
+            },
+            columns=SIGNAL_COLUMNS,
         )
         .sort_values(["date", "ticker"])
         .reset_index(drop=True)

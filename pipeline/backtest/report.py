@@ -1,13 +1,14 @@
-"""Write a backtest's outputs: per-ticker series (Parquet + CSV), alert events (JSONL), the
-evaluation (`metrics.json`), plots and `report.md`. File output only; the numbers come from the
-pure functions in `evaluate`. Reads a `BacktestResult` (`result.py`); never imports the driver
-(`run.py` imports this module)."""
+"""Write a backtest's outputs: per-ticker series (`series_<window>`, Parquet + CSV, one per
+configured window), alert events (JSONL), the evaluation (`metrics.json`), plots and `report.md`.
+File output only; the numbers come from the pure functions in `evaluate`. Reads a
+`BacktestResult` (`result.py`); never imports the driver (`run.py` imports this module)."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,18 @@ import pandas as pd
 
 from pipeline.backtest import evaluate as ev
 from pipeline.backtest.result import BacktestResult
+from pipeline.core.windows import parse_duration_ms
 
-SERIES = {"1d": "series_daily", "1h": "series_hourly"}
+
+def series_stem(window: str) -> str:
+    """The file name (without suffix) of one window's series: named by the window itself, so any
+    FINSENT_WINDOWS gives one file per window and no name is assumed."""
+    return f"series_{window}"
 
 
 def windows_frame(result: BacktestResult) -> pd.DataFrame:
+    """Every window of the run, one row each, sorted (window, ticker, start) with a UTC `start`
+    timestamp next to `start_ms` for people reading the CSV."""
     rows = [w.to_dict() for w in result.windows]
     df = pd.DataFrame(rows)
     if df.empty:
@@ -30,6 +38,7 @@ def windows_frame(result: BacktestResult) -> pd.DataFrame:
 
 
 def alerts_frame(result: BacktestResult) -> pd.DataFrame:
+    """The alerts as the event study needs them (rule, ticker, times), columns even when none."""
     cols = ["rule", "ticker", "severity", "event_ms", "window_start_ms"]
     return pd.DataFrame([{c: getattr(a, c) for c in cols} for a in result.alerts], columns=cols)
 
@@ -38,11 +47,13 @@ def summarize(
     windows: pd.DataFrame,
     alerts: pd.DataFrame,
     prices: pd.DataFrame,
+    signal_window: str,
     min_items: int = 3,
     min_tickers: int = 5,
 ) -> dict[str, Any]:
-    """Every figure of the report, plus the frames the plots need (keys starting with '_')."""
-    signal = ev.signal_frame(windows[windows["window"] == "1d"], min_items=min_items)
+    """Every figure of the report, plus the frames the plots need (keys starting with '_'). The
+    daily signal comes from `signal_window` (`evaluate.daily_window` of the configured ones)."""
+    signal = ev.signal_frame(windows, signal_window, min_items=min_items)
     aligned = ev.align(signal, prices)
     ics = {
         r: ev.cross_sectional_ic(aligned, r, min_tickers) for r in ("ret_1d", "ret_5d", "ret_0d")
@@ -50,6 +61,7 @@ def summarize(
     rel = ev.align(ev.versus_own_history(signal), prices)
     rel_ics = {r: ev.cross_sectional_ic(rel, r, min_tickers) for r in ("ret_1d", "ret_5d")}
     out: dict[str, Any] = {
+        "signal_window": signal_window,
         "signal_days": int(signal["date"].nunique()),
         "signal_rows": len(signal),
         "aligned_rows": len(aligned),
@@ -90,6 +102,7 @@ def summarize(
 
 
 def _clean(x: Any) -> Any:
+    """`x` with NaN as None and keys as strings: metrics.json is strict JSON, readable anywhere."""
     if isinstance(x, dict):
         return {str(k): _clean(v) for k, v in x.items()}
     if isinstance(x, float) and math.isnan(x):
@@ -98,11 +111,27 @@ def _clean(x: Any) -> Any:
 
 
 def _f(x: float | None, fmt: str = "+.4f") -> str:
+    """A figure for the report's tables, "n/a" when there is none (too few days or events)."""
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
+def signal_sentence(window: str) -> str:
+    """How the report names the daily signal: a one-day window itself, or the day's shorter
+    windows added up (the timing convention is the same either way: the UTC day)."""
+    span = "[D 00:00, D+1 00:00) UTC"
+    if parse_duration_ms(window) == ev.DAY_MS:
+        return f"Signal of day D = the core's `{window}` window {span}"
+    return (
+        f"Signal of day D = the core's `{window}` windows of {span}, added up by weight (the "
+        "score a `1d` window would have)"
+    )
+
+
 def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, float]) -> str:
+    """`report.md`: every figure of `s` with the conventions behind it, for a reader who has
+    not seen the code; the series files listed are the ones `write_all` wrote."""
     ic = s["ic"]
+    files = ", ".join(f"`{series_stem(w)}.parquet|csv`" for w in meta.get("windows", ()))
     lines = [
         "# finsent backtest report",
         "",
@@ -116,7 +145,7 @@ def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, f
         "",
         "## Timing convention (no look-ahead)",
         "",
-        "Signal of day D = the core's `1d` window [D 00:00, D+1 00:00) UTC, known after the US "
+        f"{signal_sentence(s['signal_window'])}, known after the US "
         "close of D (16:00 New York = 21:00 UTC winter / 20:00 UTC summer). Returns start at the "
         "adjusted OPEN of the first trading day after D: next-day = that day's open to close, "
         "next-5-day = that open to the close four sessions later. Only trading days D are "
@@ -177,8 +206,7 @@ def render_markdown(s: dict[str, Any], meta: dict[str, Any], timing: dict[str, f
         "",
         "![Sentiment vs price](sentiment_vs_price.png)",
         "",
-        "Files: `series_daily.parquet|csv`, `series_hourly.parquet|csv`, `alerts.jsonl`, "
-        "`metrics.json`.",
+        f"Files: {files + ', ' if files else ''}`alerts.jsonl`, `metrics.json`.",
         "",
     ]
     return "\n".join(lines)
@@ -192,23 +220,31 @@ def write_all(
     timing: dict[str, float],
     t0: float,
     *,
+    series: Sequence[str],
+    signal_window: str,
     min_items: int = 3,
     min_tickers: int = 5,
 ) -> dict[str, Any]:
-    """Write every output file into `out`; return the summary (figures as in metrics.json)."""
+    """Write every output file into `out`; return the summary (figures as in metrics.json).
+
+    Args:
+        series: the windows to write a series file for (the configured ones): a window without
+            rows still gets its (empty) file, so the set of files never depends on the data.
+        signal_window: the window the daily signal is built from (`evaluate.daily_window`).
+    """
     from pipeline.backtest import plots
 
     out.mkdir(parents=True, exist_ok=True)
     windows = windows_frame(result)
-    for name, stem in SERIES.items():
+    for name in series:
         part = windows[windows["window"] == name] if not windows.empty else windows
-        part.to_parquet(out / f"{stem}.parquet", index=False)
-        part.to_csv(out / f"{stem}.csv", index=False)
+        part.to_parquet(out / f"{series_stem(name)}.parquet", index=False)
+        part.to_csv(out / f"{series_stem(name)}.csv", index=False)
     with (out / "alerts.jsonl").open("w", encoding="utf-8") as f:
         for a in result.alerts:
             f.write(json.dumps(a.to_dict(), ensure_ascii=False) + "\n")
-    s = summarize(windows, alerts_frame(result), prices, min_items, min_tickers)
-    every_day = ev.signal_frame(windows, min_items=1)  # the picture shows all days, smoothed
+    s = summarize(windows, alerts_frame(result), prices, signal_window, min_items, min_tickers)
+    every_day = ev.signal_frame(windows, signal_window, min_items=1)  # all days, smoothed
     plots.sentiment_vs_price(every_day, prices, out / "sentiment_vs_price.png")
     plots.ic_over_time(
         {

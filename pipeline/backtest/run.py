@@ -12,7 +12,9 @@ Usage:
    agents do (per micro-batch, then per scored record keyed by ticker), in (event time, id)
    order, the order the stream's watermark folds them in, with the core config and alert rules
    of `Settings().core_config(rules)`; at the end `flush` every ticker's open windows;
-4. write series, alerts, evaluation, plots and `report.md` into `--out` (`report.write_all`).
+4. write series (one per configured window, FINSENT_WINDOWS), alerts, evaluation, plots and
+   `report.md` into `--out` (`report.write_all`). The daily signal the evaluation judges is built
+   from the longest configured window that tiles a UTC day (`evaluate.daily_window`).
 
 Imports the core and the scorer; never Kafka or faust.
 """
@@ -24,6 +26,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from pipeline.backtest.result import BacktestResult
 from pipeline.core.records import Item, Rejected
@@ -34,7 +37,10 @@ from pipeline.core.tickers import link
 from pipeline.feeds import add_feed_arguments, load_feed_from_args
 from pipeline.rules import load_ticker_rules
 
-__all__ = ["BacktestResult", "configure", "linked_texts", "run", "run_core"]
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+
+__all__ = ["BacktestResult", "configure", "linked_texts", "run", "run_core", "windows_plan"]
 
 
 def run_core(
@@ -56,7 +62,8 @@ def run_core(
     Args:
         batch_items: items per `score_items` call (the stream's micro-batch); with a caching
             scorer it only changes how often the cache is asked, not the result.
-        keep_windows: window names to keep (e.g. {"1h", "1d"}); None keeps every size.
+        keep_windows: window names to keep (a subset of `cfg`'s windows); None keeps every
+            configured size.
     """
     from tqdm import tqdm
 
@@ -96,6 +103,38 @@ def run_core(
 def linked_texts(items: Iterable[Item], symbols: SymbolTable) -> list[str]:
     """Texts the core will score (items that link to at least one ticker)."""
     return [it.text for it in items if link(it, symbols)]
+
+
+def windows_plan(settings: Settings, cfg: CoreConfig) -> tuple[tuple[str, ...], str]:
+    """(the windows written as series, the window the daily signal is built from), both from the
+    configured windows (FINSENT_WINDOWS), never from fixed names: with FINSENT_WINDOWS=15m,4h the
+    series are 15m and 4h and the daily signal adds up each day's 4h windows.
+
+    Raises `FinsentError` before any slow work when the evaluation cannot run on these windows:
+    none tiles a UTC day, or an alert rule reads a window or half-life that is not configured
+    (the core would fail on the first snapshot).
+    """
+    from pipeline.backtest.evaluate import daily_window
+    from pipeline.errors import FinsentError
+
+    agg = cfg.aggregation
+    for rule in cfg.rules:
+        if rule.window not in agg.windows_ms:
+            raise FinsentError(
+                f"alert rule {rule.name} reads window {rule.window}, which "
+                f"FINSENT_WINDOWS={settings.windows} does not have: add it, or set "
+                f"FINSENT_RULES_PATH (now {settings.rules_path}) to rules for these windows"
+            )
+        if rule.signal == "decayed_score" and rule.decay not in agg.half_lives_ms:
+            raise FinsentError(
+                f"alert rule {rule.name} reads half-life {rule.decay}, which "
+                f"FINSENT_HALF_LIVES={settings.half_lives} does not have"
+            )
+    try:
+        signal = daily_window(agg.windows_ms)
+    except ValueError as exc:
+        raise FinsentError(f"FINSENT_WINDOWS={settings.windows}: {exc}") from exc
+    return tuple(agg.windows_ms), signal
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +184,8 @@ def require_backtest_extra() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The whole backtest: settings and windows checked, feed and prices read, every unique text
+    scored, the core run, the report written; 0 when written."""
     from pathlib import Path
 
     require_backtest_extra()
@@ -158,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.scoring.onnx import OnnxScorer
 
     settings = Settings()
+    cfg = settings.core_config(load_ticker_rules(settings.rules_path))
+    series_windows, signal_window = windows_plan(settings, cfg)
     # Progress bars only for a person watching: never in a pipe, a log file or CI.
     progress = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()
     if not Path(args.prices).is_dir():
@@ -184,9 +227,9 @@ def run(args: argparse.Namespace) -> int:
         feed.items,
         symbols,
         scorer,
-        settings.core_config(load_ticker_rules(settings.rules_path)),
+        cfg,
         max_batch=settings.model_batch,
-        keep_windows={"1h", "1d"},
+        keep_windows=series_windows,
         progress=progress,
     )
     t_core = time.perf_counter()
@@ -206,6 +249,9 @@ def run(args: argparse.Namespace) -> int:
         "model": inner.describe(),
         "start": args.start,
         "end": args.end,
+        "windows": list(series_windows),
+        "signal_window": signal_window,
+        "baseline_window": cfg.aggregation.baseline_window,
     }
     write_all(
         Path(args.out),
@@ -214,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
         meta,
         timing,
         t0,
+        series=series_windows,
+        signal_window=signal_window,
         min_items=args.min_items,
         min_tickers=args.min_tickers,
     )

@@ -95,7 +95,7 @@ def test_signal_frame_gates_on_unique_items() -> None:
             "mean_score": [0.1, 0.2, None],
         }
     )
-    s = ev.signal_frame(w, min_items=3)
+    s = ev.signal_frame(w, "1d", min_items=3)
     assert s["ticker"].tolist() == ["A"] and s["date"].iloc[0] == pd.Timestamp("2015-01-09")
 
 

@@ -1,5 +1,7 @@
 """The backtest driver: the core over a feed, independent of micro-batch size, and the whole
-`finsent backtest` command on generated data (shipped model, synthetic prices)."""
+`finsent backtest` command on generated data (shipped model, synthetic prices): with the default
+windows and with FINSENT_WINDOWS=15m,4h (series named by the configured windows, never by fixed
+ones)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from pipeline.backtest import evaluate as ev
+from pipeline.backtest.report import windows_frame
 from pipeline.backtest.run import run_core
 from pipeline.cli import main
 from pipeline.config import Settings
@@ -19,6 +24,7 @@ from pipeline.dev import sample
 from pipeline.feeds import load_feed
 from pipeline.reference import load_symbols
 from pipeline.rules import load_ticker_rules
+from pipeline.scoring.onnx import OnnxScorer
 
 T0 = 1_420_070_400_000  # 2015-01-01T00:00:00Z
 
@@ -64,8 +70,8 @@ def test_run_core_counts_and_batch_independence(tmp_path: Path) -> None:
     assert all(w.final for w in a.windows)
 
 
-def test_backtest_command_writes_report(tmp_path: Path) -> None:
-    feed = _feed_file(tmp_path, 300, 20 * 60_000)  # 100 hours of event time
+def _prices_dir(tmp_path: Path) -> Path:
+    """Random-walk daily prices for every sample ticker around the feeds' dates (2015-01)."""
     pdir = tmp_path / "prices"
     pdir.mkdir()
     rng = np.random.default_rng(0)
@@ -83,6 +89,12 @@ def test_backtest_command_writes_report(tmp_path: Path) -> None:
                 "Volume": 1,
             }
         ).to_csv(pdir / f"{t}.csv", index=False)
+    return pdir
+
+
+def test_backtest_command_writes_report(tmp_path: Path) -> None:
+    feed = _feed_file(tmp_path, 300, 20 * 60_000)  # 100 hours of event time
+    pdir = _prices_dir(tmp_path)
     out = tmp_path / "out"
     assert (
         main(["backtest", str(feed), "--prices", str(pdir), "--out", str(out), "--no-progress"])
@@ -92,8 +104,10 @@ def test_backtest_command_writes_report(tmp_path: Path) -> None:
         "report.md",
         "metrics.json",
         "alerts.jsonl",
-        "series_daily.parquet",
-        "series_hourly.csv",
+        "series_1d.parquet",
+        "series_1h.csv",
+        "series_1m.parquet",
+        "series_5m.csv",
         "ic_over_time.png",
         "event_study.png",
         "sentiment_vs_price.png",
@@ -101,9 +115,79 @@ def test_backtest_command_writes_report(tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
     assert m["meta"]["items"] == 300 and m["meta"]["unique_texts_scored"] <= 300
-    daily = pd.read_parquet(out / "series_daily.parquet")
+    daily = pd.read_parquet(out / "series_1d.parquet")
     assert set(daily["window"]) == {"1d"} and daily["count"].sum() >= 300
-    assert "Information coefficient" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Information coefficient" in report and "the core's `1d` window [D 00:00" in report
+    assert m["signal_window"] == "1d" and m["meta"]["windows"] == ["1m", "5m", "1h", "1d"]
+
+
+def test_daily_signal_from_4h_windows_is_the_1d_windows_signal(tmp_path: Path) -> None:
+    """Adding up a day's 4h windows by weight gives the score the 1d window has."""
+    items = load_feed([_feed_file(tmp_path, 400, 10 * 60_000)]).items
+    cfg = Settings(windows="4h,1d", baseline_window="4h").core_config(())
+    windows = windows_frame(run_core(items, load_symbols(), KeywordScorer(), cfg))
+    assert ev.daily_window(cfg.aggregation.windows_ms) == "1d"
+    from_4h = ev.signal_frame(windows, "4h", min_items=1)
+    from_1d = ev.signal_frame(windows, "1d", min_items=1)
+    assert len(from_1d) > 10
+    pd.testing.assert_frame_equal(from_4h, from_1d, check_exact=False, atol=1e-12)
+    with pytest.raises(ValueError, match="tiles a UTC day"):
+        ev.daily_window({"7h": 7 * 3_600_000, "2d": 2 * 86_400_000})
+
+
+RULES_4H = """\
+ticker_rules:
+  - {name: VolumeSpike, signal: volume_z, op: ">", threshold: 4.0, window: 4h, min_items: 10}
+"""
+
+
+def test_backtest_follows_the_configured_windows(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clean_finsent_env: dict[str, str],
+    shipped_scorer: OnnxScorer,
+) -> None:
+    """FINSENT_WINDOWS=15m,4h: one series per configured window, both filled, the daily signal
+    from the 4h windows; nothing is looked up under 1h or 1d."""
+    monkeypatch.setattr(OnnxScorer, "load", classmethod(lambda cls, *a, **k: shipped_scorer))
+    (tmp_path / "rules.yaml").write_text(RULES_4H)
+    monkeypatch.setenv("FINSENT_WINDOWS", "15m,4h")
+    monkeypatch.setenv("FINSENT_BASELINE_WINDOW", "4h")
+    monkeypatch.setenv("FINSENT_RULES_PATH", str(tmp_path / "rules.yaml"))
+    feed = _feed_file(tmp_path, 300, 20 * 60_000)
+    out = tmp_path / "out"
+    argv = ["backtest", str(feed), "--prices", str(_prices_dir(tmp_path)), "--out", str(out)]
+    assert main([*argv, "--no-progress", "--min-tickers", "3"]) == 0
+    for window in ("15m", "4h"):
+        series = pd.read_parquet(out / f"series_{window}.parquet")
+        assert len(series) > 0 and set(series["window"]) == {window}, window
+        assert series["count"].sum() >= 300 and (out / f"series_{window}.csv").is_file()
+    assert not list(out.glob("series_1[dh].*"))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["meta"]["windows"] == ["15m", "4h"] and m["meta"]["baseline_window"] == "4h"
+    assert m["signal_window"] == "4h" and m["signal_days"] >= 4 and m["aligned_rows"] > 0
+    assert "`4h` windows of [D 00:00, D+1 00:00) UTC, added up" in (out / "report.md").read_text()
+
+
+def test_backtest_refuses_rules_on_a_window_not_configured(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_finsent_env: dict[str, str],
+) -> None:
+    """The shipped rules read the 1h window: without it the core could not evaluate them, so
+    the command says so in one line before reading anything."""
+    monkeypatch.setenv("FINSENT_WINDOWS", "15m,4h")
+    monkeypatch.setenv("FINSENT_BASELINE_WINDOW", "4h")
+    (tmp_path / "prices").mkdir()
+    argv = ["backtest", "feed.jsonl", "--prices", str(tmp_path / "prices"), "--out", "out"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "finsent backtest: error: alert rule SentimentCollapse reads window 1h, which "
+        "FINSENT_WINDOWS=15m,4h does not have"
+    ), err
 
 
 def test_report_does_not_import_the_driver() -> None:
