@@ -1,6 +1,8 @@
-"""The deterministic core: validation, ticker linking, novelty, scoring interface, windows,
-aggregation and alert rules. Standard library only; no I/O, no clock, and never faust,
-onnxruntime, prometheus_client or torch (tests/test_architecture.py enforces it).
+"""The deterministic core: validation, ticker linking, novelty, privacy masking, scoring
+interface, windows, aggregation, watermarks and alert rules, and `step.py`, the functions both
+drivers call (the stream, `pipeline/stream/`, and the backtest, `pipeline/backtest/`). Standard
+library only; no I/O, no clock, and never faust, onnxruntime, prometheus_client or torch
+(tests/test_architecture.py enforces it). Why one core: README.md, "Architecture".
 """
 
 from pipeline.core.aggregate import AggregationConfig

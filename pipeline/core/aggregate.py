@@ -24,6 +24,12 @@ EVIDENCE_TEXT_CHARS = 280
 
 @dataclass(frozen=True)
 class AggregationConfig:
+    """What the aggregation computes, in event-time milliseconds: window sizes by name, grace,
+    decay half-lives, and the baseline that z-scores compare against.
+
+    Plain values (the drivers build them with `Settings.core_config`), so the stream and the
+    backtest aggregate with identical settings."""
+
     windows_ms: dict[str, int] = field(default_factory=lambda: dict(WINDOWS_MS))
     grace_ms: int = 60_000
     half_lives_ms: dict[str, int] = field(
@@ -40,6 +46,11 @@ class AggregationConfig:
 
 
 def initialize(ticker: str) -> dict[str, Any]:
+    """A fresh state for `ticker`: a plain JSON-serializable dict stamped with `STATE_VERSION`.
+
+    One dict per ticker is the whole ticker: the stream's table value (one changelog key, plus
+    the pending chunks) and the backtest's in-memory state are the same thing, so they can be
+    compared and a worker can recover it exactly."""
     return {
         "v": STATE_VERSION,
         "ticker": ticker,
@@ -65,6 +76,8 @@ def initialize(ticker: str) -> dict[str, Any]:
 
 
 def _new_acc() -> dict[str, Any]:
+    """An empty window accumulator: counts, weight sum `w`, weighted score sum `ws`, label counts
+    and the `top` evidence rows ([|w*score|, id, source, score, w, text])."""
     return {
         "count": 0,
         "unique": 0,
@@ -81,6 +94,10 @@ def _new_acc() -> dict[str, Any]:
 def window_stats(
     ticker: str, name: str, size_ms: int, start_ms: int, acc: dict[str, Any], final: bool = False
 ) -> WindowStats:
+    """The published form of one window accumulator. `mean_score` is the relevance x
+    confidence weighted mean of new stories' scores, None when no new story carries weight
+    (say, only repeats): "no opinion", not a neutral 0. `final` only for a closed window
+    (`close_until`, `flush`)."""
     return WindowStats(
         ticker=ticker,
         window=name,
@@ -99,6 +116,8 @@ def window_stats(
 
 
 def evidence(acc: dict[str, Any]) -> tuple[Evidence, ...]:
+    """The items that moved the window most (|weight x score|, ties by item id), new stories
+    only, at most `evidence_items`: what an alert carries so an analyst can read why."""
     return tuple(Evidence(t[1], t[2], t[3], t[4], t[5]) for t in acc["top"])
 
 
@@ -141,14 +160,16 @@ def _decayed(decay: dict[str, Any], s: Scored, cfg: AggregationConfig) -> dict[s
 
 
 def _ew_update(mean: float, var: float, x: float, alpha: float) -> tuple[float, float]:
-    # Exponentially weighted mean and variance (Finch 2009, "Incremental calculation of
-    # weighted mean and variance", eq. 143).
+    """Exponentially weighted mean and variance after observing `x` (Finch 2009, "Incremental
+    calculation of weighted mean and variance", eq. 143): constant-size state per ticker."""
     diff = x - mean
     incr = alpha * diff
     return mean + incr, (1 - alpha) * (var + diff * incr)
 
 
 def _alpha(cfg: AggregationConfig) -> float:
+    """The EW weight of one new window, so an observation weighs half after
+    `baseline_half_life_windows` windows."""
     return 1 - 0.5 ** (1 / cfg.baseline_half_life_windows)
 
 
@@ -186,6 +207,9 @@ def add(
     state: dict[str, Any], s: Scored, repeat: bool, cfg: AggregationConfig
 ) -> tuple[dict[str, Any], list[WindowStats]]:
     """Add one (non-late) scored record; return (new state, the windows it updated).
+
+    `repeat` (novelty's verdict) counts the record as volume only: no weight in `mean_score`,
+    no decay, no evidence. The ticker's clock moves to the record's event time if later.
 
     Closing windows is `close_until`'s job, driven by event time (the caller closes up to the
     record's own time first, so a record never lands in a window that should have closed).
@@ -261,7 +285,11 @@ def close_until(
 
 def due_ms(state: dict[str, Any], cfg: AggregationConfig) -> int | None:
     """The smallest watermark at which `advance` would change this state (a pending record to
-    fold or a window to close), so a driver can skip the tickers with nothing due."""
+    fold or a window to close), so a driver can skip the tickers with nothing due. None: no
+    record waits and no window is open.
+
+    It ignores the zero-volume baseline filling of a ticker with no open window: that is caught
+    up, to the same result, by the next `close_until` (closing is compositional)."""
     first = state.get("pending_first_ms")
     candidates = [first + 1] if first is not None and state["pending"] else []
     for name, per in state["windows"].items():
@@ -272,11 +300,17 @@ def due_ms(state: dict[str, Any], cfg: AggregationConfig) -> int | None:
 
 
 def _z(x: float, mean: float, var: float, floor: float) -> float:
+    """z-score with the std floored at `floor`: a flat history must not turn noise into alerts."""
     return (x - mean) / max(math.sqrt(max(var, 0.0)), floor)
 
 
 def snapshot(state: dict[str, Any], cfg: AggregationConfig) -> Snapshot:
-    """Current analytics of a ticker, as of the latest event time folded in."""
+    """Current analytics of a ticker, as of the latest event time folded in (`clock_ms`).
+
+    "Current" windows are those holding `clock_ms`, possibly still open; the z-scores compare
+    the current baseline window with the baseline of closed ones, and stay None until
+    `baseline_min_windows` windows of history and `min_volume` items (unique items for the
+    sentiment z) are there. Reads only event time, never a clock: replays give the same values."""
     ticker, wm = state["ticker"], state["clock_ms"] or 0
     current: dict[str, WindowStats] = {}
     for name, size in cfg.windows_ms.items():

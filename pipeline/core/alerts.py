@@ -27,6 +27,12 @@ SIGNALS = ("sentiment_z", "volume_z", "decayed_score", "mean_score")
 
 @dataclass(frozen=True)
 class Rule:
+    """One ticker alert rule from `alert_rules.yaml`: fire when `signal` `op` `threshold` holds
+    and the rule's `window` has at least `min_items` items (repeats included).
+
+    The same definition is rendered for Prometheus (`pipeline.rules`); an unknown signal or
+    operator is refused when the rule is built, so a typo fails the load, not the pager."""
+
     name: str
     signal: str
     op: str
@@ -46,6 +52,9 @@ class Rule:
 
 
 def value_of(rule: Rule, snap: Snapshot) -> float | None:
+    """The value `rule` compares, or None when the snapshot has none yet (no baseline, no new
+    story): a None never fires. `sentiment_z` and `volume_z` are always those of the baseline
+    window, whatever `rule.window`; `decayed_score` reads the half-life `rule.decay`."""
     if rule.signal == "sentiment_z":
         return snap.sentiment_z
     if rule.signal == "volume_z":
@@ -56,6 +65,8 @@ def value_of(rule: Rule, snap: Snapshot) -> float | None:
 
 
 def _pick_evidence(rule: Rule, items: Iterable[Evidence], n: int) -> tuple[Evidence, ...]:
+    """The `n` items that explain the rule's direction: the most negative (or positive) by
+    score x weight, or, for "any", the window's strongest movers in their own order."""
     if rule.evidence == "negative":
         chosen = sorted((e for e in items if e.score < 0), key=lambda e: e.score * e.weight)
     elif rule.evidence == "positive":
@@ -72,7 +83,11 @@ def evaluate(
     evidence_by_window: Mapping[str, Iterable[Evidence]],
     evidence_items: int = 5,
 ) -> list[Alert]:
-    """Alerts that fire now; `fired` (rule -> window start ms) is updated: once per window."""
+    """Alerts that fire now; `fired` (rule -> window start ms) is updated: once per window.
+
+    Mutates `fired` in place, so a copy-on-write caller passes a copy (`step._fold` does). A
+    rule fires the first time its condition holds in a window and not again in that window,
+    even if the value keeps moving; Prometheus' `for:` has no counterpart here."""
     alerts = []
     for rule in rules:
         value = value_of(rule, snap)

@@ -13,11 +13,12 @@ per story for the same precision.
 
 A chain entry lives `ttl_ms` of event time after its last sighting; repeats join the chain, so a
 story that keeps being retweeted all day stays one story. A record whose item id is already in the
-chain with the same text is a *redelivery* (the feed sent it twice), not a repeat: it is ignored.
+chain with the same text (the same exact hash of the normalized text) is a *redelivery* (the feed
+sent it twice), not a repeat: it is ignored.
 The same id with a different text is a *correction*: the first version stands in the windows
 (retracting it would need every window's full history), the correction is counted and still goes
 to `sentiment.scored`. Kafka redeliveries after a restart are recognised earlier and exactly, by
-source offset (`step.step`), not here.
+source offset (`step._redelivered`, in both `step` and `accept`), not here.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ _MASK64 = (1 << 64) - 1
 
 
 def normalize(text: str) -> str:
+    """The form both fingerprints hash: lower case, without URLs, a leading "RT @user:",
+    @handles, cashtags and punctuation, so a retweet or a re-tagged copy hashes the same."""
     t = text.lower()
     t = _URL_RE.sub(" ", t)
     t = _RT_RE.sub(" ", t)
@@ -47,10 +50,15 @@ def normalize(text: str) -> str:
 
 
 def _h64(data: str) -> int:
+    """A stable 64-bit hash (blake2b): Python's `hash` is salted per process, and fingerprints
+    must agree across workers, restarts and the backtest."""
     return int.from_bytes(hashlib.blake2b(data.encode(), digest_size=8).digest(), "big")
 
 
 def simhash(norm: str, n: int = 4) -> int:
+    """64-bit SimHash of the character `n`-grams of a normalized text (spaces dropped): each
+    bit is the majority vote of the grams' hashes, so a small edit flips few bits and near
+    copies are close in `hamming` distance. A text of `n` characters or fewer: its plain hash."""
     norm = norm.replace(" ", "")  # "$20bn" and "$20 bn" are the same story
     if len(norm) <= n:
         return _h64(norm)
@@ -69,10 +77,12 @@ def fingerprint(text: str) -> tuple[int, int]:
 
 
 def hamming(a: int, b: int) -> int:
+    """Number of differing bits: two SimHashes within `max_hamming` are the same story."""
     return (a ^ b).bit_count()
 
 
 def initialize() -> dict[str, Any]:
+    """An empty per-ticker chain, JSON-serializable like the rest of the ticker's state."""
     # entries: [item_id, exact, simhash, last_seen_ms]; ints stay exact through JSON.
     return {"entries": []}
 
@@ -89,7 +99,11 @@ def observe(
 ) -> tuple[dict[str, Any], Verdict]:
     """Classify one sighting as NEW, REPEAT, REDELIVERY or CORRECTION; return the new chain.
 
-    Pure and copy-on-write: `state` is not modified.
+    Pure and copy-on-write: `state` is not modified. `event_ms` is the record's event time:
+    entries last seen more than `ttl_ms` before it are dropped, and NEW and REPEAT sightings
+    join the chain (capped at `max_entries`, most recently seen kept). The verdict therefore
+    depends on the order of the sightings, which is why both drivers fold in (event time, id)
+    order: the earliest copy of a story is the original.
     """
     exact, sim = fp
     horizon = event_ms - ttl_ms

@@ -45,6 +45,8 @@ REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{3,20}(?![\w-])")
 
 
 def _intl(m: re.Match[str]) -> str:
+    """Mask an international-looking match only if it has 8-15 digits (E.164), not counting a
+    leading "00" exit code: the regex alone also takes short signed runs such as "+1 2 3"."""
     digits = sum(c.isdigit() for c in m.group())
     if m.group().startswith("00"):
         digits -= 2
@@ -52,7 +54,10 @@ def _intl(m: re.Match[str]) -> str:
 
 
 def mask_personal_data(text: str) -> str:
-    """`text` with e-mail addresses, phone numbers and handles replaced by placeholders."""
+    """`text` with e-mail addresses, phone numbers and handles replaced by placeholders.
+
+    Pure, so the stream and the backtest mask alike. Apply it only to text that leaves the
+    worker: scores, links and fingerprints are computed on the original (module docstring)."""
     has_digit = any(c.isdigit() for c in text)
     if "@" not in text and "%40" not in text and "u/" not in text and not has_digit:
         return text

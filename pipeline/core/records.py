@@ -20,7 +20,8 @@ class Verdict(StrEnum):
     value and JSON string.
 
     - NEW: a story not seen before for this ticker: counted and scored into the windows;
-    - REPEAT: a copy of a story already seen (retweet, syndication): counted, never re-scored;
+    - REPEAT: a copy of a story already seen (retweet, syndication): counted as volume, its
+      score never weighs in the sentiment;
     - REDELIVERY: the same item again (feed or Kafka redelivery): ignored;
     - CORRECTION: the same item id with a different text: counted, the first version stands;
     - LATE: older than the watermark minus grace: its windows are final, so it is dropped.
@@ -50,7 +51,11 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A record that failed validation; goes to the dead-letter topic with `reason`."""
+    """A record that failed validation; goes to the dead-letter topic with `reason`.
+
+    `reason` is one of `validate.REASONS` (one metric series each). `raw` is empty for rejects
+    made after parsing (`check_arrival`, `score_items`); the stream dead-letters the original
+    message bytes either way."""
 
     reason: str
     detail: str
@@ -63,7 +68,7 @@ class Mention:
 
     ticker: str
     relevance: float
-    how: str  # cashtag | prefixed | provider | name | symbol
+    how: str  # cashtag | prefixed | name | alias | list | symbol | provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,9 @@ class Scored:
     fingerprint: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form: the value on `sentiment.scored` and an entry of a ticker's `pending`
+        list. `origin` and `fp` appear only when set; the fingerprint's 64-bit integers travel
+        as decimal strings, so no JSON reader rounds them to a double."""
         out: dict[str, Any] = {
             "id": self.item_id,
             "source": self.source,
@@ -163,6 +171,7 @@ class Evidence:
     text: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form inside an alert's `evidence` list."""
         return {
             "id": self.item_id,
             "source": self.source,
@@ -196,9 +205,11 @@ class WindowStats:
 
     @property
     def share_negative(self) -> float | None:
+        """Share of the window's new stories labelled negative; None without a new story."""
         return self.negative / self.unique if self.unique else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON value on `sentiment.aggregates` (`"type": "window"`)."""
         return {
             "type": "window",
             "ticker": self.ticker,
@@ -220,7 +231,9 @@ class WindowStats:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A ticker's analytics after one update: what gauges show and alert rules read."""
+    """A ticker's analytics after one update: what gauges show and alert rules read.
+
+    `event_ms` is the ticker's clock (the latest event time folded in), never the wall clock."""
 
     ticker: str
     event_ms: int
@@ -246,6 +259,7 @@ class Alert:
     evidence: tuple[Evidence, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON value on `sentiment.alerts` (`"type": "alert"`), evidence included."""
         return {
             "type": "alert",
             "rule": self.rule,

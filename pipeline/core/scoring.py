@@ -13,11 +13,20 @@ from pipeline.core.records import LABELS, Score
 
 
 class Scorer(Protocol):
-    """Anything that turns texts into `Score`s, in input order."""
+    """Anything that turns texts into `Score`s, in input order.
+
+    A Protocol, so the core depends on no model runtime: the ONNX scorer, the backtest's
+    `CachingScorer` and test doubles (`pipeline.testing.FixedScorer`) all satisfy it.
+    `version` is stamped on every `Scored` record (`model_version`), so a consumer can tell
+    which model produced a score."""
 
     version: str
 
-    def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]: ...
+    def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]:
+        """One `Score` per text, in the order given; at most `max_batch` texts per model call.
+
+        `score_items` relies on the order and the count (it zips them back onto the items).
+        For live == backtest a text's score must not depend on the batch it lands in."""
 
 
 def score_from_probs(probs: Sequence[float]) -> Score:

@@ -31,6 +31,10 @@ DEFAULT_MAX_TICKERS = 10
 
 @dataclass(frozen=True)
 class CoreConfig:
+    """Everything the core decides with, as plain values: the stream and the backtest both
+    build it with `Settings.core_config`, so they decide alike. Durations are event-time
+    milliseconds."""
+
     aggregation: AggregationConfig = field(default_factory=AggregationConfig)
     novelty_ttl_ms: int = 86_400_000
     novelty_max_entries: int = 256
@@ -92,6 +96,8 @@ def score_items(
     `Rejected` ("too_many_tickers") for an item linked to more than `max_tickers` tickers: one
     post with every S&P cashtag must not move 500 tickers. `origins[i]` is item i's Kafka
     (topic, partition, offset), carried on its records for exact redelivery detection.
+    `mask_personal_data` masks only the text carried on the records: linking, the model and the
+    fingerprint see the original, so masking changes no score and no verdict.
     """
     mentions = [link(item, symbols) for item in items]
     out: list[list[Scored] | Rejected] = [[] for _ in items]
@@ -128,12 +134,15 @@ def score_items(
 
 
 def _with_totals(state: dict[str, Any], key: str, **changes: Any) -> dict[str, Any]:
+    """`state` with `totals[key]` counted up once and `changes` applied; copy-on-write."""
     totals = dict(state["totals"])
     totals[key] = totals.get(key, 0) + 1
     return {**state, "totals": totals, **changes}
 
 
 def _fresh(state: dict[str, Any] | None, ticker: str) -> dict[str, Any]:
+    """`state`, or a new one when there is none or it has another `STATE_VERSION`: a state of
+    an older shape (from a changelog) is started over, never misread."""
     if state is None or state.get("v") != aggregate.STATE_VERSION:
         return aggregate.initialize(ticker)
     return state
@@ -251,7 +260,8 @@ def accept(
     until the watermark passes it (`advance`), and records are folded in `_order`, so within
     the watermark the arrival order changes nothing. A record already behind the watermark (its
     own partition was out of order, within the grace period) is folded at once, after the
-    records the watermark releases.
+    records the watermark releases. While `watermark_ms` is None (some input partition not yet
+    heard from) every record waits and nothing is late. Copy-on-write, like `step`.
     """
     state, again = _redelivered(_fresh(state, s.ticker), s)
     if again:
@@ -289,7 +299,10 @@ def advance(
 
 
 def flush(state: dict[str, Any], cfg: CoreConfig) -> list[WindowStats]:
-    """Every window still open, as final: the end of a backtest (the stream never flushes)."""
+    """Every window still open, as final: the end of a backtest (the stream never flushes).
+
+    Reads `state`, changes nothing, and does not fold `pending` records: only `accept` leaves
+    any, and the backtest folds with `step`."""
     out = []
     for name, size in cfg.aggregation.windows_ms.items():
         for key in sorted(state["windows"].get(name, {}), key=int):

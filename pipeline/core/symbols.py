@@ -1,10 +1,11 @@
 """The ticker universe: symbols, company names and aliases, and the matcher over them. Built from
 rows; reading a file is the caller's job (`pipeline.reference.load_symbols`). Pure: no I/O.
 
-Names are matched on word tokens through a first-token index (a token trie one level deep):
-a text costs one tokenizer pass plus one dict lookup per token, whatever the table size, so ~7,000
-companies and ~20,000 aliases match at tens of thousands of texts per second per core
-(`finsent link --bench`). One compiled alternation of 20,000 names is ~50x slower in `re`.
+Names are matched on word tokens through a token trie (token -> child node, longest match): a
+text costs one tokenizer pass plus one dict lookup per token (a few more where an alias starts),
+whatever the table size, so ~7,000 companies and ~20,000 aliases match at tens of thousands of
+texts per second per core (`finsent link --bench`). One compiled alternation of 20,000 names is
+~50x slower in `re`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def tokens(text: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Company:
+    """One row of the symbol table. `cik` (0 if unknown) identifies the issuer, so share classes
+    of one issuer may share an alias; `sp500` members link as bare upper-case symbols, others
+    only with the grammar of a subject (`tickers.py`)."""
+
     symbol: str
     name: str
     aliases: tuple[str, ...] = ()
@@ -172,6 +177,8 @@ class SymbolTable:
         return self.other_to_symbol.get(symbol)
 
     def is_common_word(self, symbol: str) -> bool:
+        """Is `symbol` also a word or acronym ("ALL", "CEO", any one letter)? Such symbols link
+        only as cashtags, with an exchange prefix or inside a symbol list."""
         return symbol in self.common_words
 
     def find_aliases(self, text: str) -> list[NameHit]:
@@ -269,11 +276,15 @@ NAME_WORD_RE = re.compile(r"[A-Za-z]{3,}")
 
 
 def _own_words(company: Company) -> frozenset[str]:
+    """First three letters of every name / alias word after the first, lower-cased: a short form
+    followed by one of them continues the company's own name ("Marinus Pharma")."""
     words = NAME_WORD_RE.findall(" ".join((company.name, *company.aliases)))
     return frozenset(w[:3].lower() for w in words[1:])
 
 
 def _name_prefixes(companies: Mapping[str, Company]) -> dict[str, frozenset[str]]:
+    """Every proper leading run of words of a name or alias -> the symbols it starts, so
+    "Invesco" can be recognised as the start of a name the text tags ($IVR)."""
     out: dict[str, set[str]] = {}
     for symbol, company in companies.items():
         for form in (company.name, *company.aliases):
@@ -284,10 +295,13 @@ def _name_prefixes(companies: Mapping[str, Company]) -> dict[str, frozenset[str]
 
 
 def _split(value: str | None) -> tuple[str, ...]:
+    """A ';'-separated cell as a tuple, blanks dropped."""
     return tuple(a.strip() for a in (value or "").split(";") if a.strip())
 
 
 def _company(row: Mapping[str, str]) -> Company:
+    """A `Company` from one table row, cleaned. A table without an `sp500` column is the old
+    S&P-only table, so each of its rows is a member."""
     cik = (row.get("cik") or "").strip()
     return Company(
         symbol=row["symbol"].strip().upper(),
@@ -304,4 +318,5 @@ def _company(row: Mapping[str, str]) -> Company:
 
 
 def _one_letter(companies: Mapping[str, Company]) -> frozenset[str]:
+    """The one-letter symbols ("A", "C", "F"): treated as common words (`COMMON_WORD_SYMBOLS`)."""
     return frozenset(s for s in companies if len(s) == 1)

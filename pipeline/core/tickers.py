@@ -1,8 +1,9 @@
 """Ticker linking: which companies an item is about, and how much (relevance in [0, 1]). Pure.
 
-Signals, strongest first: cashtags ($AAPL) and exchange prefixes (NASDAQ:AAPL), company names and
-aliases from the symbol table (case-insensitive), symbol lists ("(A, SVA, CADC)"), provider
-tickers, bare upper-case symbols of S&P 500 members (AAPL). The precision rules of issue #12:
+Signals, by base relevance (`BASE`): cashtags ($AAPL) and exchange prefixes (NASDAQ:AAPL),
+company names and aliases from the symbol table (case-insensitive), provider tickers, bare
+upper-case symbols of S&P 500 members (AAPL), symbol lists ("(A, SVA, CADC)"); a provider ticker
+the text never names comes last. The precision rules of issue #12:
 
 - a rating's issuer is not its subject: in "JP Morgan Downgrades AbbVie to Neutral" JPM gets *no
   link* (it is reported as an issuer by `explain`, never passed to scoring);
@@ -235,6 +236,8 @@ HEADLINE_MAX_CHARS = 200
 
 
 class _Hit(NamedTuple):  # a named tuple: several per text, and cheap to make
+    """One candidate link: `symbol` found as `how` (a `BASE` key) at [offset, end) of the text."""
+
     symbol: str
     how: str
     offset: int
@@ -264,6 +267,7 @@ def _is_cue(word: str) -> bool:
 
 
 def _capitalised_word(s: str) -> bool:
+    """A Capitalised word that is not a stop word or all capitals: a sign of a proper name."""
     return bool(s) and s[0].isupper() and s.lower() not in STOP and not s.isupper()
 
 
@@ -288,6 +292,7 @@ def _word_before(text: str, start: int) -> str:
 
 
 def _neighbour_words(text: str, start: int, end: int) -> tuple[str, str]:
+    """The words right before `start` and right after `end` ("" where there is none)."""
     after = WORD_AFTER_RE.match(text, end, end + 40)
     return _word_before(text, start), (after.group(1) if after else "")
 
@@ -397,6 +402,9 @@ def _bare_ok(text: str, start: int, end: int) -> bool:
 
 
 def _hits(text: str, symbols: SymbolTable, rejected: list[tuple[str, str]]) -> list[_Hit]:
+    """Every candidate link in `text` (cashtags, prefixes, lists, names, aliases, bare symbols),
+    before issuers are set aside; each candidate refused is appended to `rejected` with its
+    reason (what `explain` shows)."""
     hits: list[_Hit] = []
     # Cheap membership tests first: most texts have no "$", ":" or "(" (keeps link() fast).
     for m in CASHTAG_RE.finditer(text) if "$" in text else ():
@@ -571,6 +579,7 @@ def _names_itself(text: str, symbols: SymbolTable, symbol: str) -> bool:
 
 
 def _is_spac(symbols: SymbolTable, symbol: str) -> bool:
+    """Is `symbol` a blank-check company (`kind` "spac")? Its ticker may be a recycled one."""
     company = symbols.companies.get(symbol)
     return company is not None and company.kind == "spac"
 
@@ -737,10 +746,12 @@ def _verbs(text: str, low: str, present: set[str]) -> list[tuple[str, int, int]]
 
 
 def _is_word_char(c: str) -> bool:
+    """A character of `WORD_RE` (lower-case ASCII letter, digit, "%"): a verb's boundary test."""
     return c in "%0123456789" or "a" <= c <= "z"
 
 
 def _reels_in(text: str, verbs: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """`verbs` with "reels" joined to a following " in" as one verb, and a bare "reels" dropped."""
     out = []
     for w, start, end in verbs:
         if w == "reels":
@@ -761,6 +772,9 @@ def explain(item: Item, symbols: SymbolTable) -> Explained:
 def _link(
     item: Item, symbols: SymbolTable, rejected: list[tuple[str, str]]
 ) -> tuple[list[Mention], set[str]]:
+    """`link` and `explain` in one: (mentions, issuers). Relevance is the best hit's `BASE`
+    (x `BODY_FACTOR` after the headline), raised to the provider's when a provider ticker
+    agrees, +0.1 when named twice, then scaled by 1 / (1 + 0.25 (n - 1)) for n tickers."""
     text = item.text
     hits = _hits(text, symbols, rejected)
     if not hits and not item.provider_tickers:
@@ -796,5 +810,9 @@ def _link(
 
 
 def link(item: Item, symbols: SymbolTable) -> list[Mention]:
-    """Mentions of `item`, one per ticker, sorted by relevance (desc) then ticker."""
+    """Mentions of `item`, one per ticker, sorted by relevance (desc) then ticker.
+
+    What `score_items` links with, in the stream and the backtest alike: pure and
+    deterministic for a given table. Issuers of a rating are never returned; relevance is in
+    [0, 1], rounded to 4 places, and weighs the item's score in the windows."""
     return _link(item, symbols, [])[0]

@@ -1,6 +1,7 @@
 """Validate raw input bytes into an `Item`, or a `Rejected` with a machine-readable reason.
 
-Pure: no I/O, no clock. Unknown fields are kept in `Item.extra` (README, Architecture).
+Pure: no I/O, no clock. Unknown fields are kept in `Item.extra`. The reasons are a closed set
+(`REASONS`), listed in README.md's "Delivery: what a risk team can rely on" section.
 """
 
 from __future__ import annotations
@@ -72,10 +73,12 @@ def parse_timestamp_ms(value: Any) -> int:
 
 
 def _reject(reason: str, detail: str, raw: bytes) -> Rejected:
+    """A `Rejected` carrying the original bytes of the record."""
     return Rejected(reason=reason, detail=detail, raw=raw)
 
 
 def _no_constant(name: str) -> Any:
+    """`json.loads` hook that refuses NaN / Infinity / -Infinity, which JSON does not allow."""
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -102,6 +105,7 @@ def parse_item(raw: bytes, *, default_source: str = "unknown") -> Item | Rejecte
 
 
 def _encodable(value: str) -> bool:
+    """Can `value` be written back out as UTF-8 (no lone surrogate)?"""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

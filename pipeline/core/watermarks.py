@@ -35,8 +35,11 @@ def source_name(topic: str, partition: int) -> str:
 
 
 def merge(progress: Mapping[str, list[Any]], reports: Mapping[str, Report]) -> dict[str, list[Any]]:
-    """`progress` with `reports` folded in; copy-on-write. Event times only move forward; the
-    idle flag is the latest one reported."""
+    """`progress` with `reports` folded in; copy-on-write (`progress` is not modified).
+
+    `progress` maps `source_name` -> [event_ms or None, idle], the JSON-friendly form kept in the
+    table. Event times (epoch ms) only move forward, so a repeated or stale report never moves
+    time back; the idle flag, though, is simply the latest one merged."""
     out = dict(progress)
     for source, (event_ms, idle) in reports.items():
         old = out.get(source)
@@ -49,7 +52,11 @@ def merge(progress: Mapping[str, list[Any]], reports: Mapping[str, Report]) -> d
 
 def watermark(progress: Mapping[str, list[Any]], expected: Iterable[str]) -> int | None:
     """Records with an event time below the returned value have all been delivered (except an
-    out-of-order partition's stragglers); None while some input partition is unheard of."""
+    out-of-order partition's stragglers); None while some input partition is unheard of.
+
+    `expected` is every input partition (`source_name`), not just those reported so far: a
+    partition missing from `progress` must hold time back. Busy partitions give the minimum;
+    idle ones are skipped; when all are idle, one past the largest event time reported."""
     active: list[int] = []
     reached: list[int] = []
     for source in expected:

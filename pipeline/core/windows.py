@@ -14,18 +14,34 @@ WINDOWS_MS: dict[str, int] = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d"
 
 
 def window_start_ms(event_ms: int, size_ms: int) -> int:
+    """Start of the tumbling window of `size_ms` that holds `event_ms` (epoch ms, UTC-aligned).
+
+    Epoch alignment makes the key a pure function of the timestamp, so the stream and the
+    backtest, any worker and any restart, put a record in the same window."""
     return event_ms - event_ms % size_ms
 
 
 def window_end_ms(event_ms: int, size_ms: int) -> int:
+    """Exclusive end of the window that holds `event_ms`: windows are [start, end)."""
     return window_start_ms(event_ms, size_ms) + size_ms
 
 
 def is_late(event_ms: int, watermark_ms: int | None, grace_ms: int) -> bool:
+    """Is a record at `event_ms` too old to count: before `watermark_ms - grace_ms`?
+
+    Late records are dropped from windows because their windows may already be final. A None
+    watermark (nothing known yet: no input partition heard from in the stream, a ticker's first
+    record in the backtest) makes nothing late. The strict `<` matches `is_closed`: a record that
+    is not late never falls into a closed window."""
     return watermark_ms is not None and event_ms < watermark_ms - grace_ms
 
 
 def is_closed(start_ms: int, size_ms: int, watermark_ms: int, grace_ms: int) -> bool:
+    """Is the window [start_ms, start_ms + size_ms) final at `watermark_ms`?
+
+    Closed once its end plus `grace_ms` is at or behind the watermark, not at its end: grace
+    leaves room for records of a partition that is slightly out of order, and only a closed
+    window's stats are published as `final` and fed to the baseline."""
     return start_ms + size_ms + grace_ms <= watermark_ms
 
 
