@@ -106,6 +106,16 @@ class Worker:
     def metrics(self) -> str:
         return self.get("/metrics")[1].decode()
 
+    def drained(self, topics: Iterable[str]) -> bool:
+        """A positive end-of-stream marker: every partition of `topics` this worker consumes is
+        committed to its log end, and no record waits for the watermark. Everything produced
+        before the call has then been scored, folded and published."""
+        status, body = self.get("/live")
+        lag = json.loads(body).get("lag", {}) if status == 200 else {}
+        if not set(topics) <= set(lag) or any(lag.values()):
+            return False
+        return sample_value(self.metrics(), "finsent_pending_records") == 0
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
@@ -255,6 +265,26 @@ class PrometheusServer:
 
     def alerts(self) -> list[dict[str, Any]]:
         return list(self.api("/api/v1/alerts")["alerts"])
+
+    def _times(self) -> tuple[list[float], list[float]]:
+        """(last scrape of every target, last evaluation of every rule group), Unix seconds."""
+        from datetime import datetime
+
+        def ts(text: str) -> float:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+        scrapes = [ts(tg["lastScrape"]) for tg in self.api("/api/v1/targets")["activeTargets"]]
+        groups = [ts(g["lastEvaluation"]) for g in self.api("/api/v1/rules")["groups"]]
+        return scrapes, groups
+
+    def wait_evaluated_since(self, t: float, timeout_s: float = 60) -> None:
+        """A positive marker for "nothing else fires": wait until every target was scraped
+        after `t` (Unix seconds), then until every rule group was evaluated after that scrape.
+        Two phases, because a scrape and an evaluation on the same interval keep their order."""
+        scraped = wait_for(
+            lambda: (sc := self._times()[0]) and min(sc) > t and max(sc), timeout_s, 0.5
+        )
+        wait_for(lambda: (g := self._times()[1]) and min(g) > scraped, timeout_s, 0.5)
 
     def wait_ready(self, timeout_s: float = 60) -> None:
         def ready() -> bool:

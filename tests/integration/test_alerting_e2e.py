@@ -31,9 +31,9 @@ from tests.integration.harness import (
     Env,
     PrometheusServer,
     Worker,
-    consume_all,
     json_values,
     produce,
+    read_to_end,
     wait_for,
 )
 
@@ -195,7 +195,12 @@ def test_sentiment_collapse_fires_for_the_target_only(
     except TimeoutError:
         z = prom.query("finsent_ticker_sentiment_zscore")
         pytest.fail(f"no SentimentCollapse for {TARGET}; z-scores: {z}\n{worker.log()}")
-    time.sleep(3)  # a few more evaluations: nobody else may even be pending
+    # Nobody else may even be pending: judged once the worker has processed the whole feed and
+    # Prometheus has scraped and evaluated after that (positive markers, not a sleep).
+    s = _env.settings()
+    wait_for(lambda: worker.drained([s.news_topic, s.scored_topic]), timeout_s=180, interval_s=1)
+    drained_at = time.time()
+    prom.wait_evaluated_since(drained_at)
     others = {a["labels"]["ticker"] for a in _collapse(prom)} - {TARGET}
     assert not others, f"SentimentCollapse also for {others}"
     alert = next(a for a in _collapse(prom) if a["labels"]["ticker"] == TARGET)
@@ -207,14 +212,14 @@ def test_sentiment_collapse_fires_for_the_target_only(
 def test_alert_event_with_evidence_on_the_alerts_topic(
     stack: tuple[Env, Worker, PrometheusServer],
 ) -> None:
-    env, _worker, _prom = stack
+    env, worker, _prom = stack
     name = COMPANIES[TARGET][0]
-
-    def collapse_events() -> list[dict[str, Any]]:
-        events = json_values(consume_all(env, env.settings().alerts_topic, idle_s=3, timeout_s=30))
-        return [e for e in events if e["rule"] == "SentimentCollapse"]
-
-    events = wait_for(collapse_events, timeout_s=120, interval_s=2)
+    s = env.settings()
+    # the whole feed processed, then the alerts topic read to its end offsets: every alert event
+    wait_for(lambda: worker.drained([s.news_topic, s.scored_topic]), timeout_s=300, interval_s=1)
+    events = [
+        e for e in json_values(read_to_end(env, s.alerts_topic)) if e["rule"] == "SentimentCollapse"
+    ]
     assert {e["ticker"] for e in events} == {TARGET}
     event = events[0]
     assert event["severity"] == "critical" and event["window"] == "1h"
