@@ -78,7 +78,7 @@ def make_items(texts: list[str], spread: str, n_tickers: int, seed: int = 0) -> 
 
 def model_only(settings: Settings, texts: list[str]) -> float:
     """Texts/s of the shipped model, length-sorted as the worker does, on these texts."""
-    from pipeline.dev.bench import sorted_batches
+    from pipeline.dev.bench_texts import sorted_batches
     from pipeline.scoring.onnx import OnnxScorer
 
     scorer = OnnxScorer.load(settings.model_dir, provider=settings.provider)
@@ -117,7 +117,7 @@ def _broker(tmp: Path) -> tuple[str, Path | None]:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.dev import kafka_local
-    from pipeline.dev.bench import make_texts, read_texts
+    from pipeline.dev.bench_texts import make_texts, read_texts
     from pipeline.kafka_clients import producer
     from pipeline.stream.admin import create_topics
     from pipeline.stream.agents import TABLE_NAME

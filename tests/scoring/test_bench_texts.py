@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipeline.cli import main
-from pipeline.dev.bench import make_texts
+from pipeline.dev.bench_texts import make_texts
 
 
 def test_texts_deterministic_and_in_range() -> None:
