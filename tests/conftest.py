@@ -13,6 +13,20 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FINSENT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _no_developer_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test runs as on a fresh machine: no FINSENT_* setting from the developer's shell
+    (the tool variables of `config.TOOL_ENV`, such as FINSENT_TEST_BOOTSTRAP, stay), and an
+    empty working directory, so no `.env` is read and nothing is written into the checkout.
+    Paths in tests are absolute (`REPO / ...`)."""
+    from pipeline.config import TOOL_ENV
+
+    for key in [k for k in os.environ if k.upper().startswith("FINSENT_")]:
+        if key.upper() not in TOOL_ENV:
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """bootstrap address of a real broker, started for this test session."""

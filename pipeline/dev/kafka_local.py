@@ -51,6 +51,7 @@ def kafka_version() -> str:
 def default_dir() -> Path:
     return cache_dir() / "broker"
 
+
 # = Settings.bootstrap_servers' default port, so a broker here needs no FINSENT_BOOTSTRAP_SERVERS
 DEFAULT_PORT = 9092
 

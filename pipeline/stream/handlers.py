@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from faust.types import RecordMetadata, TableT
@@ -59,7 +59,7 @@ def dlq_record(msg: Message, reason: str, detail: str) -> tuple[bytes, dict[str,
 
 async def dead_letter(
     rt: Runtime, topics: Topics, event: Delivered, reason: str, detail: str
-) -> asyncio.Future[RecordMetadata]:
+) -> Awaitable[RecordMetadata]:
     """Queue the record's dead-letter copy; the returned future resolves once it is stored."""
     msg = event.message
     value, headers = dlq_record(msg, reason, detail)
@@ -69,7 +69,7 @@ async def dead_letter(
     rt.metrics.dead_letters.labels(reason=reason).inc()
     rt.metrics.items_produced.labels(topic=dlq.get_topic_name()).inc()
     log.info("dead letter %s/%d/%d: %s", msg.topic, msg.partition, msg.offset, reason)
-    return fut  # type: ignore[no-any-return]
+    return fut
 
 
 class _TimedScorer:
@@ -128,7 +128,7 @@ def _arrival_ms(event: Delivered) -> int | None:
 async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Delivered]) -> None:
     """Validate -> DLQ bad records; link + score the rest in one model call; publish scored."""
     m, s = rt.metrics, rt.settings
-    pending: list[asyncio.Future[RecordMetadata]] = []
+    pending: list[Awaitable[RecordMetadata]] = []
     good: list[tuple[Delivered, Item]] = []
     for event in events:
         try:
@@ -182,7 +182,7 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Deliver
     m.last_processed.labels(stage="score").set(time.time())
 
 
-async def _all_stored(pending: Sequence[asyncio.Future[RecordMetadata]]) -> None:
+async def _all_stored(pending: Sequence[Awaitable[RecordMetadata]]) -> None:
     """Wait until the broker acknowledged every record; raise if one could not be stored."""
     if pending:
         await asyncio.gather(*pending)
@@ -314,7 +314,7 @@ class _Aggregation:
     def __init__(self, rt: Runtime, topics: Topics, table: TableT) -> None:
         self.rt, self.topics = rt, topics
         self.tickers = Tickers(table, rt.tickers.due)
-        self.pending: list[asyncio.Future[RecordMetadata]] = []
+        self.pending: list[Awaitable[RecordMetadata]] = []
         self.latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker, window
         self.marks: dict[int, int | None] = {}  # scored partition -> its watermark
         self.moved: set[int] = set()  # partitions whose watermark moved in this batch
@@ -418,7 +418,7 @@ async def handle_scored_batch(
     for event in events:
         partition = event.message.partition
         try:
-            value = json.loads(event.message.value)
+            value = json.loads(event.message.value or b"")
             if is_watermark(value):
                 batch.progress(partition, value)
                 continue
