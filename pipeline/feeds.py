@@ -273,19 +273,6 @@ def load_feed(
 # -- the feed options of `finsent replay` and `finsent backtest` ----------------------------------
 
 
-class OnlyBadRows(FinsentError):
-    """Every row of the feed was rejected. Not a usage error (exit 2: a wrong path or option) but
-    a run that found nothing to use, so the command exits 1 (`exit_with`)."""
-
-    exit_code = 1
-
-    def exit_with(self, command: str) -> int:
-        """Print the one-line error as the CLI prints every `FinsentError` and return the exit
-        code, for a command's `run` to return (the CLI itself exits 2 on a `FinsentError`)."""
-        print(f"finsent {command}: error: {self}", file=sys.stderr)
-        return self.exit_code
-
-
 def add_feed_arguments(parser: argparse.ArgumentParser, dest: str = "files") -> None:
     """The options that say which records of which files to use, added to `parser` (positional
     `dest` for the files). One definition, so replay and backtest read a feed identically."""
@@ -314,9 +301,8 @@ def load_feed_from_args(args: argparse.Namespace, files: Sequence[str]) -> Feed:
     """The feed that `add_feed_arguments`' options describe; each bad row reported on stderr as
     `skipped file:line: reason: detail`, so a user can fix the file.
 
-    Raises `OnlyBadRows` (exit 1) when every row was rejected, and `FinsentError` (one line,
-    exit 2) for a missing or unreadable file, a bad option value, or a feed with no record to
-    use otherwise (empty, or nothing in the time range).
+    Raises `FinsentError` (one line, exit 2) for a missing or unreadable file, a bad option
+    value, or a feed with no record to use (every row bad, or none in the time range).
     """
     for f in files:
         if not Path(f).is_file():
@@ -342,7 +328,7 @@ def load_feed_from_args(args: argparse.Namespace, files: Sequence[str]) -> Feed:
     if not feed.items:
         where = ", ".join(map(str, files))
         if feed.bad and not feed.out_of_range:
-            raise OnlyBadRows(
+            raise FinsentError(
                 f"no valid record in {where}: all {len(feed.bad)} rows are bad "
                 "(see the lines above)"
             )

@@ -10,8 +10,7 @@ a worker started with FINSENT_NAMESPACE=replay reads it under its own consumer g
 changelogs, and its metrics feed no alert. `--live` writes into the live input topics.
 
 1. read and validate every row with the core's `parse_obj` (the rules the worker applies);
-   bad rows are printed as `file:line: reason: detail`, skipped and counted; a feed of only bad
-   rows exits 1 (`pipeline.feeds`);
+   bad rows are printed as `file:line: reason: detail`, skipped and counted;
 2. order the records by event time (StockNet files are not in order; its per-ticker files repeat
    tweets, which are merged into one record with the union of tickers);
 3. send each record keyed by its source item id (as the live feed is), with its event time as the
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING
 from pipeline.core.records import Item
 from pipeline.core.validate import item_to_dict
 from pipeline.errors import FinsentError
-from pipeline.feeds import Feed, OnlyBadRows, add_feed_arguments, load_feed_from_args
+from pipeline.feeds import Feed, add_feed_arguments, load_feed_from_args
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -271,16 +270,12 @@ def replay_settings(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the feed, prepare the target topic and send: 0 when sent, 1 when every row of the
-    feed was bad (nothing to send is a failed run, so a script notices)."""
+    """Read the feed, prepare the target topic and send; 0 when sent."""
     from pipeline import kafka_clients
     from pipeline.kafka_clients import KafkaConnectError
 
     settings = replay_settings(args)
-    try:
-        feed = load_feed_from_args(args, args.files)
-    except OnlyBadRows as exc:
-        return exc.exit_with("replay")
+    feed = load_feed_from_args(args, args.files)
     topic = target_topic(args.topic, settings)
     settings.require_files()
     oldest = min(item.published_at_ms for item in feed.items)

@@ -15,7 +15,6 @@ import pytest
 
 from pipeline.feeds import (
     BadRow,
-    OnlyBadRows,
     add_feed_arguments,
     load_feed,
     load_feed_from_args,
@@ -162,19 +161,6 @@ def test_feed_options_select_the_same_records_as_load_feed(tmp_path: Path) -> No
     args = _args(str(f), "--start", "2023-11-14T22:13:21Z", "--limit", "2")
     feed = load_feed_from_args(args, args.files)
     assert [it.id for it in feed.items] == ["1", "2"] and feed.out_of_range == 1
-
-
-def test_only_bad_rows_is_its_own_error_naming_file_and_count(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    f = _write(tmp_path / "bad.jsonl", ["not json", json.dumps({"id": "1"})])
-    args = _args(str(f))
-    with pytest.raises(OnlyBadRows) as info:
-        load_feed_from_args(args, args.files)
-    assert str(info.value) == f"no valid record in {f}: all 2 rows are bad (see the lines above)"
-    assert capsys.readouterr().err.count("skipped ") == 2
-    assert info.value.exit_with("replay") == 1
-    assert capsys.readouterr().err == f"finsent replay: error: {info.value}\n"
 
 
 def _modules_after_import(stmt: str) -> set[str]:

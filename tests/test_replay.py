@@ -110,25 +110,6 @@ def test_an_explicit_topic_is_namespaced_too() -> None:
     assert "\n" not in hint
 
 
-@pytest.mark.usefixtures("clean_finsent_env")
-def test_a_feed_of_only_bad_rows_exits_1_naming_file_and_count(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Every row rejected is a failed run (exit 1), not a usage error (2), and it is found
-    before any broker is asked (the default bootstrap has none here)."""
-    feed = tmp_path / "bad.jsonl"
-    feed.write_text('not json\n{"id": "1"}\n' + json.dumps({"id": "2", "text": 3}) + "\n")
-    assert main(["replay", str(feed), "--topic", "news.raw", "--no-progress"]) == 1
-    out = capsys.readouterr()
-    err = out.err.strip().splitlines()
-    assert err[-1] == (
-        f"finsent replay: error: no valid record in {feed}: all 3 rows are bad "
-        "(see the lines above)"
-    )
-    assert len(err) == 4 and all(line.startswith(f"skipped {feed}:") for line in err[:3])
-    assert out.out == "" and "Kafka" not in out.err
-
-
 # -- on a real broker -----------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ Usage:
         [--start ISO] [--end ISO] [--model DIR]
 
 1. read and validate the feed (`pipeline.feeds`, the readers and options `finsent replay` uses:
-   event-time order; bad rows reported, skipped; a feed of only bad rows exits 1);
+   event-time order; bad rows reported, skipped);
 2. score every unique linked text once (`CachingScorer`, progress bar);
 3. replay the items through `core.step.score_items` and `core.step.step` as the stream's two
    agents do (per micro-batch, then per scored record keyed by ticker), in (event time, id)
@@ -34,7 +34,7 @@ from pipeline.core.scoring import Scorer
 from pipeline.core.step import CoreConfig, flush, score_items, step
 from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
-from pipeline.feeds import OnlyBadRows, add_feed_arguments, load_feed_from_args
+from pipeline.feeds import add_feed_arguments, load_feed_from_args
 from pipeline.rules import load_ticker_rules
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def require_backtest_extra() -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The whole backtest: settings and windows checked, feed and prices read, every unique text
-    scored, the core run, the report written. 0 when written, 1 when every feed row was bad."""
+    scored, the core run, the report written; 0 when written."""
     from pathlib import Path
 
     require_backtest_extra()
@@ -206,10 +206,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.prices).is_dir():
         raise FinsentError(f"--prices {args.prices}: no such folder")
     t0 = time.perf_counter()
-    try:
-        feed = load_feed_from_args(args, args.feeds)  # FinsentError when no row is usable
-    except OnlyBadRows as exc:
-        return exc.exit_with("backtest")
+    feed = load_feed_from_args(args, args.feeds)  # FinsentError when no row is usable
     try:  # before the slow scoring: a folder without price files is one line at once
         prices = read_prices(args.prices)
     except FileNotFoundError as exc:
