@@ -134,3 +134,42 @@ def test_softmax_rows_sum_to_one(scorer: OnnxScorer) -> None:
     p = scorer.probs(TEXTS)
     assert p.shape == (len(TEXTS), 3)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
+# -- provider choice: the CUDA paths, on any machine (a fake CUDA session) ----------------------
+
+
+@pytest.fixture()
+def cuda_fails(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """onnxruntime lists CUDA and a driver is present, but every CUDA session fails; CPU sessions
+    are real. Returns the providers of each session asked for."""
+    import onnxruntime as ort
+
+    import pipeline.scoring.onnx as onnx_mod
+
+    asked: list[list[str]] = []
+    real = ort.InferenceSession
+
+    def session(path: str, options: object, providers: list[str]) -> object:
+        asked.append(list(providers))
+        if providers[0] == onnx_mod.CUDA:
+            raise RuntimeError("libcudart.so not found")
+        return real(path, options, providers=providers)
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [onnx_mod.CUDA, onnx_mod.CPU])
+    monkeypatch.setattr(onnx_mod, "cuda_driver_present", lambda: True)
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    return asked
+
+
+def test_auto_falls_back_from_cuda_to_the_int8_file_on_cpu(cuda_fails: list[list[str]]) -> None:
+    s = OnnxScorer.load(DEFAULT_MODEL_DIR)  # the manifest picks fp16 for the GPU first
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    assert [p[0] for p in cuda_fails] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert s.provider == "CPUExecutionProvider" and s.path.name == manifest["files"]["int8"]
+    assert s.sha256 == manifest["sha256"][manifest["files"]["int8"]]
+
+
+def test_cuda_requested_but_failing_is_a_load_error(cuda_fails: list[list[str]]) -> None:
+    with pytest.raises(ModelLoadError, match="on CUDA: libcudart"):
+        OnnxScorer.load(DEFAULT_MODEL_DIR, provider="cuda")
