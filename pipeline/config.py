@@ -450,7 +450,24 @@ class Settings(BaseSettings):
 
     def core_config(self, rules: tuple[Rule, ...]) -> CoreConfig:
         """The plain values the core runs on. The drivers load `rules` (`pipeline.rules`,
-        from `rules_path`) and pass them in, so the settings never read a rules file."""
+        from `rules_path`) and pass them in, so the settings never read a rules file.
+
+        Raises `ConfigError` when a rule reads a window or half-life these settings do not
+        have: the core would otherwise fail on every record's first snapshot."""
+        windows = [w.strip() for w in self.windows.split(",") if w.strip()]
+        half_lives = [h.strip() for h in self.half_lives.split(",") if h.strip()]
+        for rule in rules:
+            if rule.window not in windows:
+                raise ConfigError(
+                    f"alert rule {rule.name} reads window {rule.window}, which "
+                    f"FINSENT_WINDOWS={self.windows} does not have: add it, or set "
+                    f"FINSENT_RULES_PATH (now {self.rules_path}) to rules for these windows"
+                )
+            if rule.signal == "decayed_score" and rule.decay not in half_lives:
+                raise ConfigError(
+                    f"alert rule {rule.name} reads half-life {rule.decay}, which "
+                    f"FINSENT_HALF_LIVES={self.half_lives} does not have"
+                )
         names = [w.strip() for w in self.windows.split(",") if w.strip()]
         agg = AggregationConfig(
             windows_ms={n: parse_duration_ms(n) for n in names},

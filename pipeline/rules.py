@@ -11,7 +11,9 @@ import yaml
 
 from pipeline.core.alerts import Rule
 
-RULE_FIELDS = ("name", "signal", "op", "threshold", "window", "min_items", "severity", "evidence")
+RULE_FIELDS = (
+    "name", "signal", "op", "threshold", "window", "min_items", "severity", "evidence", "decay",
+)  # fmt: skip
 
 
 def load_doc(path: str | Path) -> dict[str, Any]:

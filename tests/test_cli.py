@@ -198,12 +198,12 @@ def test_backtest_json_summary(
     import json
 
     pytest.importorskip("pandas")
-    from pipeline.backtest import feed, report
+    from pipeline.backtest import prices, report
     from pipeline.scoring.onnx import OnnxScorer
 
     written: list[Path] = []
     monkeypatch.setattr(OnnxScorer, "load", classmethod(lambda cls, *a, **k: _FakeScorer()))
-    monkeypatch.setattr(feed, "read_prices", lambda d: None)
+    monkeypatch.setattr(prices, "read_prices", lambda d: None)
     monkeypatch.setattr(report, "write_all", lambda out, *a, **k: written.append(out))
     (tmp_path / "prices").mkdir()
     args = ["backtest", str(_feed(tmp_path)), "--prices", str(tmp_path / "prices")]

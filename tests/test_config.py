@@ -375,3 +375,28 @@ def test_backtest_prices_folder_without_files_is_one_line_before_scoring(
     assert out.returncode == 2
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith("finsent backtest: error: --prices ") and "price files" in line
+
+
+def test_rules_on_a_window_that_is_not_configured_are_one_clear_error() -> None:
+    """The shipped rules read the 1h window: without it the core would fail on every record."""
+    from pipeline.rules import load_ticker_rules
+
+    s = Settings(_env_file=None, windows="15m,4h", baseline_window="4h")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"reads window 1h, which FINSENT_WINDOWS=15m,4h"):
+        s.core_config(load_ticker_rules(s.rules_path))
+    ok = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert ok.core_config(load_ticker_rules(ok.rules_path)).rules
+
+
+def test_a_rules_decay_is_read_from_the_yaml(tmp_path: Path) -> None:
+    from pipeline.rules import load_ticker_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "ticker_rules:\n  - {name: Slow, signal: decayed_score, op: '<', threshold: -0.5, "
+        "window: 1h, decay: 1d}\n"
+    )
+    assert load_ticker_rules(path)[0].decay == "1d"
+    s = Settings(_env_file=None, half_lives="1h")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="reads half-life 1d, which FINSENT_HALF_LIVES=1h"):
+        s.core_config(load_ticker_rules(path))

@@ -110,26 +110,12 @@ def windows_plan(settings: Settings, cfg: CoreConfig) -> tuple[tuple[str, ...], 
     configured windows (FINSENT_WINDOWS), never from fixed names: with FINSENT_WINDOWS=15m,4h the
     series are 15m and 4h and the daily signal adds up each day's 4h windows.
 
-    Raises `FinsentError` before any slow work when the evaluation cannot run on these windows:
-    none tiles a UTC day, or an alert rule reads a window or half-life that is not configured
-    (the core would fail on the first snapshot).
+    Raises `FinsentError` before any slow work when no configured window tiles a UTC day.
     """
     from pipeline.backtest.evaluate import daily_window
     from pipeline.errors import FinsentError
 
-    agg = cfg.aggregation
-    for rule in cfg.rules:
-        if rule.window not in agg.windows_ms:
-            raise FinsentError(
-                f"alert rule {rule.name} reads window {rule.window}, which "
-                f"FINSENT_WINDOWS={settings.windows} does not have: add it, or set "
-                f"FINSENT_RULES_PATH (now {settings.rules_path}) to rules for these windows"
-            )
-        if rule.signal == "decayed_score" and rule.decay not in agg.half_lives_ms:
-            raise FinsentError(
-                f"alert rule {rule.name} reads half-life {rule.decay}, which "
-                f"FINSENT_HALF_LIVES={settings.half_lives} does not have"
-            )
+    agg = cfg.aggregation  # rules on unconfigured windows: refused by Settings.core_config
     try:
         signal = daily_window(agg.windows_ms)
     except ValueError as exc:

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.backtest.feed import load_feed
 from pipeline.backtest.run import BacktestResult, run_core
 from pipeline.dev import kafka_local, sample
+from pipeline.feeds import load_feed
 from pipeline.reference import load_symbols
 from pipeline.rules import load_ticker_rules
 from pipeline.scoring.cache import CachingScorer
