@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.core.records import Item, Rejected
@@ -43,6 +43,9 @@ _MIN_EPOCH_MS = 100_000_000_000  # 1973-03-03 in ms, 5138 AD in seconds
 MAX_EPOCH_MS = 10_000_000_000_000
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_timestamp_ms(value: Any) -> int:
     """ISO-8601 string (naive means UTC) or epoch milliseconds -> epoch ms. Raises ValueError."""
     if isinstance(value, bool):
@@ -63,7 +66,9 @@ def parse_timestamp_ms(value: Any) -> int:
             dt = datetime.fromisoformat(s)
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
-            ms = int(dt.timestamp() * 1000)
+            # integer arithmetic: `dt.timestamp() * 1000` is a float and came out 1 ms early for
+            # about 1 % of timestamps with milliseconds (…48.123 -> …48.122)
+            ms = (dt - _EPOCH) // timedelta(milliseconds=1)
         except (ValueError, OverflowError, OSError) as exc:
             raise ValueError(f"unparsable time {value[:60]!r}") from exc
         if not _MIN_EPOCH_MS <= ms <= MAX_EPOCH_MS:

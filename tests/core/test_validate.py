@@ -83,3 +83,20 @@ def test_item_to_dict_round_trips() -> None:
     assert isinstance(item, Item)
     again = parse_item(json.dumps(item_to_dict(item)).encode())
     assert again == item
+
+
+def test_iso_milliseconds_are_exact() -> None:
+    """`datetime.timestamp() * 1000` truncated ~1 % of these to one millisecond early."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.core.validate import parse_timestamp_ms
+
+    base = datetime(2004, 7, 19, 20, 57, 48, tzinfo=UTC)
+    for ms in range(1000):
+        t = base + timedelta(milliseconds=ms)
+        expected = 1090270668000 + ms
+        assert parse_timestamp_ms(t.isoformat()) == expected
+        assert (
+            parse_timestamp_ms(t.replace(tzinfo=None).isoformat(timespec="milliseconds"))
+            == expected
+        )
