@@ -33,20 +33,24 @@ _URL_RE = re.compile(r"https?://\S+|www\.\S+")
 _RT_RE = re.compile(r"^\s*rt\s+@\w+:?\s*")
 _HANDLE_RE = re.compile(r"@\w+")
 _CASHTAG_RE = re.compile(r"\$[a-z]{1,5}\b")
-_NON_WORD_RE = re.compile(r"[^a-z0-9]+")
+_NON_WORD_RE = re.compile(r"[\W_]+")  # any script's letters and digits stay
 _MASK64 = (1 << 64) - 1
 
 
 def normalize(text: str) -> str:
     """The form both fingerprints hash: lower case, without URLs, a leading "RT @user:",
-    @handles, cashtags and punctuation, so a retweet or a re-tagged copy hashes the same."""
+    @handles, cashtags and punctuation, so a retweet or a re-tagged copy hashes the same.
+    Letters and digits of every script are kept: "苹果股价大跌" is not the empty string."""
     t = text.lower()
     t = _URL_RE.sub(" ", t)
     t = _RT_RE.sub(" ", t)
     t = _HANDLE_RE.sub(" ", t)
     t = _CASHTAG_RE.sub(" ", t)  # the chain is per ticker already; tags are often just prepended
     t = _NON_WORD_RE.sub(" ", t)
-    return " ".join(t.split())
+    norm = " ".join(t.split())
+    # Nothing left (a text of only tags, links or handles): its own lower-cased words, so two
+    # different tag lists are two stories, not one shared empty fingerprint.
+    return norm or " ".join(text.lower().split())
 
 
 def _h64(data: str) -> int:

@@ -78,3 +78,16 @@ def test_fingerprint_is_deterministic_and_hamming_symmetric() -> None:
     a, b = fingerprint("Apple beats"), fingerprint("Microsoft misses")
     assert fingerprint("Apple beats") == a
     assert hamming(a[1], b[1]) == hamming(b[1], a[1]) > 0
+
+
+def test_texts_in_other_scripts_are_not_all_one_story() -> None:
+    """Only a-z0-9 used to survive normalization: every Chinese post became "" and all of a
+    ticker's posts after the first were judged repeats."""
+    a, b = fingerprint("$AAPL 苹果公司业绩超预期"), fingerprint("$AAPL 苹果股价大跌")
+    assert a[0] != b[0] and hamming(a[1], b[1]) > 12
+    assert fingerprint("RT @x: $AAPL 苹果股价大跌") == b  # a retweet is still the same story
+
+
+def test_tag_only_texts_differ_by_their_tags() -> None:
+    assert fingerprint("$AAPL $TSLA")[0] != fingerprint("$AAPL")[0]
+    assert fingerprint("$AAPL")[0] == fingerprint("$aapl ")[0]
