@@ -102,7 +102,10 @@ async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
     if unknown and rt.progress.may_ask_broker():
         loop = asyncio.get_running_loop()
         asked = await loop.run_in_executor(
-            None, end_offsets, rt.settings, [(owned[s].topic, owned[s].partition) for s in unknown]
+            None,
+            end_offsets,
+            rt.settings,
+            [(owned[src].topic, owned[src].partition) for src in unknown],
         )
         ends.update({src: asked.get((owned[src].topic, owned[src].partition)) for src in unknown})
     caught_up = [
@@ -159,9 +162,9 @@ def register(rt: Runtime) -> Stages:
     Each agent is its stage's `Delivery.consume` (admit, handle, mark done) guarded by
     `crash_worker`; the handlers in `handlers.py` say what happens to a batch.
     """
-    app, s = rt.app, rt.settings
-    topics = declare(app, s)
-    table = app.Table(TABLE_NAME, default=None, partitions=s.partitions, key_type=str)
+    app, settings = rt.app, rt.settings
+    topics = declare(app, settings)
+    table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
 
     async def score_batch(events: Sequence[Delivered]) -> None:
         await finish_even_if_stopped(handle_raw_batch(rt, topics, events))
@@ -174,7 +177,7 @@ def register(rt: Runtime) -> Stages:
             rt.metrics.stream_holes.labels(topic=topic)
         return Delivery(
             app,
-            s,
+            settings,
             consumed,
             work,
             on_refetched=lambda topic, n: rt.metrics.stream_holes.labels(topic=topic).inc(n),
@@ -188,8 +191,10 @@ def register(rt: Runtime) -> Stages:
     stages = Stages(
         topics,
         table,
-        score=delivery("score", s.topics_in(), score_batch, before_commit=report_before_commit),
-        aggregate=delivery("aggregate", [s.scored_topic], aggregate_batch),
+        score=delivery(
+            "score", settings.topics_in(), score_batch, before_commit=report_before_commit
+        ),
+        aggregate=delivery("aggregate", [settings.scored_topic], aggregate_batch),
     )
     app.agent(topics.raw_topic, name=SCORE_AGENT)(_guarded(rt, SCORE_AGENT, stages.score.consume))
     app.agent(topics.scored_topic, name=AGGREGATE_AGENT)(
@@ -207,7 +212,7 @@ def register(rt: Runtime) -> Stages:
         except Exception as exc:  # noqa: BLE001
             crash_worker(rt, "commit", exc)
 
-    @app.timer(s.watermark_interval_ms / 1000)
+    @app.timer(settings.watermark_interval_ms / 1000)
     async def report_progress() -> None:
         """Tell every aggregation partition how far each owned input partition has got."""
         try:
@@ -227,7 +232,7 @@ def register(rt: Runtime) -> Stages:
         for d in stages.deliveries:
             await d.on_revoked(revoked)
         rt.progress.forget(source_name(tp.topic, tp.partition) for tp in revoked)
-        gone = {tp.partition for tp in revoked if tp.topic == s.scored_topic}
+        gone = {tp.partition for tp in revoked if tp.topic == settings.scored_topic}
         for ticker in rt.tickers.forget(gone):
             rt.metrics.forget_ticker(ticker)
 

@@ -90,8 +90,8 @@ class Delivery:
         """The agent: micro-batches of `max_batch` records or `max_delay_ms`, whichever first,
         admitted (holes filled, duplicates skipped), handled, then marked done. No acks: faust
         does not commit these topics (acks=False); `commit` does."""
-        s = self.settings
-        batches = stream.noack().noack_take(s.max_batch, within=s.max_delay_ms / 1000)  # type: ignore[attr-defined]
+        size, within = self.settings.max_batch, self.settings.max_delay_ms / 1000
+        batches = stream.noack().noack_take(size, within=within)  # type: ignore[attr-defined]
         async for events in batches:
             async with self.lock:
                 todo = await self.admit(events)

@@ -94,7 +94,7 @@ async def _score(
 ) -> list[list[Scored] | Rejected]:
     loop = asyncio.get_running_loop()
     timed = _TimedScorer(rt.scorer)
-    s = rt.settings
+    settings = rt.settings
     # ONNX Runtime releases the GIL: run it off the event loop so heartbeats keep flowing.
     out = await loop.run_in_executor(
         None,
@@ -102,7 +102,7 @@ async def _score(
             items,
             rt.symbols,
             timed,
-            max_batch=s.model_batch,
+            max_batch=settings.model_batch,
             max_tickers=rt.core.max_tickers_per_item,
             mask_personal_data=rt.core.mask_personal_data,
             origins=origins,
@@ -127,7 +127,7 @@ def _arrival_ms(event: Delivered) -> int | None:
 
 async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Delivered]) -> None:
     """Validate -> DLQ bad records; link + score the rest in one model call; publish scored."""
-    m, s = rt.metrics, rt.settings
+    m, settings = rt.metrics, rt.settings
     pending: list[Awaitable[RecordMetadata]] = []
     good: list[tuple[Delivered, Item]] = []
     for event in events:
@@ -172,7 +172,7 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Deliver
             continue
         for key, value in values:
             pending.append(await topics.scored_topic.send(key=key, value=value))
-            m.items_produced.labels(topic=s.scored_topic).inc()
+            m.items_produced.labels(topic=settings.scored_topic).inc()
     await _all_stored(pending)
     # Only now, with every output on the broker, may the watermark vouch for these records.
     times = {id(event): item.published_at_ms for event, item in good}
@@ -350,7 +350,7 @@ class _Aggregation:
         self.rt.tickers.hold(ticker, partition, len(state["pending"]))
 
     async def publish(self, ticker: str, out: Outputs, encoded: Encoded) -> None:
-        m, s = self.rt.metrics, self.rt.settings
+        m, settings = self.rt.metrics, self.rt.settings
         for verdict in out.verdicts:
             m.mentions.labels(verdict=verdict).inc()
             if verdict is Verdict.LATE:
@@ -365,12 +365,12 @@ class _Aggregation:
             if w.final:
                 self.latest.pop((w.ticker, w.window, w.start_ms), None)
                 self.pending.append(await self.topics.aggregates_topic.send(key=key, value=value))
-                m.items_produced.labels(topic=s.aggregates_topic).inc()
+                m.items_produced.labels(topic=settings.aggregates_topic).inc()
             else:
                 self.latest[(w.ticker, w.window, w.start_ms)] = value
         for alert, value in alerts:
             self.pending.append(await self.topics.alerts_topic.send(key=key, value=value))
-            m.items_produced.labels(topic=s.alerts_topic).inc()
+            m.items_produced.labels(topic=settings.alerts_topic).inc()
             m.alerts_fired.labels(rule=alert.rule, severity=alert.severity).inc()
         if out.snapshot is not None:
             m.observe_snapshot(out.snapshot, self.rt.core.aggregation.baseline_window)
@@ -398,12 +398,12 @@ class _Aggregation:
                 await self.publish(ticker, out, encoded)
 
     async def finish(self) -> None:
-        m, s = self.rt.metrics, self.rt.settings
+        m, settings = self.rt.metrics, self.rt.settings
         for (ticker, _w, _start), value in self.latest.items():
             self.pending.append(
                 await self.topics.aggregates_topic.send(key=ticker.encode(), value=value)
             )
-            m.items_produced.labels(topic=s.aggregates_topic).inc()
+            m.items_produced.labels(topic=settings.aggregates_topic).inc()
         self.tickers.write_back()
         m.pending_records.set(self.rt.tickers.waiting())
         await _all_stored(self.pending)
