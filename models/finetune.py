@@ -22,6 +22,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -213,16 +214,68 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--lora-targets", default="query,value,dense")
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """The split, tokenized once: token ids per text, the training labels as a tensor."""
+
+    train: list[Example]
+    val: list[Example]
+    train_ids: list[list[int]]
+    val_ids: list[list[int]]
+    y: Any
+    tokenizer: Any
+
+
+@dataclass(frozen=True)
+class _Optimization:
+    """What one training step needs: the weighted loss, AdamW over the trainable parameters,
+    the warmup-then-linear schedule and the step budget (`--max-steps` or all epochs)."""
+
+    loss_fn: Any
+    optimizer: Any
+    scheduler: Any
+    params: list[Any]
+    total_steps: int
+    class_weights: list[float]
+
+
 def run(args: argparse.Namespace) -> int:
+    """`finsent train`: fine-tune, keep the best epoch on disk, write `training_report.json`.
+
+    The checkpoint is saved whenever the mean per-dataset validation macro-F1 improves and the
+    report after every epoch, so OUT is usable (and `finsent export` can run) while training.
+    """
+    _require_train_extra()
+    base, out = start_run(args)
+    lr = args.lr or (5e-4 if args.method == "lora" else 8e-5)
+    data = _encode_split(args, base, out)
+    model = build_model(base, args.method, args)
+    optim = _optimization(model, data.train, args, lr)
+    report = _new_report(args, base, lr, data, optim.class_weights)
+    t0 = time.time()
+    best, best_epoch = _fit(model, data, optim, args, out, report)
+    report |= {"best_epoch": best_epoch, "best_select": best, "seconds": time.time() - t0}
+    _write_report(report, out)
+    log.info("best epoch %d (mean per-dataset macro-F1 %.4f); wrote %s", best_epoch, best, out)
+    return 0
+
+
+def _require_train_extra() -> None:
+    """Exit 2 with the install hint, before anything is written, without the [train] extra."""
     try:
-        import torch
-        from tqdm.auto import tqdm
-        from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+        import torch  # noqa: F401
+        from tqdm.auto import tqdm  # noqa: F401
+        from transformers import AutoTokenizer, get_linear_schedule_with_warmup  # noqa: F401
     except ImportError as e:
         print(TRAIN_HINT, file=sys.stderr)
         raise SystemExit(2) from e
-    base, out = start_run(args)
-    lr = args.lr or (5e-4 if args.method == "lora" else 8e-5)
+
+
+def _encode_split(args: argparse.Namespace, base: Path, out: Path) -> _Encoded:
+    """Split and tokenize once; `val.jsonl` is written first, so the held-out rows are on disk
+    for `finsent export` (its validation metrics) whatever happens to the run."""
+    import torch
+    from transformers import AutoTokenizer
 
     train, val = split_data(args.data, args.val_fraction, args.seed, args.limit)
     write_jsonl(val, out / "val.jsonl")
@@ -236,8 +289,17 @@ def run(args: argparse.Namespace) -> int:
         len(val),
         dict(Counter(e.label for e in train)),
     )
+    return _Encoded(train, val, enc_tr, enc_va, y, tok)
 
-    model = build_model(base, args.method, args)
+
+def _optimization(
+    model: Any, train: list[Example], args: argparse.Namespace, lr: float
+) -> _Optimization:
+    """Loss, optimizer and schedule from the flags; no weight decay on biases and LayerNorm
+    weights (the 1-d parameters), as BERT fine-tuning recipes do."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
     weights = class_weights([e.label for e in train], args.class_weights)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=torch.tensor(weights), label_smoothing=args.label_smoothing
@@ -252,70 +314,123 @@ def run(args: argparse.Namespace) -> int:
         ],
         lr=lr,
     )
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
-    total = (
-        steps_per_epoch * args.epochs
-        if args.max_steps is None
-        else min(args.max_steps, steps_per_epoch * args.epochs)
-    )
+    total = _total_steps(len(train), args)
     sched = get_linear_schedule_with_warmup(opt, int(args.warmup * total), total)
-    rng = random.Random(args.seed)
-    lengths = [len(e) for e in enc_tr]
+    return _Optimization(loss_fn, opt, sched, params, total, weights)
 
+
+def _total_steps(n_train: int, args: argparse.Namespace) -> int:
+    """Optimizer steps of the whole run: every epoch's batches, capped by `--max-steps`; the
+    schedule decays to zero at this step."""
+    steps_per_epoch = math.ceil(n_train / args.batch_size)
+    if args.max_steps is None:
+        return steps_per_epoch * args.epochs
+    return min(args.max_steps, steps_per_epoch * args.epochs)
+
+
+def _command_line() -> str:
+    """The command as typed (for the report and the model card), or a marker when called as
+    a function (tests, other commands)."""
     argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else None
-    command = "finsent train " + " ".join(map(shlex.quote, argv)) if argv else "finsent train (API)"
-    report: dict[str, Any] = {
-        "command": command,
+    return "finsent train " + " ".join(map(shlex.quote, argv)) if argv else "finsent train (API)"
+
+
+def _new_report(
+    args: argparse.Namespace, base: Path, lr: float, data: _Encoded, weights: list[float]
+) -> dict[str, Any]:
+    """`training_report.json` before the first epoch: how the run was made (the model card and
+    the manifest copy it) and an empty list that each epoch appends to."""
+    return {
+        "command": _command_line(),
         "base": str(args.base), "base_dir": str(base), "data": [str(d) for d in args.data],
         "method": args.method,
         "args": {k: v for k, v in vars(args).items() if k not in ("func",)} | {"lr": lr},
-        "n_train": len(train), "n_val": len(val), "epochs": [],
+        "n_train": len(data.train), "n_val": len(data.val), "epochs": [],
         "class_weights": dict(zip(LABELS, weights, strict=True)),
     }  # fmt: skip
-    best, best_epoch, bad, step, t0 = -1.0, 0, 0, 0, time.time()
+
+
+def _fit(
+    model: Any,
+    data: _Encoded,
+    optim: _Optimization,
+    args: argparse.Namespace,
+    out: Path,
+    report: dict[str, Any],
+) -> tuple[float, int]:
+    """Train epoch by epoch until the step budget is spent or `--patience` epochs bring no gain
+    on validation; the best epoch's checkpoint is saved at once. Returns (best score, epoch)."""
+    rng = random.Random(args.seed)
+    lengths = [len(e) for e in data.train_ids]
+    best, best_epoch, bad, step = -1.0, 0, 0, 0
     for epoch in range(1, args.epochs + 1):
         model.train()
-        te, losses = time.time(), []
-        bar = tqdm(
-            length_bucketed_batches(lengths, args.batch_size, rng),
-            desc=f"epoch {epoch}",
-            mininterval=5,
-        )
-        for b in bar:
-            ids, mask = _pad([enc_tr[i] for i in b])
-            loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, y[b])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            losses.append(loss.item())
-            step += 1
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-            if step >= total:
-                break
-        m = evaluate_split(model, val, enc_va)
-        row = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "first_losses": losses[:5],
-               "last_losses": losses[-5:], "seconds": time.time() - te, "val": m,
-               "select": m["select"]}  # fmt: skip
+        te = time.time()
+        batches = length_bucketed_batches(lengths, args.batch_size, rng)
+        losses, step = _train_epoch(model, data, optim, batches, epoch, step)
+        m = evaluate_split(model, data.val, data.val_ids)
+        row = _report_epoch(epoch, losses, time.time() - te, m)
         report["epochs"].append(row)
-        summary = {k: round(v["macro_f1"], 4) for k, v in m.items() if isinstance(v, dict)}
-        log.info(
-            "epoch %d loss %.4f val macro-F1 %s (%.0f s)",
-            epoch,
-            row["train_loss"],
-            summary,
-            row["seconds"],
-        )
         if m["select"] > best:
             best, best_epoch, bad = m["select"], epoch, 0
-            save_checkpoint(model, tok, out, args.method)  # on disk at once: usable while training
+            save_checkpoint(model, data.tokenizer, out, args.method)  # usable while training
         else:
             bad += 1
-        (out / "training_report.json").write_text(json.dumps(report, indent=1))
-        if bad >= args.patience or step >= total:
+        _write_report(report, out)
+        if bad >= args.patience or step >= optim.total_steps:
             break
-    report |= {"best_epoch": best_epoch, "best_select": best, "seconds": time.time() - t0}
+    return best, best_epoch
+
+
+def _train_epoch(
+    model: Any,
+    data: _Encoded,
+    optim: _Optimization,
+    batches: list[list[int]],
+    epoch: int,
+    step: int,
+) -> tuple[list[float], int]:
+    """One pass over `batches` with a progress bar (running loss of the last 50 steps); stops
+    early at the step budget. Returns the losses and the step count so far."""
+    import torch
+    from tqdm.auto import tqdm
+
+    losses: list[float] = []
+    bar = tqdm(batches, desc=f"epoch {epoch}", mininterval=5)
+    for b in bar:
+        ids, mask = _pad([data.train_ids[i] for i in b])
+        loss = optim.loss_fn(model(input_ids=ids, attention_mask=mask).logits, data.y[b])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(optim.params, 1.0)
+        optim.optimizer.step()
+        optim.scheduler.step()
+        optim.optimizer.zero_grad()
+        losses.append(loss.item())
+        step += 1
+        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+        if step >= optim.total_steps:
+            break
+    return losses, step
+
+
+def _report_epoch(
+    epoch: int, losses: list[float], seconds: float, m: dict[str, Any]
+) -> dict[str, Any]:
+    """The report's entry for one epoch; also logged, as one line with macro-F1 per dataset."""
+    row = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "first_losses": losses[:5],
+           "last_losses": losses[-5:], "seconds": seconds, "val": m,
+           "select": m["select"]}  # fmt: skip
+    summary = {k: round(v["macro_f1"], 4) for k, v in m.items() if isinstance(v, dict)}
+    log.info(
+        "epoch %d loss %.4f val macro-F1 %s (%.0f s)",
+        epoch,
+        row["train_loss"],
+        summary,
+        row["seconds"],
+    )
+    return row
+
+
+def _write_report(report: dict[str, Any], out: Path) -> None:
+    """Rewrite `training_report.json` whole (after every epoch, so a stopped run keeps one)."""
     (out / "training_report.json").write_text(json.dumps(report, indent=1))
-    log.info("best epoch %d (mean per-dataset macro-F1 %.4f); wrote %s", best_epoch, best, out)
-    return 0
