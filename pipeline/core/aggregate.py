@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core import novelty
-from pipeline.core.records import Evidence, Scored, Snapshot, WindowStats
+from pipeline.core.records import TEXT_CHARS, Evidence, Scored, Snapshot, WindowStats
 from pipeline.core.windows import WINDOWS_MS, is_closed, window_start_ms
 
 # 2: "clock_ms" (latest event time folded in) replaces the per-ticker max-seen watermark, and
 # "pending" holds records waiting for the input partitions' watermark (core/watermarks.py).
 STATE_VERSION = 2
-EVIDENCE_TEXT_CHARS = 280
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def _added(acc: dict[str, Any], s: Scored, repeat: bool, top_n: int) -> dict[str
     out[key] += 1
     top = [
         *acc["top"],
-        [abs(w * s.score), s.item_id, s.source, s.score, w, s.text[:EVIDENCE_TEXT_CHARS]],
+        [abs(w * s.score), s.item_id, s.source, s.score, w, s.text[:TEXT_CHARS]],
     ]
     top.sort(key=lambda t: (-t[0], t[1]))
     out["top"] = top[:top_n]

@@ -14,6 +14,11 @@ from typing import Any
 LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
 
 
+# The text a scored record carries (and so alert evidence and the API show): a tweet's length;
+# the model and the linker see the whole text.
+TEXT_CHARS = 280
+
+
 class Verdict(StrEnum):
     """The fate of one item x ticker record, decided in the core and counted by the metrics
     (`finsent_mentions_total{verdict}`) and the backtest. A str-Enum, so it is its own label

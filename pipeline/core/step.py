@@ -19,13 +19,21 @@ from pipeline.core import aggregate, novelty
 from pipeline.core.aggregate import AggregationConfig
 from pipeline.core.alerts import Rule, evaluate
 from pipeline.core.privacy import mask_personal_data as mask_pii
-from pipeline.core.records import Alert, Item, Rejected, Scored, Snapshot, Verdict, WindowStats
+from pipeline.core.records import (
+    TEXT_CHARS,
+    Alert,
+    Item,
+    Rejected,
+    Scored,
+    Snapshot,
+    Verdict,
+    WindowStats,
+)
 from pipeline.core.scoring import Scorer
 from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
 from pipeline.core.windows import is_late
 
-TEXT_CHARS = 280  # text carried on sentiment.scored, for evidence
 DEFAULT_MAX_TICKERS = 10
 
 
