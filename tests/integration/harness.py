@@ -159,29 +159,22 @@ def consume_all(
     env: Env,
     topic: str,
     *,
-    expect: int | None = None,
-    idle_s: float = 5.0,
+    expect: int,
     timeout_s: float = 120.0,
     keep: Callable[[Any], bool] = lambda record: True,
 ) -> list[Any]:
-    """Every record on `topic` from the beginning that `keep` accepts: stops at `expect`
-    records, or after `idle_s` without a new one (and at least one read), or at `timeout_s`."""
+    """Records on `topic` from the beginning that `keep` accepts, until `expect` of them (or
+    `timeout_s`). Only positive ends: to see everything a topic holds, `read_to_end`; to judge
+    that nothing more comes, first wait for a positive marker such as `Worker.drained`."""
     from pipeline.kafka_clients import consumer
 
     c = consumer(env.settings(), topic, group_id=None, consumer_timeout_ms=500)
     out: list[Any] = []
     deadline = time.monotonic() + timeout_s
-    last_new = time.monotonic()
     try:
-        while time.monotonic() < deadline:
-            batch = c.poll(timeout_ms=500)
-            for records in batch.values():
+        while time.monotonic() < deadline and len(out) < expect:
+            for records in c.poll(timeout_ms=500).values():
                 out.extend(r for r in records if keep(r))
-                last_new = time.monotonic()
-            if expect is not None and len(out) >= expect:
-                break
-            if expect is None and out and time.monotonic() - last_new > idle_s:
-                break
     finally:
         c.close()
     return out
