@@ -174,13 +174,13 @@ def _measure(
     for it in items:
         prod.send(settings.news_topic, key=it["id"].encode(), value=json.dumps(it).encode())
     prod.flush()
-    log = (tmp / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp / "worker.log").open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         while _get(url + "/ready")[0] != 200:

@@ -212,12 +212,13 @@ def start_worker(demo: Demo, env: dict[str, str], base_url: str) -> None:
     """Step 2b: a `finsent worker` subprocess with `env`, logging to the demo's temporary dir;
     returns once its /ready says so. A worker that exits or is not ready in time ends the demo
     with the tail of its log."""
-    demo.worker = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
-        env=env,
-        stdout=demo.worker_log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with demo.worker_log.open("wb") as log:  # the child keeps its own descriptor
+        demo.worker = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + WORKER_READY_S
     while (_get_json(f"{base_url}/ready") or {}).get("ready") is not True:
         if demo.worker.poll() is not None or time.monotonic() > deadline:

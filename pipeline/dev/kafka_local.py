@@ -258,13 +258,13 @@ def start(
         )
         if res.returncode != 0:
             raise BrokerError(f"formatting {data_dir} failed: {res.stdout}{res.stderr}")
-    log = (data_dir / "stdout.log").open("ab")
-    proc = subprocess.Popen(
-        _java(libs, data_dir, "kafka.Kafka", str(cfg)),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with (data_dir / "stdout.log").open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            _java(libs, data_dir, "kafka.Kafka", str(cfg)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     bootstrap = f"127.0.0.1:{port}"
     (data_dir / "broker.pid").write_text(f"{proc.pid} {bootstrap}\n")
     deadline = time.monotonic() + timeout_s

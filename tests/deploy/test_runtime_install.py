@@ -252,13 +252,14 @@ def test_worker_from_clean_venv_gets_ready_and_writes_only_where_allowed(
     log = tmp_path / "worker.log"
     cmd = [str(runtime_venv / "bin" / "finsent"), "worker", "--log-level", "warning"]
     readonly = [runtime_venv, cwd, Path(sys.base_prefix)]
-    proc = subprocess.Popen(
-        [*readonly_prefix(readonly, tmp_path), *cmd],
-        cwd=cwd,
-        env=full_env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [*readonly_prefix(readonly, tmp_path), *cmd],
+            cwd=cwd,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 240
         while True:

@@ -72,12 +72,13 @@ class Worker:
         self.env = env
         self.log_path = log_path or env.tmp / f"{env.prefix}-worker-{time.time_ns()}.log"
         full_env = {**os.environ, **env.env()}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
-            env=full_env,
-            stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     @property
     def url(self) -> str:
@@ -225,17 +226,18 @@ class PrometheusServer:
         }
         (self.dir / "prometheus.yml").write_text(json.dumps(config))  # JSON is valid YAML
         self.log_path = self.dir / "prometheus.log"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={self.dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={self.dir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     @property
     def url(self) -> str:
