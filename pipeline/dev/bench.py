@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import Settings, tool_env
 from pipeline.dev.bench_texts import chunks, make_texts, read_texts, sorted_batches
 
 
@@ -86,7 +87,7 @@ def torch_backends(
     from models.export import export_fp32
 
     torch.set_num_threads(os.cpu_count() or 1)
-    src = args.checkpoint or os.environ.get("FINSENT_CHECKPOINT")
+    src = args.checkpoint or tool_env("FINSENT_CHECKPOINT")
     if src and Path(src).is_dir():
         path = Path(src)
     else:
@@ -203,10 +204,10 @@ def run(args: argparse.Namespace) -> int:
         return bench_stream.run(args)
     import onnxruntime as ort
 
-    from pipeline.scoring.onnx import CUDA, DEFAULT_MODEL_DIR, cuda_driver_present
+    from pipeline.scoring.onnx import CUDA, cuda_driver_present
 
     texts = read_texts(args.texts, args.n) if args.texts else make_texts(args.n)
-    model_dir = Path(args.model or os.environ.get("FINSENT_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    model_dir = Path(args.model or Settings().model_dir)
     notes: list[str] = []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="finsent-bench-") as tmp:

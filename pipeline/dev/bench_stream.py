@@ -108,7 +108,7 @@ def _end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
 def _broker(tmp: Path) -> tuple[str, Path | None]:
     from pipeline.dev import kafka_local
 
-    configured = os.environ.get("FINSENT_BOOTSTRAP_SERVERS")
+    configured = Settings().bootstrap_servers
     if configured and kafka_local._ready(configured, {}):  # noqa: SLF001
         return configured, None
     broker = kafka_local.start(tmp / "kafka", port=kafka_local.free_port(), quiet=True)
@@ -140,13 +140,7 @@ def run(args: argparse.Namespace) -> int:
             "FINSENT_WEB_HOST": "127.0.0.1",
             "FINSENT_DATA_DIR": str(tmp / "data"),
         }
-        old = dict(os.environ)
-        os.environ.update(env)
-        try:
-            settings = Settings()
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+        settings = Settings(**{k.removeprefix("FINSENT_").lower(): v for k, v in env.items()})
         try:
             return _measure(
                 args, settings, env, texts, port, tmp, TABLE_NAME, producer, create_topics

@@ -116,6 +116,7 @@ class OnnxScorer:
             provider=provider,
             want_cuda=want_cuda,
             cpu_file=_cpu_file_after_cuda(path, model_dir, files, variant),
+            manifest=manifest,
         )
         tokenizer = _read_tokenizer(model_dir, max_length)
         labels = _read_labels(model_dir)
@@ -278,6 +279,7 @@ def _open_session(
     provider: str,
     want_cuda: bool,
     cpu_file: Path | None,
+    manifest: dict[str, Any] | None = None,
 ) -> tuple[Any, Path, str]:
     """The ORT session and the file (and sha256) it runs: CUDA first when wanted, else the CPU.
 
@@ -289,7 +291,9 @@ def _open_session(
         if session is not None:
             return session, model_file, sha
         if cpu_file is not None:
-            model_file, sha = cpu_file, _sha256(cpu_file)
+            # checked against the manifest like the first choice: a corrupt int8 file must
+            # not load just because CUDA was not there
+            model_file, sha = cpu_file, _checked_sha256(cpu_file, manifest or {})
     return _cpu_session(model_file, options), model_file, sha
 
 

@@ -173,3 +173,14 @@ def test_auto_falls_back_from_cuda_to_the_int8_file_on_cpu(cuda_fails: list[list
 def test_cuda_requested_but_failing_is_a_load_error(cuda_fails: list[list[str]]) -> None:
     with pytest.raises(ModelLoadError, match="on CUDA: libcudart"):
         OnnxScorer.load(DEFAULT_MODEL_DIR, provider="cuda")
+
+
+def test_the_int8_fallback_after_cuda_is_checked_against_the_manifest(
+    cuda_fails: list[list[str]], model_copy: Path
+) -> None:
+    """A corrupt CPU file must not load just because CUDA was missing and the fp16 file, the
+    first choice, was fine."""
+    f = model_copy / json.loads((model_copy / "manifest.json").read_text())["files"]["int8"]
+    f.write_bytes(f.read_bytes()[:1000])
+    with pytest.raises(ModelLoadError, match="corrupt model file"):
+        OnnxScorer.load(model_copy)
