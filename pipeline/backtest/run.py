@@ -36,6 +36,7 @@ from pipeline.core.symbols import SymbolTable
 from pipeline.core.tickers import link
 from pipeline.feeds import add_feed_arguments, load_feed_from_args
 from pipeline.rules import load_ticker_rules
+from pipeline.scoring import fingerprints
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -81,6 +82,7 @@ def run_core(
                 max_batch=max_batch,
                 max_tickers=cfg.max_tickers_per_item,
                 mask_personal_data=cfg.mask_personal_data,
+                fingerprint=fingerprints.fingerprint,  # as the stream's scoring stage
             )
             for records in scored:
                 if isinstance(records, Rejected):  # spam: too many tickers, as the stream does

@@ -11,7 +11,7 @@ item id. The stream gets there by holding records until every input partition is
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,7 @@ def score_items(
     max_tickers: int = DEFAULT_MAX_TICKERS,
     origins: Sequence[tuple[str, int, int] | None] | None = None,
     mask_personal_data: bool = True,
+    fingerprint: Callable[[str], tuple[int, int]] = novelty.fingerprint,
 ) -> list[list[Scored] | Rejected]:
     """Link every item, score the texts of items that mention a ticker, one model call per batch.
 
@@ -105,7 +106,9 @@ def score_items(
     post with every S&P cashtag must not move 500 tickers. `origins[i]` is item i's Kafka
     (topic, partition, offset), carried on its records for exact redelivery detection.
     `mask_personal_data` masks only the text carried on the records: linking, the model and the
-    fingerprint see the original, so masking changes no score and no verdict.
+    fingerprint see the original, so masking changes no score and no verdict. `fingerprint`
+    computes each item's novelty fingerprints once, here in the scoring stage (the drivers pass
+    the NumPy version, `pipeline.scoring.fingerprints`, which gives the same values).
     """
     mentions = [link(item, symbols) for item in items]
     out: list[list[Scored] | Rejected] = [[] for _ in items]
@@ -119,7 +122,7 @@ def score_items(
     scores = scorer.score([items[i].text for i in todo], max_batch=max_batch) if todo else []
     for i, sc in zip(todo, scores, strict=True):
         item = items[i]
-        fp = novelty.fingerprint(item.text)
+        fp = fingerprint(item.text)
         origin = origins[i] if origins is not None else None
         out[i] = [
             Scored(

@@ -197,6 +197,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     bench_stream.configure(parser)
 
 
+def fingerprint_cost(texts: Sequence[str], rounds: int = 3) -> dict[str, float]:
+    """µs per text of the core's pure-Python fingerprint and the scoring stage's NumPy one (the
+    same values): the work the scoring stage adds per item besides the model."""
+    from pipeline.core import novelty
+    from pipeline.scoring import fingerprints
+
+    out = {}
+    for name, fn in (("pure Python", novelty.fingerprint), ("NumPy", fingerprints.fingerprint)):
+        best = min(_timed(fn, texts) for _ in range(rounds))
+        out[name] = best / max(1, len(texts)) * 1e6
+    return out
+
+
+def _timed(fn: Callable[[str], tuple[int, int]], texts: Sequence[str]) -> float:
+    t = time.perf_counter()
+    for text in texts:
+        fn(text)
+    return time.perf_counter() - t
+
+
 def run(args: argparse.Namespace) -> int:
     if args.stream:
         from pipeline.dev import bench_stream
@@ -232,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
         elif "cuda" in args.providers:
             notes.append("no CUDA device: GPU rows skipped")
         rows = measure(backends, rounds=args.rounds)
+    fingerprint_us = fingerprint_cost(texts)
     base = next((r for r in rows if r["name"].startswith("transformers pipeline")), None)
     for r in rows:
         r["vs_naive"] = r["texts_per_s"] / base["texts_per_s"] if base else None
@@ -241,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
         "loadavg_after": os.getloadavg(),
         "mean_words": sum(len(t.split()) for t in texts) / len(texts),
         "texts_source": args.texts or "generated",
+        "fingerprint_us_per_text": fingerprint_us,
     }  # fmt: skip
     if args.json:
         print(json.dumps(result))
@@ -256,6 +278,10 @@ def run(args: argparse.Namespace) -> int:
         ratio = f"{r['vs_naive']:.2f}x" if r["vs_naive"] else "–"
         p50, p99 = r["p50_batch_ms"], r["p99_batch_ms"]
         print(f"{r['name']:<34} {r['texts_per_s']:9.1f} {p50:8.1f} {p99:8.1f} {ratio:>9}")
+    print(
+        "novelty fingerprints per text (scoring stage, off the event loop): "
+        + ", ".join(f"{k} {v:.0f} µs" for k, v in fingerprint_us.items())
+    )
     for note in notes:
         print(f"note: {note}")
     return 0

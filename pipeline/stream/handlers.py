@@ -26,6 +26,7 @@ from pipeline.core.scoring import Scorer
 from pipeline.core.step import Outputs, accept, advance, score_items
 from pipeline.core.validate import check_arrival, parse_item
 from pipeline.core.watermarks import merge, source_name, watermark
+from pipeline.scoring import fingerprints
 from pipeline.stream.delivery import Delivered
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics
@@ -40,6 +41,7 @@ DLQ_MAX_VALUE_BYTES = 900_000
 
 
 def _dumps(obj: Any) -> bytes:
+    """Compact JSON, non-ASCII kept as UTF-8: the encoding of every value the handlers produce."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -82,6 +84,7 @@ class _TimedScorer:
         self.seconds = 0.0
 
     def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]:
+        """The inner scorer's `score`, its wall time added to `seconds`."""
         t = time.perf_counter()
         try:
             return self.inner.score(texts, max_batch=max_batch)
@@ -92,6 +95,8 @@ class _TimedScorer:
 async def _score(
     rt: Runtime, items: Sequence[Item], origins: Sequence[tuple[str, int, int]]
 ) -> list[list[Scored] | Rejected]:
+    """Link and score `items` in one call off the event loop (see below): per item, its scored
+    records (empty: no ticker) or a Rejected. Observes the batch size and the model time."""
     loop = asyncio.get_running_loop()
     timed = _TimedScorer(rt.scorer)
     settings = rt.settings
@@ -106,6 +111,7 @@ async def _score(
             max_tickers=rt.core.max_tickers_per_item,
             mask_personal_data=rt.core.mask_personal_data,
             origins=origins,
+            fingerprint=fingerprints.fingerprint,
         ),
     )
     n_texts = sum(1 for o in out if o and not isinstance(o, Rejected))
@@ -116,11 +122,14 @@ async def _score(
 
 
 def _origin(event: Delivered) -> tuple[str, int, int]:
+    """(topic, partition, offset) of the input record, carried on its scored records as `origin`."""
     m = event.message
     return (m.topic, m.partition, m.offset)
 
 
 def _arrival_ms(event: Delivered) -> int | None:
+    """The record's Kafka timestamp in ms (on finsent's LogAppendTime inputs: its arrival at the
+    broker), or None without one; `check_arrival` refuses events dated too far ahead of it."""
     ts = event.message.timestamp
     return int(ts * 1000) if isinstance(ts, int | float) and ts > 0 else None
 
@@ -207,6 +216,9 @@ class Tickers:
         self.partition: dict[str, int] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """A key's state as this batch sees it: read from the table once (waiting records
+        reassembled from their chunk keys), then this batch's own copy; None when the key has no
+        state yet."""
         if key not in self.states:
             stored = self.table.get(key)
             if isinstance(stored, dict) and "pending_chunks" in stored:
@@ -221,6 +233,8 @@ class Tickers:
         return self.states[key]
 
     def put(self, key: str, partition: int, state: dict[str, Any]) -> None:
+        """Replace a key's state for the rest of the batch (stored by `write_back`) in `partition`,
+        and keep that partition's due index current if it is built."""
         self.states[key] = state
         self.partition[key] = partition
         if partition in self.index and "due" in state:
@@ -270,6 +284,8 @@ class Tickers:
             self._write(partition, key, main)
 
     def _write(self, partition: int, key: str, value: Any) -> None:
+        """One key into the local store and the changelog of `partition`, bypassing faust's routing
+        (see the class); None deletes the key and writes a tombstone."""
         if value is None:
             self.table.data.pop(key, None)
         else:
@@ -281,6 +297,7 @@ CHUNK_BYTES = 256_000  # waiting records per changelog message, as JSON
 
 
 def chunk_key(ticker: str, i: int) -> str:
+    """Table key of chunk `i` of `ticker`'s waiting records (`Tickers.write_back`)."""
     return f"{ticker}/pending/{i}"
 
 
@@ -320,12 +337,16 @@ class _Aggregation:
         self.moved: set[int] = set()  # partitions whose watermark moved in this batch
 
     def watermark(self, partition: int) -> int | None:
+        """A scored partition's watermark: computed once per batch from the progress state in the
+        table, then kept current by `progress`; None while some input partition has not reported."""
         if partition not in self.marks:
             progress = self.tickers.get(table_key(partition)) or {}
             self.marks[partition] = watermark(progress.get("sources", {}), self.rt.layout.sources)
         return self.marks[partition]
 
     def progress(self, partition: int, value: dict[str, Any]) -> None:
+        """Fold one watermark record into the partition's progress state; a partition whose
+        watermark moved is remembered for `advance_moved`."""
         before = self.watermark(partition)
         key = table_key(partition)
         old = self.tickers.get(key) or {}
@@ -336,6 +357,8 @@ class _Aggregation:
             self.moved.add(partition)
 
     def store(self, ticker: str, partition: int, state: dict[str, Any]) -> None:
+        """Keep a ticker's new state for write-back, with its partition and next due time (the due
+        index), and count the records it folded early (FINSENT_MAX_PENDING_BYTES)."""
         agg = self.rt.core.aggregation
         old = self.tickers.get(ticker)
         forced = state["totals"].get("forced", 0) - ((old or {}).get("totals") or {}).get(
@@ -350,6 +373,9 @@ class _Aggregation:
         self.rt.tickers.hold(ticker, partition, len(state["pending"]))
 
     async def publish(self, ticker: str, out: Outputs, encoded: Encoded) -> None:
+        """Count a fold's verdicts and queue its outputs: final windows and alerts are sent now, in
+        order; an open window keeps only its newest update, sent once by `finish` (one message per
+        window per batch, not per record)."""
         m, settings = self.rt.metrics, self.rt.settings
         for verdict in out.verdicts:
             m.mentions.labels(verdict=verdict).inc()
@@ -398,6 +424,8 @@ class _Aggregation:
                 await self.publish(ticker, out, encoded)
 
     async def finish(self) -> None:
+        """End of the batch: send the open windows' newest updates, write the states back, and wait
+        until the broker acknowledged every output (the changelog is flushed before the commit)."""
         m, settings = self.rt.metrics, self.rt.settings
         for (ticker, _w, _start), value in self.latest.items():
             self.pending.append(
