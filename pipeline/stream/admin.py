@@ -20,6 +20,9 @@ INPUT_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
 
 
 def topic_names(settings: Settings) -> list[str]:
+    """Every topic finsent itself reads or writes: the inputs and their DLQs, scored and its DLQ,
+    aggregates, alerts (faust declares its changelog topics itself). Also the topics the worker
+    pre-creates metric series for, and the set `finsent replay` creates in one go."""
     ins = list(settings.topics_in())
     return [
         *ins,
@@ -59,6 +62,7 @@ def create_topics(settings: Settings, partitions: int | None = None) -> list[str
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """`finsent topics`' option: the partition count of the topics it creates."""
     parser.add_argument(
         "--partitions",
         type=int,
@@ -68,6 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Create the missing topics and print which; existing ones keep their partitions and config.
+    A broker that refuses (ACLs, replication above the broker count) is one line, exit 2."""
     from kafka.errors import KafkaError
 
     from pipeline.kafka_clients import KafkaConnectError

@@ -66,6 +66,7 @@ def _guarded(
     """`body` as an agent whose crash stops the worker (`crash_worker`)."""
 
     async def agent(stream: StreamT) -> None:
+        """The agent body: a cancellation (stop, rebalance) passes; other errors stop the worker."""
         try:
             await body(stream)
         except asyncio.CancelledError:
@@ -153,6 +154,7 @@ class Stages:
 
     @property
     def deliveries(self) -> tuple[Delivery, Delivery]:
+        """Both stages' deliveries, for the timers and rebalance hooks that treat them alike."""
         return (self.score, self.aggregate)
 
 
@@ -167,12 +169,16 @@ def register(rt: Runtime) -> Stages:
     table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str)
 
     async def score_batch(events: Sequence[Delivered]) -> None:
+        """The scoring stage's work: the batch finishes even if the agent is cancelled."""
         await finish_even_if_stopped(handle_raw_batch(rt, topics, events))
 
     async def aggregate_batch(events: Sequence[Delivered]) -> None:
+        """The aggregation stage's work: the batch finishes even if the agent is cancelled."""
         await finish_even_if_stopped(handle_scored_batch(rt, topics, table, events))
 
     def delivery(stage: str, consumed: Sequence[str], work: Work, **hooks: Any) -> Delivery:
+        """One stage's `Delivery`, wired to its metrics (hole counts, last commit); the holes
+        counter is created at 0 for each consumed topic, so rate() has data from the start."""
         for topic in consumed:  # a zero series, so rate() has data
             rt.metrics.stream_holes.labels(topic=topic)
         return Delivery(
@@ -186,6 +192,8 @@ def register(rt: Runtime) -> Stages:
         )
 
     async def report_before_commit() -> None:
+        """The scoring stage's `before_commit`: progress for the records about to be committed is
+        sent first (`send_unreported_progress`)."""
         await send_unreported_progress(rt, topics, stages.score)
 
     stages = Stages(
@@ -224,11 +232,16 @@ def register(rt: Runtime) -> Stages:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def track_assigned(sender: AppT, assigned: set[TP], **_: Any) -> None:
+        """Rebalance: each stage starts its newly assigned partitions at the group's committed
+        offset, read from the broker (not faust's fetch position, see `offsets.py`)."""
         for d in stages.deliveries:
             await d.on_assigned(assigned)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def commit_revoked(sender: AppT, revoked: set[TP], **_: Any) -> None:
+        """Rebalance: each stage commits what it finished before its partitions go (the batch in
+        flight completes first), then forgets them; the watermark progress of revoked inputs and the
+        per-ticker gauges of revoked scored partitions go too, their new owner reports them."""
         for d in stages.deliveries:
             await d.on_revoked(revoked)
         rt.progress.forget(source_name(tp.topic, tp.partition) for tp in revoked)
@@ -238,6 +251,8 @@ def register(rt: Runtime) -> Stages:
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def commit_at_stop(sender: AppT, **_: Any) -> None:
+        """Graceful stop: commit each stage's finished prefix, so a restart redelivers only what was
+        not done; a failed commit is logged, not raised (at-least-once: they come again)."""
         # faust has paused fetching; the batch in flight finishes, then its offsets are committed
         # (without this a graceful stop only redelivers up to COMMIT_INTERVAL_S of records).
         for d in stages.deliveries:

@@ -38,6 +38,9 @@ def broker_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLC
 
 
 def create_app(settings: Settings) -> faust.App:
+    """The worker's faust app (one per process, built by `worker.build_runtime`). What a caller must
+    know, each with its reason below: tables are in memory and rebuilt from their changelogs at
+    start, there are no standby replicas, and faust commits nothing finsent consumes."""
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.app_id,

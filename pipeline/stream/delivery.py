@@ -110,6 +110,10 @@ class Delivery:
     # -- assignment ---------------------------------------------------------------------------
 
     async def on_assigned(self, assigned: Iterable[TP]) -> None:
+        """Start each newly owned partition at the group's committed offset, asked of the broker in
+        an executor (kafka-python blocks); partitions already owned keep their cursor. The idle
+        clock restarts, so `fill_tail` reads a new partition directly only if faust then delivers
+        nothing."""
         mine = [tp for tp in assigned if tp.topic in self.topics and not self.cursor.owns(tp)]
         if not mine:
             return
@@ -138,6 +142,8 @@ class Delivery:
         await self.on_assigned(current)
 
     async def on_revoked(self, revoked: Iterable[TP]) -> None:
+        """Rebalance: wait for the batch in flight (the lock), commit what is done, then forget the
+        revoked partitions, so the next owner resumes right after this worker's finished prefix."""
         mine = [tp for tp in revoked if tp.topic in self.topics]
         async with self.lock:  # the batch in flight finishes first
             await self._commit_locked()
@@ -247,6 +253,8 @@ class Delivery:
             return await self._commit_locked()
 
     async def _commit_locked(self) -> bool:
+        """`commit` with `lock` already held: `before_commit`, flush, then commit the cursor. False
+        when nothing moved, `before_commit` failed (nothing committed) or faust's commit failed."""
         offsets = self.cursor.to_commit()
         if not offsets:
             return False

@@ -56,6 +56,9 @@ class PartitionCursor:
             self.committed[tp] = offset
 
     def forget(self, tps: Iterable[TP]) -> None:
+        """Partitions revoked or no longer assigned: drop their cursor, commit mark and absent
+        ranges, so their records are UNASSIGNED from now on and nothing of theirs is committed
+        again."""
         for tp in tps:
             self.next.pop(tp, None)
             self.committed.pop(tp, None)
@@ -68,6 +71,8 @@ class PartitionCursor:
             self._skip_absent(tp)
 
     def _skip_absent(self, tp: TP) -> None:
+        """Move the cursor over every absent range it has reached (they may chain); drop ranges
+        behind it."""
         ranges = self.absent.get(tp)
         moved = True
         while ranges and moved:
@@ -80,6 +85,8 @@ class PartitionCursor:
                     ranges.remove((lo, hi))
 
     def owns(self, tp: TP) -> bool:
+        """Whether `tp` has a cursor here (assigned, not revoked since): only such partitions are
+        processed and committed, and only their tickers are served (`/tickers`)."""
         return tp in self.next
 
     def admission(self, tp: TP, offset: int, expected: int | None = None) -> Admission:
@@ -110,6 +117,8 @@ class PartitionCursor:
         return {tp: n for tp, n in self.next.items() if n > self.committed.get(tp, -1)}
 
     def mark_committed(self, offsets: Mapping[TP, int]) -> None:
+        """The broker accepted `offsets`: the commit mark only moves forward, and only for
+        partitions still owned (one revoked while the commit was in flight stays forgotten)."""
         for tp, offset in offsets.items():
             if tp in self.committed:
                 self.committed[tp] = max(self.committed[tp], offset)

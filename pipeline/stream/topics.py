@@ -26,6 +26,8 @@ def declare(app: faust.App, settings: Settings) -> Topics:
     """Declare every topic the agents read or write, as raw bytes (the handlers decode)."""
 
     def topic(*names: str, acks: bool = True) -> TopicT:
+        """A topic of raw bytes both ways (the handlers decode and encode); `acks=False` for a
+        consumed topic, whose offsets faust must never commit."""
         return app.topic(
             *names,
             key_type=bytes,

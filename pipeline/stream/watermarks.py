@@ -42,11 +42,15 @@ def is_watermark_record(record: Any) -> bool:
 
 
 def encode(reports: Mapping[str, Report]) -> bytes:
+    """The value of a watermark record (module docstring); sources sorted, so equal reports give
+    equal bytes."""
     body = {"watermarks": {s: [ms, idle] for s, (ms, idle) in sorted(reports.items())}}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
 def decode(value: Mapping[str, Any]) -> dict[str, Report]:
+    """The reports in a decoded watermark value, converted to (int ms or None, bool); raises on a
+    malformed value, which the aggregation then dead-letters like any unreadable record."""
     out: dict[str, Report] = {}
     for source, (ms, idle) in value["watermarks"].items():
         out[str(source)] = (int(ms) if ms is not None else None, bool(idle))
@@ -54,6 +58,8 @@ def decode(value: Mapping[str, Any]) -> dict[str, Report]:
 
 
 def table_key(partition: int) -> str:
+    """The table key of a scored partition's merged progress, stored in that partition beside its
+    tickers' states, so a new owner of the partition recovers it from the changelog."""
     return f"{KEY_PREFIX}{partition}"
 
 
@@ -139,4 +145,5 @@ class ProgressReporter:
         return bool(reports) and dict(reports) != self.last_sent
 
     def sent(self, reports: Mapping[str, Report]) -> None:
+        """`reports` are on the broker: `due` and `unreported` compare against them from now on."""
         self.last_sent = {**self.last_sent, **reports}

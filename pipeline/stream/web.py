@@ -41,12 +41,15 @@ def register(rt: Runtime, stages: Stages) -> None:
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
+        """Prometheus scrape: this worker's own registry (not prometheus_client's global one)."""
         return web.bytes(
             generate_latest(rt.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
         )
 
     @app.page("/ready")
     async def ready(web: View, request: Request) -> Response:
+        """Kubernetes readiness: 200 once the model is loaded, the tables are recovered and no
+        rebalance runs, else 503 (until then /tickers answers would be missing or stale)."""
         recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         ok = rt.health.model_loaded and recovered and not app.rebalancing
         body = {
@@ -59,6 +62,8 @@ def register(rt: Runtime, stages: Stages) -> None:
 
     @app.page("/live")
     async def live(web: View, request: Request) -> Response:
+        """Kubernetes liveness: 503 only for a crashed agent or a stall (`stalled`); a quiet market
+        or a long recovery stays 200, so a restart happens only when it can help."""
         busy = bool(app.rebalancing) or not app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         bad = stalled(rt, time.monotonic(), busy)
         body = {
@@ -75,8 +80,8 @@ def register(rt: Runtime, stages: Stages) -> None:
     async def ticker(web: View, request: Request, ticker: str) -> Response:
         """Current analytics of one ticker held by this worker (404 if another worker holds it).
 
-        Only the active owner answers: the in-memory table also holds standby copies and the
-        state of partitions revoked in a rebalance, which may be behind.
+        Only the active owner answers: the in-memory table also keeps the state of partitions
+        revoked in a rebalance, which may be behind (there are no standby replicas, `app.py`).
         """
         ticker = ticker.upper()
         partition = app.consumer.key_partition(rt.settings.scored_topic, ticker.encode())

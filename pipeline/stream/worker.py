@@ -106,6 +106,8 @@ def build_runtime(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """`finsent worker`'s one option; everything else is a FINSENT_* setting, so a pod is configured
+    by its environment."""
     parser.add_argument(
         "--log-level", default="info", help="debug | info | warning | error (faust and finsent)"
     )
@@ -125,9 +127,15 @@ def _bounded_worker_class() -> Any:
     from faust import Worker
 
     class BoundedWorker(Worker):  # type: ignore[misc]
+        """faust's Worker whose SIGTERM and SIGINT handlers first arm the stop deadline."""
+
         shutdown_timeout_s: float = 30.0
 
         def _arm(self) -> None:
+            """Start a daemon timer that exits the process (75) if the stop outlasts
+            `shutdown_timeout_s`; `os._exit`, because from a timer thread `sys.exit` would end only
+            that thread."""
+
             def expire() -> None:
                 log.error("graceful stop took over %.0f s (FINSENT_SHUTDOWN_TIMEOUT_S); exiting",
                           self.shutdown_timeout_s)  # fmt: skip
@@ -158,6 +166,7 @@ class _LastError(logging.Handler):
         self.seen: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Keep each message's first line, cut to 300 characters: enough for one error line."""
         self.seen.append(record.getMessage().splitlines()[0][:300])
 
     @property
@@ -190,6 +199,9 @@ def probe_broker(settings: Settings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the settings and the broker, build the runtime, then run faust's Worker until SIGTERM
+    or SIGINT. Exit 70 when an agent crashed (Kubernetes restarts it; the batch is redelivered), 75
+    when the stop timed out, else faust's code; a bad setting or broker is one line, exit 2."""
     settings = Settings()  # every FINSENT_* value checked here: one line and exit 2 if bad
     settings.require_files()
     probe_broker(settings)
