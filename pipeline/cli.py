@@ -62,10 +62,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def version_line() -> str:
+    """What `finsent --version` prints, with the Python version (bug reports need both)."""
     return f"finsent {__version__} (Python {sys.version.split()[0]})"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser, for `finsent --help` and unknown commands: every command listed without
+    importing its module (each command's own options are under `finsent COMMAND --help`)."""
     parser = argparse.ArgumentParser(prog="finsent", description=__doc__.split("\n")[0])
     parser.add_argument("-V", "--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -86,6 +89,7 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def has_default(action: argparse.Action) -> bool:
+    """Whether `--help` shows the option's default: not for a required option, a flag, or None."""
     return not (
         action.required
         or action.default in (None, False, argparse.SUPPRESS)
@@ -109,6 +113,9 @@ def show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`finsent COMMAND ...`: import only that command's module, parse its options, run it. Returns
+    the command's exit code, or 2 for a `FinsentError` (printed as one line) or a bare `finsent`;
+    argparse itself exits 2 on a usage error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-V", "--version"):
         print(version_line())

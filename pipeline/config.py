@@ -89,6 +89,7 @@ NAMESPACED_TOPICS = (
 
 
 def env_name(field: str) -> str:
+    """The environment variable of a settings field (`app_id` -> FINSENT_APP_ID), for messages."""
     return ENV_PREFIX + field.upper()
 
 
@@ -98,6 +99,7 @@ def namespaced_topic(topic: str, namespace: str) -> str:
 
 
 def _duration(text: str, *, allow_zero: bool = False) -> int:
+    """A duration setting in ms; its ValueError says what is accepted (pydantic shows it)."""
     try:
         ms = parse_duration_ms(text)
     except ValueError:
@@ -108,6 +110,7 @@ def _duration(text: str, *, allow_zero: bool = False) -> int:
 
 
 def _duration_list(text: str) -> list[str]:
+    """Check a comma-separated list of durations (none empty, invalid or repeated); return them."""
     expected = f"expected a comma-separated list like 1m,5m,1h,1d (each {DURATION_HELP})"
     names = [n.strip() for n in text.split(",")]
     if not text.strip() or any(not n for n in names):
@@ -123,6 +126,8 @@ def _duration_list(text: str) -> list[str]:
 
 
 def _one_of(value: str, accepted: Iterable[str]) -> str:
+    """`value` when it is one of `accepted` exactly (case-sensitive); else ValueError listing them,
+    with a did-you-mean for a near miss such as another case."""
     choices = tuple(accepted)
     if value in choices:
         return value
@@ -191,6 +196,10 @@ def warn_unknown_env(environ: Mapping[str, str], env_files: Iterable[Path] = ())
 
 
 class Settings(BaseSettings):
+    """Every FINSENT_* setting, read from the environment and `.env` and checked once when built: a
+    bad value raises `ConfigError` naming the variable (one CLI line, exit 2); frozen after. An
+    unknown FINSENT_* name is warned about, not refused (`warn_unknown_env`)."""
+
     model_config = SettingsConfigDict(
         env_prefix="FINSENT_", env_file=".env", frozen=True, extra="ignore"
     )
@@ -370,6 +379,7 @@ class Settings(BaseSettings):
     @field_validator("web_host")
     @classmethod
     def _non_empty(cls, v: str) -> str:
+        """FINSENT_WEB_HOST must name a host or address."""
         if not v.strip():
             raise ValueError("expected a host name or address (e.g. 0.0.0.0)")
         return v
@@ -415,6 +425,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _baseline_is_a_window(self) -> Settings:
+        """FINSENT_BASELINE_WINDOW must be one of FINSENT_WINDOWS: the core sizes the z-score
+        baseline from that window's length."""
         names = [w.strip() for w in self.windows.split(",")]
         if self.baseline_window.strip() not in names:
             raise ValueError(
@@ -433,15 +445,23 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{env_name(field)}={str(path)!r} is invalid: no such file")
 
     def sources_set(self) -> frozenset[str]:
+        """FINSENT_SOURCES as lower-case `source` label values (`PipelineMetrics.source_label`); any
+        other source is counted as "other"."""
         return frozenset(s.strip().lower() for s in self.sources.split(",") if s.strip())
 
     def topics_in(self) -> tuple[str, str]:
+        """The two input topics (namespaced if set): what the scoring stage reads, the watermark
+        waits for and a replay writes to."""
         return (self.news_topic, self.social_topic)
 
     def watchlist_set(self) -> frozenset[str]:
+        """FINSENT_WATCHLIST upper-cased: the tickers with Prometheus series of their own (the
+        others are summed under ticker="other")."""
         return frozenset(t.strip().upper() for t in self.watchlist.split(",") if t.strip())
 
     def sasl_secret(self) -> str | None:
+        """The SASL password: FINSENT_SASL_PASSWORD, else the contents of FINSENT_SASL_PASSWORD_FILE
+        (read at each call, i.e. when a client connects), else None. Only here is it unwrapped."""
         if self.sasl_password is not None:
             return self.sasl_password.get_secret_value()
         if self.sasl_password_file is not None:

@@ -66,6 +66,8 @@ class Feed:
 
 
 def _validated(obj: Any, path: str, line: int, default_source: str) -> FeedRow | BadRow:
+    """One decoded row through the core's `parse_obj` (the worker's own rules): a FeedRow, or a
+    BadRow at path:line."""
     parsed = parse_obj(obj, default_source=default_source)
     if isinstance(parsed, Rejected):
         return BadRow(path, line, parsed.reason, parsed.detail)
@@ -192,6 +194,8 @@ def read_stocknet(path: str | Path) -> Iterator[FeedRow | BadRow]:
 def read_rows(
     paths: Sequence[str | Path], fmt: str, csv_columns: Mapping[str, str] | None = None
 ) -> Iterator[FeedRow | BadRow]:
+    """Every row of `paths` in format `fmt`, file after file, in file order, bad rows included
+    (`collect` sets them aside and sorts). ValueError for an unknown format."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown feed format {fmt!r}; one of {FORMATS}")
     for path in paths:

@@ -17,6 +17,7 @@ class KafkaConnectError(FinsentError):
 
 
 def _connect(settings: Settings, factory: Callable[[], Any]) -> Any:
+    """Build a kafka-python client; its KafkaError becomes a one-line `KafkaConnectError`."""
     # kafka-python reports bad credentials as a bare bootstrap timeout; name the knobs instead.
     from kafka.errors import KafkaError
 
@@ -54,12 +55,16 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 def admin(settings: Settings, **extra: Any) -> Any:
+    """A kafka-python admin client (the caller closes it). It connects when built, so a bad broker
+    or credentials fail here as `KafkaConnectError`: the worker's broker probe relies on that."""
     from kafka import KafkaAdminClient
 
     return _connect(settings, lambda: KafkaAdminClient(**client_kwargs(settings), **extra))
 
 
 def producer(settings: Settings, **extra: Any) -> Any:
+    """A kafka-python producer with acks=all (a send is acknowledged once every in-sync replica has
+    it) and a 5 ms linger to batch sends; `extra` overrides. The caller flushes and closes it."""
     from kafka import KafkaProducer
 
     opts: dict[str, Any] = {"acks": "all", "linger_ms": 5}
@@ -68,6 +73,8 @@ def producer(settings: Settings, **extra: Any) -> Any:
 
 
 def consumer(settings: Settings, *topics: str, **extra: Any) -> Any:
+    """A kafka-python consumer that starts at the earliest offset and never commits: `start_offsets`
+    names the worker's group only to read its commits, which only the agents may move."""
     from kafka import KafkaConsumer
 
     opts: dict[str, Any] = {"auto_offset_reset": "earliest", "enable_auto_commit": False}

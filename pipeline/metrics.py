@@ -44,6 +44,10 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 @dataclass(frozen=True)
 class PipelineMetrics:
+    """Every metric of one worker on its own registry, which the worker serves at /metrics: tests
+    and several runtimes in one process never clash on prometheus_client's global registry. Build it
+    with `create`; label values go through `ticker_label` / `source_label` (bounded cardinality)."""
+
     registry: CollectorRegistry
     watchlist: frozenset[str]
     sources: frozenset[str]
@@ -264,6 +268,7 @@ class PipelineMetrics:
         return m
 
     def ticker_label(self, ticker: str) -> str:
+        """The `ticker` label value: the ticker if on the watch-list, else "other" (bounded)."""
         return ticker if ticker in self.watchlist else OTHER
 
     def source_label(self, source: str) -> str:
@@ -310,6 +315,7 @@ class PipelineMetrics:
 
 
 def _dist_version(*names: str) -> str:
+    """Installed version of the first of `names` found (one package, several names), else "none"."""
     for name in names:
         try:
             return metadata.version(name)

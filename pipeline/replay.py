@@ -110,6 +110,7 @@ def target_topic(name: str, settings: Settings) -> str:
 
 
 def _iso_minute(ms: int) -> str:
+    """Epoch ms as a UTC minute (2014-01-02T15:04Z), for the retention message."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
@@ -130,6 +131,7 @@ def check_retention(
     """
 
     def get(key: str) -> str:
+        """A topic config value, or Kafka's default when the broker did not list it."""
         return str(config.get(key) or KAFKA_DEFAULTS[key])
 
     ts_type = get("message.timestamp.type")
@@ -160,6 +162,7 @@ def prepare_topic(settings: Settings, topic: str, oldest_event_ms: int, now_ms: 
     from pipeline.stream.admin import INPUT_TOPIC_CONFIG, create_topics, topic_names
 
     def refused(exc: Exception) -> FinsentError:
+        """A Kafka refusal as one line naming the ACLs a replay needs."""
         return kafka_clients.KafkaConnectError(
             f"Kafka at {settings.bootstrap_servers} refused to describe or create {topic}: "
             f"{exc!r}. The replay needs Describe, DescribeConfigs and Create on it"

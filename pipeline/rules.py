@@ -17,6 +17,8 @@ RULE_FIELDS = (
 
 
 def load_doc(path: str | Path) -> dict[str, Any]:
+    """The rules YAML as a mapping ({} for an empty file): both the in-stream rules and the
+    Prometheus render (`pipeline.rules_render`) read it, so both alert on one definition."""
     with Path(path).open(encoding="utf-8") as f:
         doc = yaml.safe_load(f) or {}
     if not isinstance(doc, dict):
@@ -25,6 +27,8 @@ def load_doc(path: str | Path) -> dict[str, Any]:
 
 
 def load_ticker_rules(path: str | Path) -> tuple[Rule, ...]:
+    """The YAML's `ticker_rules` as core `Rule`s, for the worker and the backtest; Prometheus-only
+    keys (for, description, runbook) are ignored. A bad signal or op raises ValueError at load."""
     doc = load_doc(path)
     rules = []
     for spec in doc.get("ticker_rules", []):

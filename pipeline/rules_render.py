@@ -106,6 +106,8 @@ def _labels_template(text: str) -> str:
 def _alert(
     spec: dict[str, Any], expr: str, description: str, base_url: str, for_override: str | None
 ) -> dict[str, Any]:
+    """One Prometheus alerting rule from a YAML spec; ValueError names a rule that lacks a required
+    key or has an unknown severity, so a bad YAML fails the render and `--check`."""
     missing = [k for k in REQUIRED if not spec.get(k)]
     if missing:
         raise ValueError(f"rule {spec.get('name')}: missing {missing}")
@@ -165,6 +167,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    """Dump a multi-line string as a `|` block (see `_Dumper`)."""
     style = "|" if "\n" in data else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
@@ -173,6 +176,8 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def _dump(obj: Any) -> str:
+    """YAML in the source's key order, 100 columns, UTF-8 kept: a stable text, so `--check`
+    diffs only real changes."""
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
 
 
@@ -204,6 +209,7 @@ def render(doc: dict[str, Any], for_override: str | None = None) -> dict[Path, s
 
 
 def write(outputs: dict[Path, str], root: Path) -> list[Path]:
+    """Write every rendered file under `root` (folders created); returns the paths written."""
     written = []
     for rel, text in outputs.items():
         path = root / rel
@@ -234,6 +240,7 @@ def stale(outputs: dict[Path, str], root: Path) -> list[str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """`finsent rules`' options: source YAML, where to write, `--check` (CI), `--for` (tests)."""
     parser.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="source YAML")
     parser.add_argument(
         "--out",
@@ -252,6 +259,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Render once; with `--check` print the diffs and exit 1 if a committed file is stale (writing
+    nothing), else write every file; 0 otherwise."""
     outputs = render(load_doc(args.rules), args.for_override)
     root = args.out or REPO_DIR
     if args.check:

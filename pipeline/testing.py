@@ -34,6 +34,7 @@ class FixedScorer:
         self.calls = 0
 
     def score(self, texts: Sequence[str], *, max_batch: int = 32) -> list[Score]:
+        """The fixed scores, one per text; counts calls and raises for a batch holding `poison`."""
         self.calls += 1
         if self.poison and any(self.poison in t for t in texts):
             raise RuntimeError("model blew up")
@@ -48,12 +49,14 @@ class InMemoryTopic:
     sent: list[dict[str, Any]] = field(default_factory=list)
 
     async def send(self, **kwargs: Any) -> asyncio.Future[Any]:
+        """Record the send's arguments; the future is already resolved, as if the broker acked."""
         self.sent.append(kwargs)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         fut.set_result(None)
         return fut
 
     def get_topic_name(self) -> str:
+        """The name, as faust's `TopicT.get_topic_name` (the handlers label metrics with it)."""
         return self.name
 
 
@@ -65,9 +68,11 @@ class InMemoryTable:
     changelog: list[tuple[int, str, Any]] = field(default_factory=list)
 
     def get(self, key: str) -> Any:
+        """The stored value or None, as faust's `Table.get` on a table with `default=None`."""
         return self.data.get(key)
 
     def send_changelog(self, partition: int, key: str, value: Any) -> None:
+        """Record (partition, key, value); as with faust, the caller writes `data` itself."""
         self.changelog.append((partition, key, value))
 
 
@@ -80,6 +85,9 @@ class TopicPartition(NamedTuple):
 
 @dataclass
 class Message:
+    """The fields of faust's `Message` the handlers read (timestamp in seconds, as faust's); no
+    headers, so `watermarks.is_watermark_record` does not apply to it."""
+
     topic: str
     value: bytes | None
     key: bytes | None = None
@@ -89,11 +97,14 @@ class Message:
 
     @property
     def tp(self) -> TopicPartition:
+        """(topic, partition): equal to faust's `TP` of that partition, which the cursor keys by."""
         return TopicPartition(self.topic, self.partition)
 
 
 @dataclass
 class Event:
+    """A faust event as the handlers see it: only its `message`."""
+
     message: Message
 
 

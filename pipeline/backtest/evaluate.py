@@ -161,6 +161,8 @@ def align(signal: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
 
 
 def _spearman(x: pd.Series, y: pd.Series) -> float:
+    """Spearman correlation of the pairs present in both; NaN under 3 pairs or for a constant side,
+    so such a date drops out of the IC series instead of counting as 0."""
     ok = x.notna() & y.notna()
     if ok.sum() < 3:
         return math.nan
