@@ -130,6 +130,7 @@ def torch_backends(
         model.cuda()
 
         def eager_cuda(batch: Sequence[str]) -> Any:
+            """Eager CUDA, synchronized so the time includes the GPU's work, not only the launch."""
             enc = tok(
                 list(batch), padding=True, truncation=True, max_length=128, return_tensors="pt"
             ).to("cuda")
@@ -146,11 +147,15 @@ def torch_backends(
 
 def onnx_backend(name: str, path: Path, texts: list[str], args: argparse.Namespace, *, sort: bool,
                  provider: str = "cpu") -> Backend:  # fmt: skip
+    """A row scoring with the ONNX model at `path` (a model dir or an .onnx file): batches in the
+    given order, or with `sort` length-sorted as the worker does (that extra tokenization is
+    counted in the row's time)."""
     from pipeline.scoring.onnx import OnnxScorer
 
     scorer = OnnxScorer.load(path, provider=provider)
 
     def fn(b: Sequence[str]) -> Any:
+        """One model run per batch (max_batch = its length, so the scorer does not split it)."""
         return scorer.score(b, max_batch=len(b))
 
     if not sort:
@@ -161,6 +166,8 @@ def onnx_backend(name: str, path: Path, texts: list[str], args: argparse.Namespa
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """`finsent bench`'s options, and `--stream`'s (`bench_stream.configure`): one command runs
+    both benchmarks."""
     parser.add_argument("--n", type=int, default=512, help="number of texts (default %(default)s)")
     parser.add_argument(
         "--texts",
@@ -211,6 +218,7 @@ def fingerprint_cost(texts: Sequence[str], rounds: int = 3) -> dict[str, float]:
 
 
 def _timed(fn: Callable[[str], tuple[int, int]], texts: Sequence[str]) -> float:
+    """Seconds to run `fn` once over `texts`."""
     t = time.perf_counter()
     for text in texts:
         fn(text)
@@ -218,6 +226,8 @@ def _timed(fn: Callable[[str], tuple[int, int]], texts: Sequence[str]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The model-only table (or, with `--stream`, the end-to-end benchmark): every row built,
+    measured interleaved (`measure`), then printed as a table or one JSON object; 0."""
     if args.stream:
         from pipeline.dev import bench_stream
 

@@ -34,11 +34,13 @@ HOT_TICKER = "AAPL"
 
 
 def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far, from /proc (Linux only)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of process `pid` in MiB (VmRSS, from /proc); 0.0 when none is reported."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -46,6 +48,7 @@ def rss_mb(pid: int) -> float:
 
 
 def _get(url: str) -> tuple[int, dict[str, Any]]:
+    """GET a JSON page of the worker: (status, body); (0, {}) while nothing answers yet."""
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
             return r.status, json.loads(r.read())
@@ -90,6 +93,8 @@ def model_only(settings: Settings, texts: list[str]) -> float:
 
 
 def _end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
+    """Summed log-end offsets of each topic: every message ever written there (the topics are this
+    run's own, under a random prefix)."""
     from kafka import TopicPartition
 
     from pipeline.kafka_clients import consumer
@@ -106,6 +111,8 @@ def _end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
 
 
 def _broker(tmp: Path) -> tuple[str, Path | None]:
+    """The configured broker (FINSENT_BOOTSTRAP_SERVERS) if one answers there, else a local one on a
+    free port: (bootstrap, data dir of the broker started here, to stop, or None)."""
     from pipeline.dev import kafka_local
 
     configured = Settings().bootstrap_servers
@@ -116,6 +123,9 @@ def _broker(tmp: Path) -> tuple[str, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The end-to-end benchmark on this run's own topics and consumer group (a random prefix), so
+    a shared broker's data is untouched; this process' settings and the worker's environment
+    come from the same overrides. 0 when done."""
     from pipeline.dev import kafka_local
     from pipeline.dev.bench_texts import make_texts, read_texts
     from pipeline.kafka_clients import producer
@@ -161,6 +171,8 @@ def _measure(
     producer: Any,
     create_topics: Any,
 ) -> int:
+    """Pre-load the input topic, start one worker, time the drain to committed lag 0, count what it
+    wrote, optionally measure latency (`_latency`); print the figures or one JSON object."""
     load_before = os.getloadavg()
     create_topics(settings)
     items = make_items(texts, args.spread, args.tickers)
@@ -263,6 +275,8 @@ def _measure(
 
 
 def _drained(url: str, consumed: set[str]) -> None:
+    """Poll the worker's /live until every consumed topic reports committed lag 0; no timeout, so a
+    worker that dies here hangs the benchmark."""
     while True:
         lag = _get(url + "/live")[1].get("lag") or {}
         if set(lag) >= consumed and not any(lag.values()):
@@ -301,6 +315,8 @@ def _latency(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """The `--stream` options, added to `finsent bench`'s parser: the ticker spread and the
+    latency run."""
     parser.add_argument(
         "--spread",
         choices=("spread", "hot"),

@@ -66,6 +66,7 @@ def make_texts(n: int, seed: int = 0) -> list[str]:
 
 
 def chunks(texts: Sequence[str], size: int) -> list[list[str]]:
+    """Unsorted batches: `texts` in the given order, cut into lists of `size` (the last shorter)."""
     return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
 
 

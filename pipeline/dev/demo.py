@@ -304,6 +304,7 @@ def feed(
     p = producer(settings)
 
     def send(key: bytes, value: bytes, timestamp_ms: int) -> None:
+        """`publish`'s send; checking the deadline here ends even a feed that never sleeps."""
         pace.check()
         p.send(topic_of[key.decode()], key=key, value=value, timestamp_ms=timestamp_ms)
 

@@ -45,10 +45,13 @@ def cache_dir() -> Path:
 
 
 def kafka_version() -> str:
+    """The Kafka release fetched and run (FINSENT_KAFKA_VERSION), read when a tool runs."""
     return tool_env("FINSENT_KAFKA_VERSION")
 
 
 def default_dir() -> Path:
+    """The default broker's data dir, in the cache outside the repo, so `finsent kafka start` and
+    the later commands find the same broker."""
     return cache_dir() / "broker"
 
 
@@ -81,6 +84,9 @@ class BrokerError(FinsentError):
 
 @dataclass(frozen=True)
 class Broker:
+    """A running local broker: its bootstrap address, data dir and JVM pid, which is also its
+    process group (started in a new session), so `stop` signals the whole group."""
+
     bootstrap: str
     data_dir: Path
     pid: int
@@ -120,6 +126,8 @@ def ensure_jars(version: str | None = None, *, quiet: bool = False) -> Path:
 
 
 def free_port() -> int:
+    """A port the OS had free a moment ago (bound to 0, then released): another process may take it
+    before use, which is good enough for local tools and tests."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -175,6 +183,8 @@ def choose_ports(data_dir: Path, port: int | None = None) -> tuple[int, int]:
 
 
 def _java(libs: Path, data_dir: Path, main: str, *args: str) -> list[str]:
+    """The java command line for a Kafka main class, with the heap (FINSENT_KAFKA_HEAP), the
+    data dir's log4j2 config and the jars."""
     java = shutil.which("java")
     if java is None:
         raise BrokerError("Java 17+ is needed to run the local Kafka broker")
@@ -193,6 +203,9 @@ def _java(libs: Path, data_dir: Path, main: str, *args: str) -> list[str]:
 
 
 def write_config(data_dir: Path, port: int, controller_port: int, extra: dict[str, str]) -> Path:
+    """Write `server.properties` for one KRaft controller+broker on 127.0.0.1 (replication 1, no
+    topic auto-creation) plus `extra`, and the log4j2 config; returns the properties' path.
+    Rewritten at every start, so the ports chosen then are those `saved_ports` finds next time."""
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -281,6 +294,8 @@ def start(
 
 
 def _ready(bootstrap: str, extra: dict[str, str]) -> bool:
+    """Whether the broker at `bootstrap` answers: a TCP connect, then a metadata request (skipped
+    when `extra` configures SASL, which refuses an anonymous client by design)."""
     host, port = bootstrap.rsplit(":", 1)
     try:
         with socket.create_connection((host, int(port)), timeout=1):
@@ -303,6 +318,8 @@ def _ready(bootstrap: str, extra: dict[str, str]) -> bool:
 
 
 def status(data_dir: Path | None = None) -> Broker | None:
+    """The broker of `data_dir`'s pid file if that pid is alive (and ours to signal), else None. The
+    pid is not checked to be a Kafka JVM: a stale file whose pid was reused reads as running."""
     data_dir = data_dir or default_dir()
     pidfile = data_dir / "broker.pid"
     if not pidfile.exists():
@@ -337,11 +354,14 @@ def stop(data_dir: Path | None = None, timeout_s: float = 30.0) -> bool:
 
 
 def _reap(pid: int) -> None:
+    """Collect the exited JVM if this process started it: a zombie would still look alive to
+    `os.kill(pid, 0)`."""
     with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
         os.waitpid(pid, os.WNOHANG)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """`finsent kafka`'s action (start, stop, status, or fetch: jars only), port and data dir."""
     parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     parser.add_argument(
         "--port",
@@ -356,6 +376,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Do the action: `start` prints the export line for FINSENT_BOOTSTRAP_SERVERS, `status` exits 1
+    when no broker runs."""
     if args.action == "fetch":
         print(ensure_jars())
     elif args.action == "start":

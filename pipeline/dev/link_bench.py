@@ -32,6 +32,8 @@ SYLLABLES = "ka lo mi ra ve tu xo ne fi zor quin dal bex tr ion ar um ex ly os".
 
 
 def _texts() -> list[str]:
+    """The texts to link: the labelled sets under tests/data/linking, or three built-in lines when
+    they are absent (an installed package has no tests/)."""
     out: list[str] = []
     for name in ("linking_set.jsonl", "ratings_generated.jsonl"):
         p = DATA / name
@@ -88,6 +90,8 @@ def _alternation(symbols: SymbolTable) -> Callable[[str], int]:
 
 
 def _ahocorasick(symbols: SymbolTable) -> Callable[[str], int] | None:
+    """pyahocorasick over the same lower-cased aliases, or None when not installed. Matching only
+    (end-of-word check, no start boundary, no evidence rules): a speed reference, not a linker."""
     try:
         import ahocorasick  # type: ignore[import-not-found]
     except ImportError:
@@ -107,6 +111,7 @@ def _ahocorasick(symbols: SymbolTable) -> Callable[[str], int] | None:
 
 
 def _link_one(table: SymbolTable, item: Item) -> object:
+    """`link` with the table bound first (for `partial`): the whole linker, per item."""
     return link(item, table)
 
 
@@ -128,6 +133,8 @@ def _rate(fn: Callable[[str], object], texts: Sequence[str], min_cpu_s: float = 
 
 
 def bench(symbols: SymbolTable, as_json: bool = False, min_cpu_s: float = 1.0) -> dict[str, object]:
+    """Texts per CPU-second of each matcher on the shipped and on the scaled table, printed (or as
+    JSON with `as_json`); returns the figures."""
     texts = _texts()
     load_before = os.getloadavg()
     results: dict[str, object] = {

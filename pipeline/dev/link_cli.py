@@ -27,6 +27,7 @@ from pipeline.core.tickers import explain
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    """`finsent link`'s options: the texts to link, or `--eval` / `--bench` instead."""
     parser.add_argument("text", nargs="*", help="text(s) to link; none: read --file or stdin")
     parser.add_argument("--file", type=Path, help="one text per line, or JSONL with a 'text' field")
     parser.add_argument("--json", action="store_true", help="one JSON object per text")
@@ -37,6 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _table(path: Path | None) -> SymbolTable:
+    """The symbol table: `--symbols`, else FINSENT_SYMBOLS_PATH, else the shipped one."""
     from pipeline.reference import load_symbols
 
     if path is None:
@@ -47,6 +49,8 @@ def _table(path: Path | None) -> SymbolTable:
 
 
 def _texts(args: argparse.Namespace) -> Iterator[str]:
+    """The texts to link: the arguments, else `--file` or stdin, one per line (a JSON line gives its
+    `text`), blank lines skipped."""
     if args.text:
         yield from args.text
         return
@@ -98,6 +102,8 @@ def link_text(text: str, symbols: SymbolTable) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate (`--eval`), benchmark (`--bench`), or link each text, printing one line or one
+    JSON object per text; 0."""
     symbols = _table(args.symbols)
     if args.eval:
         from pipeline.dev.link_eval import evaluate, format_report

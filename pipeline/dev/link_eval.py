@@ -17,6 +17,8 @@ from pipeline.core.tickers import explain
 
 
 def _key(symbols: SymbolTable, ticker: str) -> str:
+    """What identifies a company in the comparison: its CIK when the table has one (so share classes
+    are one company), else the resolved symbol, else the ticker as written."""
     sym = symbols.resolve(ticker)
     if sym is None:
         return ticker
@@ -25,6 +27,7 @@ def _key(symbols: SymbolTable, ticker: str) -> str:
 
 
 def _ratio(a: int, b: int) -> float | None:
+    """a / b to 4 places; None when b is 0 (no denominator is not 0 %)."""
     return round(a / b, 4) if b else None
 
 
@@ -87,6 +90,7 @@ def evaluate(rows: Sequence[Mapping[str, object]], symbols: SymbolTable) -> dict
 
 
 def _summary(c: Counter[str]) -> dict[str, object]:
+    """The figures of one group (or the totals) from its counters."""
     return {
         "texts": c["texts"],
         "links": c["links"],

@@ -88,6 +88,8 @@ def written_name(name: str, rng: random.Random) -> str:
 
 
 def generate(symbols: SymbolTable, n: int, seed: int = 12) -> list[dict[str, object]]:
+    """`n` seeded headlines as labelled rows: the rated company as `tickers` and `subject`, the
+    listed brokers' tickers as `issuers` (never to be linked), the template's shape as `pick`."""
     rng = random.Random(seed)
     stocks = sorted(s for s, c in symbols.companies.items() if c.kind == "stock" and c.name)
     brokers = sorted(BROKERS)
@@ -130,6 +132,7 @@ def generate(symbols: SymbolTable, n: int, seed: int = 12) -> list[dict[str, obj
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write the generated headlines as JSONL (`python -m pipeline.dev.link_ratings --out FILE`)."""
     from pipeline.reference import load_symbols
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -95,6 +95,7 @@ def fill(template: str, sym: str, rng: random.Random) -> str:
 
 
 def story(sym: str, mood: str, rng: random.Random) -> str:
+    """One headline about `sym` in `mood`; a random tail makes stories of one template differ."""
     pool = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}[mood]
     tail = rng.choice(TAILS[mood])
     return fill(rng.choice(pool), sym, rng) + (f", {tail}" if tail else "")

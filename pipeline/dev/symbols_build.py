@@ -307,6 +307,7 @@ def _useful_short(short: str, first_words: Counter[str], lower: Counter[str]) ->
 
 
 def kind_of(name: str, symbol: str) -> str:
+    """'fund' or 'spac' when the SEC name says so, else 'stock'; only stocks get short aliases."""
     if FUND_RE.search(name):
         return "fund"
     if SPAC_RE.search(name):
@@ -349,6 +350,8 @@ def is_weak(alias: str, derived: bool, first_words: Counter[str], lower: Counter
 
 
 def _read_corpora(ref: Path) -> list[str]:
+    """Finance texts beside the reference data (tweets, phrase bank), when present: what
+    `lowercase_words` learns ordinary words from. Without them the aliases come out differently."""
     texts: list[str] = []
     data = ref.parent
     for rel in ("twitter_financial_news/train.jsonl", "financial_phrasebank/train.jsonl"):
@@ -359,6 +362,8 @@ def _read_corpora(ref: Path) -> list[str]:
 
 
 def build(sec: Path, sp500: Path, out: Path = OUT) -> int:
+    """Merge the SEC list and the S&P 500 table by CIK (the S&P ticker, name and sector winning)
+    into one record per symbol, then write the table to `out` (`_write`); returns the count."""
     sec_rows = json.loads(sec.read_text(encoding="utf-8"))["data"]
     sp_rows = list(csv.DictReader(sp500.open(encoding="utf-8")))
     by_cik: dict[int, list[tuple[str, str, str]]] = {}
@@ -423,6 +428,8 @@ def build(sec: Path, sp500: Path, out: Path = OUT) -> int:
 
 
 def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> int:
+    """Split each record's candidate names into strong and weak aliases and write the CSV, sorted by
+    symbol (of two records with one symbol, the first wins); returns the count written."""
     lower = lowercase_words(corpora)
     words = vocabulary()
     first_words = Counter(
@@ -508,6 +515,7 @@ def _write(records: list[dict[str, object]], out: Path, corpora: list[str]) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m pipeline.dev.symbols_build`: rebuild the table from the default or given files."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sec", type=Path, default=REF / "sec_company_tickers_exchange.json")
     p.add_argument("--sp500", type=Path, default=REF / "sp500_constituents.csv")
