@@ -68,6 +68,7 @@ class PipelineMetrics:
     last_commit: Gauge
     watermark: Gauge
     pending_records: Gauge
+    unpublished_updates: Gauge
     forced_folds: Counter
     model_info: Info
     build_info: Info
@@ -188,6 +189,12 @@ class PipelineMetrics:
             pending_records=Gauge(
                 "finsent_pending_records",
                 "Scored records waiting for the watermark to pass them",
+                registry=r,
+            ),
+            unpublished_updates=Gauge(
+                "finsent_unpublished_updates",
+                "Open-window updates decided but not yet sent to sentiment.aggregates "
+                "(sent every FINSENT_UPDATE_INTERVAL_MS)",
                 registry=r,
             ),
             forced_folds=Counter(

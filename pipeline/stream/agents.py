@@ -7,6 +7,7 @@ done; `Delivery` commits. Reading guide: `handlers.py` for what happens per reco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -21,7 +22,12 @@ from pipeline.core.watermarks import source_name
 from pipeline.kafka_clients import end_offsets
 from pipeline.stream import watermarks
 from pipeline.stream.delivery import Delivered, Delivery, Work
-from pipeline.stream.handlers import handle_raw_batch, handle_scored_batch
+from pipeline.stream.handlers import (
+    handle_raw_batch,
+    handle_scored_batch,
+    publish_updates,
+    write_changelog,
+)
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics, declare
 
@@ -196,13 +202,23 @@ def register(rt: Runtime) -> Stages:
         sent first (`send_unreported_progress`)."""
         await send_unreported_progress(rt, topics, stages.score)
 
+    async def changelog_before_commit() -> None:
+        """The aggregation's `before_commit`: the states changed since the last commit go to the
+        changelog first (one write per key, however many batches changed it)."""
+        write_changelog(rt, table)
+
     stages = Stages(
         topics,
         table,
         score=delivery(
             "score", settings.topics_in(), score_batch, before_commit=report_before_commit
         ),
-        aggregate=delivery("aggregate", [settings.scored_topic], aggregate_batch),
+        aggregate=delivery(
+            "aggregate",
+            [settings.scored_topic],
+            aggregate_batch,
+            before_commit=changelog_before_commit,
+        ),  # fmt: skip
     )
     app.agent(topics.raw_topic, name=SCORE_AGENT)(_guarded(rt, SCORE_AGENT, stages.score.consume))
     app.agent(topics.scored_topic, name=AGGREGATE_AGENT)(
@@ -219,6 +235,17 @@ def register(rt: Runtime) -> Stages:
             raise
         except Exception as exc:  # noqa: BLE001
             crash_worker(rt, "commit", exc)
+
+    @app.timer(settings.update_interval_ms / 1000)
+    async def send_window_updates() -> None:
+        """Open windows' newest updates to sentiment.aggregates, once per interval."""
+        try:
+            async with stages.aggregate.lock:
+                await publish_updates(rt, topics)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - kept, and sent with the next tick
+            log.warning("could not send window updates", exc_info=True)
 
     @app.timer(settings.watermark_interval_ms / 1000)
     async def report_progress() -> None:
@@ -242,10 +269,14 @@ def register(rt: Runtime) -> Stages:
         """Rebalance: each stage commits what it finished before its partitions go (the batch in
         flight completes first), then forgets them; the watermark progress of revoked inputs and the
         per-ticker gauges of revoked scored partitions go too, their new owner reports them."""
+        async with stages.aggregate.lock:  # our updates before the new owner's
+            with contextlib.suppress(Exception):
+                await publish_updates(rt, topics)
         for d in stages.deliveries:
             await d.on_revoked(revoked)
         rt.progress.forget(source_name(tp.topic, tp.partition) for tp in revoked)
         gone = {tp.partition for tp in revoked if tp.topic == settings.scored_topic}
+        rt.unpublished.forget(gone)  # only left if the commit failed: never written after
         for ticker in rt.tickers.forget(gone):
             rt.metrics.forget_ticker(ticker)
 
@@ -255,6 +286,11 @@ def register(rt: Runtime) -> Stages:
         not done; a failed commit is logged, not raised (at-least-once: they come again)."""
         # faust has paused fetching; the batch in flight finishes, then its offsets are committed
         # (without this a graceful stop only redelivers up to COMMIT_INTERVAL_S of records).
+        async with stages.aggregate.lock:
+            try:
+                await publish_updates(rt, topics)
+            except Exception as exc:  # noqa: BLE001 - superseded by the next owner's updates
+                log.warning("last window updates not sent (%r)", exc)
         for d in stages.deliveries:
             try:
                 await d.commit()

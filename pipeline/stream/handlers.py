@@ -208,10 +208,18 @@ class Tickers:
     so a watermark that moves visits only the states it changes, also after a recovery.
     """
 
-    def __init__(self, table: TableT, index: dict[int, dict[str, int | None]]) -> None:
+    def __init__(
+        self,
+        table: TableT,
+        index: dict[int, dict[str, int | None]],
+        unpublished: dict[str, tuple[int, object]] | None = None,
+    ) -> None:
         self.table = table
+        # changelog writes wait here for the commit (`write_changelog`); None: written at once
+        self.unpublished = unpublished
         self.index = index  # scored partition -> ticker -> when due (see `due`)
-        self.chunks: dict[str, list[Any]] = {}  # stored chunks of waiting records, as read
+        # stored chunks of waiting records, as read: key -> [(chunk id, its records)]
+        self.chunks: dict[str, list[tuple[int, list[dict[str, Any]]]]] = {}
         self.states: dict[str, dict[str, Any] | None] = {}
         self.partition: dict[str, int] = {}
 
@@ -222,12 +230,13 @@ class Tickers:
         if key not in self.states:
             stored = self.table.get(key)
             if isinstance(stored, dict) and "pending_chunks" in stored:
+                ids = stored.get("pending_chunk_ids", range(stored["pending_chunks"]))
                 chunks = [
-                    self.table.get(chunk_key(key, i)) for i in range(stored["pending_chunks"])
+                    (i, (self.table.get(chunk_key(key, i)) or {}).get("records", [])) for i in ids
                 ]
                 self.chunks[key] = chunks
-                pending = [r for c in chunks if c for r in c["records"]]
-                stored = {k: v for k, v in stored.items() if k != "pending_chunks"}
+                pending = [r for _i, records in chunks for r in records]
+                stored = {k: v for k, v in stored.items() if not k.startswith("pending_chunk")}
                 stored["pending"] = pending
             self.states[key] = stored
         return self.states[key]
@@ -266,21 +275,24 @@ class Tickers:
     def write_back(self) -> None:
         """Write each changed state: the records waiting for the watermark go in chunks under
         keys of their own (one Kafka message each, whatever the backlog), and only the chunks
-        that changed are rewritten."""
+        that changed are rewritten (`sticky_chunks`)."""
         for key, partition in self.partition.items():
             state = self.states[key]
             if state is None or "pending" not in state:
                 self._write(partition, key, state)
                 continue
             old = self.chunks.get(key, [])
-            new = [{"records": c} for c in split_chunks(state["pending"], CHUNK_BYTES)]
-            for i, chunk in enumerate(new):
-                if i >= len(old) or old[i] != chunk:
-                    self._write(partition, chunk_key(key, i), chunk)
-            for i in range(len(new), len(old)):
+            new = sticky_chunks(old, state["pending"], CHUNK_BYTES)
+            before = {i: records for i, records in old}
+            for i, records in new:
+                if i not in before or _changed(before[i], records):
+                    self._write(partition, chunk_key(key, i), {"records": records})
+            for i in before.keys() - {i for i, _r in new}:
                 self._write(partition, chunk_key(key, i), None)  # a tombstone
             main = {k: v for k, v in state.items() if k != "pending"}
-            main = {**main, "pending_chunks": len(new), "pending_count": len(state["pending"])}
+            main["pending_chunks"] = len(new)
+            main["pending_chunk_ids"] = [i for i, _r in new]
+            main["pending_count"] = len(state["pending"])
             self._write(partition, key, main)
 
     def _write(self, partition: int, key: str, value: Any) -> None:
@@ -290,7 +302,10 @@ class Tickers:
             self.table.data.pop(key, None)
         else:
             self.table.data[key] = value  # the local store, without faust's routing
-        self.table.send_changelog(partition, key, value)
+        if self.unpublished is None:
+            self.table.send_changelog(partition, key, value)
+        else:
+            self.unpublished[key] = (partition, value)
 
 
 CHUNK_BYTES = 256_000  # waiting records per changelog message, as JSON
@@ -301,17 +316,42 @@ def chunk_key(ticker: str, i: int) -> str:
     return f"{ticker}/pending/{i}"
 
 
-def split_chunks(records: Sequence[dict[str, Any]], max_bytes: int) -> list[list[dict[str, Any]]]:
-    """`records` in arrival order, cut into runs of at most `max_bytes` (their "bytes" field):
-    new records only touch the last run, so a batch rewrites little of a long backlog."""
-    out: list[list[dict[str, Any]]] = []
-    size = max_bytes
-    for r in records:
+def _changed(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
+    """Whether a chunk's records differ from what is stored (the same record objects: the core
+    copies the list, not its entries)."""
+    return len(old) != len(new) or any(a is not b for a, b in zip(old, new, strict=True))
+
+
+def sticky_chunks(
+    old: Sequence[tuple[int, list[dict[str, Any]]]],
+    pending: Sequence[dict[str, Any]],
+    max_bytes: int,
+) -> list[tuple[int, list[dict[str, Any]]]]:
+    """`pending` cut into (chunk id, records) with the stored chunks `old` kept where they are:
+    a released record leaves its chunk (an emptied chunk is dropped), new records fill the
+    last chunk, then new ids. Why: cutting afresh from the front shifted every later boundary
+    when the watermark released the oldest records, rewriting a hot ticker's whole backlog."""
+    alive = {id(r) for r in pending}
+    out: list[tuple[int, list[dict[str, Any]]]] = []
+    placed: set[int] = set()
+    for i, records in old:
+        kept = [r for r in records if id(r) in alive]
+        placed.update(id(r) for r in kept)
+        if kept:
+            out.append((i, kept))
+    fresh = [r for r in pending if id(r) not in placed]
+    next_id = max((i for i, _r in old), default=-1) + 1
+    if out:  # the last chunk takes new records while it has room (a copy: `old` stays as read)
+        last_id, last = out[-1]
+        out[-1] = (last_id, list(last))
+    size = sum(int(r.get("bytes", 0)) for r in out[-1][1]) if out else max_bytes
+    for r in fresh:
         b = int(r.get("bytes", 0))
-        if size + b > max_bytes and (not out or out[-1]):
-            out.append([])
+        if not out or (size + b > max_bytes and out[-1][1]):
+            out.append((next_id, []))
+            next_id += 1
             size = 0
-        out[-1].append(r)
+        out[-1][1].append(r)
         size += b
     return out
 
@@ -330,9 +370,8 @@ class _Aggregation:
 
     def __init__(self, rt: Runtime, topics: Topics, table: TableT) -> None:
         self.rt, self.topics = rt, topics
-        self.tickers = Tickers(table, rt.tickers.due)
+        self.tickers = Tickers(table, rt.tickers.due, rt.unpublished.changelog)
         self.pending: list[Awaitable[RecordMetadata]] = []
-        self.latest: dict[tuple[str, str, int], bytes] = {}  # newest update per ticker, window
         self.marks: dict[int, int | None] = {}  # scored partition -> its watermark
         self.moved: set[int] = set()  # partitions whose watermark moved in this batch
 
@@ -372,10 +411,10 @@ class _Aggregation:
         self.tickers.put(ticker, partition, {**state, "partition": partition, "due": due})
         self.rt.tickers.hold(ticker, partition, len(state["pending"]))
 
-    async def publish(self, ticker: str, out: Outputs, encoded: Encoded) -> None:
+    async def publish(self, ticker: str, partition: int, out: Outputs, encoded: Encoded) -> None:
         """Count a fold's verdicts and queue its outputs: final windows and alerts are sent now, in
-        order; an open window keeps only its newest update, sent once by `finish` (one message per
-        window per batch, not per record)."""
+        order; an open window keeps only its newest update in `rt.unpublished`, sent by the
+        update timer (`publish_updates`): one message per window per interval, not per record."""
         m, settings = self.rt.metrics, self.rt.settings
         for verdict in out.verdicts:
             m.mentions.labels(verdict=verdict).inc()
@@ -387,13 +426,14 @@ class _Aggregation:
                 m.ticker_mentions.labels(ticker=m.ticker_label(ticker)).inc()
         key = ticker.encode()
         windows, alerts = encoded
+        updates = self.rt.unpublished.updates
         for w, value in windows:
             if w.final:
-                self.latest.pop((w.ticker, w.window, w.start_ms), None)
+                updates.pop((w.ticker, w.window, w.start_ms), None)
                 self.pending.append(await self.topics.aggregates_topic.send(key=key, value=value))
                 m.items_produced.labels(topic=settings.aggregates_topic).inc()
             else:
-                self.latest[(w.ticker, w.window, w.start_ms)] = value
+                updates[(w.ticker, w.window, w.start_ms)] = (partition, value)
         for alert, value in alerts:
             self.pending.append(await self.topics.alerts_topic.send(key=key, value=value))
             m.items_produced.labels(topic=settings.alerts_topic).inc()
@@ -421,19 +461,15 @@ class _Aggregation:
                     log.exception("%s: folding at watermark %d failed; kept as it was", ticker, wm)
                     continue
                 self.store(ticker, partition, state)
-                await self.publish(ticker, out, encoded)
+                await self.publish(ticker, partition, out, encoded)
 
     async def finish(self) -> None:
-        """End of the batch: send the open windows' newest updates, write the states back, and wait
-        until the broker acknowledged every output (the changelog is flushed before the commit)."""
-        m, settings = self.rt.metrics, self.rt.settings
-        for (ticker, _w, _start), value in self.latest.items():
-            self.pending.append(
-                await self.topics.aggregates_topic.send(key=ticker.encode(), value=value)
-            )
-            m.items_produced.labels(topic=settings.aggregates_topic).inc()
+        """End of the batch: write the states back (to the local store now, to the changelog at
+        the commit) and wait until the broker acknowledged every output sent."""
+        m = self.rt.metrics
         self.tickers.write_back()
         m.pending_records.set(self.rt.tickers.waiting())
+        m.unpublished_updates.set(len(self.rt.unpublished.updates))
         await _all_stored(self.pending)
 
 
@@ -459,7 +495,37 @@ async def handle_scored_batch(
             batch.pending.append(await dead_letter(rt, topics, event, reason, repr(exc)[:500]))
             continue
         batch.store(scored.ticker, partition, state)
-        await batch.publish(scored.ticker, out, encoded)
+        await batch.publish(scored.ticker, partition, out, encoded)
     await batch.advance_moved()
     await batch.finish()
     rt.metrics.last_processed.labels(stage="aggregate").set(time.time())
+
+
+async def publish_updates(rt: Runtime, topics: Topics) -> int:
+    """Send the newest update of every open window changed since the last call; returns how
+    many. Call with the aggregation's delivery lock held (no batch changes them meanwhile); on
+    failure the updates stay and go with the next call."""
+    updates = rt.unpublished.updates
+    if not updates:
+        return 0
+    pending = [
+        await topics.aggregates_topic.send(key=ticker.encode(), value=value)
+        for (ticker, _w, _start), (_p, value) in updates.items()
+    ]
+    await _all_stored(pending)
+    n = len(updates)
+    rt.metrics.items_produced.labels(topic=rt.settings.aggregates_topic).inc(n)
+    updates.clear()
+    rt.metrics.unpublished_updates.set(0)
+    return n
+
+
+def write_changelog(rt: Runtime, table: TableT) -> int:
+    """Queue the newest value of every table key changed since the last commit on the table's
+    changelog (the producer flush that precedes the commit waits for them); returns how many."""
+    changed = rt.unpublished.changelog
+    for key, (partition, value) in changed.items():
+        table.send_changelog(partition, key, value)
+    n = len(changed)
+    changed.clear()
+    return n

@@ -8,7 +8,8 @@ writes what:
 - `Health`: written by the agents (a crash) and the lag timer; read by /ready and /live;
 - `TickerIndex`: written by the aggregation stage (which tickers it holds, their waiting
   records, when each is next due); trimmed at revocation;
-- `ProgressReporter` (`watermarks.py`): written by the scoring stage, sent as watermark records.
+- `ProgressReporter` (`watermarks.py`): written by the scoring stage, sent as watermark records;
+- `Unpublished`: the aggregation's changelog writes and window updates not yet sent.
 """
 
 from __future__ import annotations
@@ -96,6 +97,31 @@ class TickerIndex:
         return tickers
 
 
+@dataclass
+class Unpublished:
+    """What the aggregation decided but has not written yet, newest value per key (Kafka
+    Streams' record cache): a hot ticker costs one changelog write per commit and one update per
+    open window per `FINSENT_UPDATE_INTERVAL_MS`, however many records it folds in between.
+
+    - `changelog`: table key -> (scored partition, value; None is a tombstone). Written just
+      before the aggregation commits its offsets, so a committed offset always has its state on
+      the changelog (a crash replays from the commit onto exactly that state).
+    - `updates`: (ticker, window, start) -> (scored partition, value) of open windows, sent by
+      a timer; a window that closes is sent at once and drops its pending update. A crash may
+      lose an update (the next one, or the final window, supersedes it), never a final window.
+    """
+
+    changelog: dict[str, tuple[int, object]] = field(default_factory=dict)
+    updates: dict[tuple[str, str, int], tuple[int, bytes]] = field(default_factory=dict)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop what belongs to revoked `partitions`: their new owner replays from the last
+        commit onto the changelog as it was then, so nothing of ours may be written after."""
+        gone = set(partitions)
+        self.changelog = {k: v for k, v in self.changelog.items() if v[0] not in gone}
+        self.updates = {k: v for k, v in self.updates.items() if v[0] not in gone}
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything a stream handler needs, built once by `worker.build_runtime`."""
@@ -110,3 +136,4 @@ class Runtime:
     progress: ProgressReporter
     health: Health = field(default_factory=Health)
     tickers: TickerIndex = field(default_factory=TickerIndex)
+    unpublished: Unpublished = field(default_factory=Unpublished)

@@ -109,13 +109,18 @@ class Worker:
 
     def drained(self, topics: Iterable[str]) -> bool:
         """A positive end-of-stream marker: every partition of `topics` this worker consumes is
-        committed to its log end, and no record waits for the watermark. Everything produced
-        before the call has then been scored, folded and published."""
+        committed to its log end, no record waits for the watermark and no window update waits
+        for its interval. Everything produced before the call has then been scored, folded and
+        published."""
         status, body = self.get("/live")
         lag = json.loads(body).get("lag", {}) if status == 200 else {}
         if not set(topics) <= set(lag) or any(lag.values()):
             return False
-        return sample_value(self.metrics(), "finsent_pending_records") == 0
+        text = self.metrics()
+        return (
+            sample_value(text, "finsent_pending_records") == 0
+            and sample_value(text, "finsent_unpublished_updates") == 0
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

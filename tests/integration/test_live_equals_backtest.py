@@ -128,6 +128,7 @@ def _drained(env: Env, w: Worker, mentions: int) -> bool:
         set(lag) >= consumed
         and not any(lag.values())
         and sample_value(text, "finsent_pending_records") == 0
+        and sample_value(text, "finsent_unpublished_updates") == 0
         and _counted(w) >= mentions
     )
 

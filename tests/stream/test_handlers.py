@@ -14,6 +14,8 @@ from pipeline.stream.handlers import (
     Tickers,
     handle_raw_batch,
     handle_scored_batch,
+    publish_updates,
+    write_changelog,
 )
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics
@@ -43,6 +45,13 @@ def _passed(event_ms: int, partition: int = 1) -> Event:
 def _ev(obj: Any, topic: str = "news.raw", offset: int = 0, ts_ms: int | None = TS) -> Event:
     raw = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
     return Event(Message(topic, raw, b"k", 0, offset, ts_ms / 1000 if ts_ms else None))
+
+
+def _commit(rt: Runtime, topics: Topics, table: InMemoryTable) -> None:
+    """What the aggregation's Delivery does between batches: the update timer's round, then the
+    changelog writes that precede an offset commit."""
+    asyncio.run(publish_updates(rt, topics))
+    write_changelog(rt, table)  # type: ignore[arg-type]
 
 
 def _reasons(topic: InMemoryTopic) -> list[bytes]:
@@ -170,12 +179,16 @@ def _scored(
     return Event(Message("sentiment.scored", json.dumps(rec).encode(), ticker.encode(), 1, offset))
 
 
-def test_scored_batch_writes_each_ticker_once_and_dedupes_window_updates() -> None:
+def test_each_key_is_written_once_per_commit_and_each_window_updated_once_per_interval() -> None:
     rt, topics = _runtime()
     table = InMemoryTable()
     events = [_scored(str(i), i) for i in range(5)] + [_scored("m", 5, ticker="MSFT")]
-    asyncio.run(handle_scored_batch(rt, topics, table, [*events, _passed(TS + 6000)]))
-    assert table.data["AAPL"]["totals"]["items"] == 5
+    asyncio.run(handle_scored_batch(rt, topics, table, [*events[:3], _passed(TS + 2500)]))
+    asyncio.run(handle_scored_batch(rt, topics, table, [*events[3:], _passed(TS + 6000)]))
+    assert table.data["AAPL"]["totals"]["items"] == 5  # the local store is current at once
+    assert table.changelog == [] and topics.aggregates_topic.sent == []  # type: ignore[attr-defined]
+    assert rt.metrics.registry.get_sample_value("finsent_unpublished_updates") == 8
+    _commit(rt, topics, table)  # two batches, one write per key, one update per window
     written = sorted(k for _p, k, _v in table.changelog)
     assert written == ["AAPL", "MSFT", "__watermarks__/1"]  # one write each
     assert {p for p, _k, _v in table.changelog} == {1}  # the scored partition, explicitly
@@ -246,7 +259,9 @@ def test_records_wait_for_the_watermark_and_a_report_alone_releases_them() -> No
     assert rt.metrics.registry.get_sample_value("finsent_pending_records") == 2
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 1500)]))  # a batch of one
     assert table.data["AAPL"]["totals"]["items"] == 1  # only what the watermark passed
+    _commit(rt, topics, table)
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 2 * 3_600_000)]))
+    _commit(rt, topics, table)
     state = table.data["AAPL"]
     assert state["totals"]["items"] == 2 and state["pending_count"] == 0
     assert "AAPL/pending/0" not in table.data  # the emptied chunk was deleted (a tombstone)
@@ -265,6 +280,7 @@ def test_watermark_records_are_never_counted_nor_dead_lettered() -> None:
     rt, topics = _runtime()
     table = InMemoryTable()
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS), _passed(TS + 1)]))
+    _commit(rt, topics, table)
     assert topics.dlq_topics["sentiment.scored"].sent == []
     assert rt.metrics.registry.get_sample_value("finsent_mentions_total", {"verdict": "new"}) in (
         None,
@@ -293,6 +309,7 @@ def test_a_long_backlog_of_waiting_records_is_stored_in_bounded_chunks() -> None
     burst = [_scored(str(i), i, text=f"Story {i} about Apple " + "y" * 250) for i in range(3000)]
     for k in range(0, 3000, 500):
         asyncio.run(handle_scored_batch(rt, topics, table, burst[k : k + 500]))
+        _commit(rt, topics, table)
     sizes = [len(json.dumps(v)) for _p, _k, v in table.changelog if v is not None]
     assert max(sizes) < CHUNK_BYTES + 50_000  # every changelog message stays small
     assert table.data["AAPL"]["pending_chunks"] > 3
@@ -301,3 +318,51 @@ def test_a_long_backlog_of_waiting_records_is_stored_in_bounded_chunks() -> None
     assert (
         table.data["AAPL"]["totals"]["items"] == 3000 and table.data["AAPL"]["pending_chunks"] == 0
     )
+
+
+def test_a_closing_window_is_sent_at_once_and_drops_its_pending_update() -> None:
+    """Final windows never wait for the update interval, and no stale update of a window can
+    follow its final value on the topic."""
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1), _passed(TS + 1500)]))
+    assert topics.aggregates_topic.sent == []  # type: ignore[attr-defined]  # open: waiting
+    asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 2 * 3_600_000)]))
+    sent = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]  # type: ignore[attr-defined]
+    assert sorted(w["window"] for w in sent) == ["1h", "1m", "5m"] and all(w["final"] for w in sent)
+    _commit(rt, topics, table)
+    after = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]  # type: ignore[attr-defined]
+    assert [w["window"] for w in after[len(sent) :]] == ["1d"]  # only the still-open day
+
+
+def test_revoked_partitions_leave_nothing_to_write() -> None:
+    """Kept only when a commit failed: the partition's new owner replays from the last commit
+    onto the changelog as it was, so no late write of ours may land after its own."""
+    from pipeline.stream.runtime import Unpublished
+
+    u = Unpublished()
+    u.changelog = {"AAPL": (1, {"v": 2}), "MSFT": (2, {"v": 2})}
+    u.updates = {("AAPL", "1h", 0): (1, b"{}"), ("MSFT", "1h", 0): (2, b"{}")}
+    u.forget([1])
+    assert list(u.changelog) == ["MSFT"] and list(u.updates) == [("MSFT", "1h", 0)]
+
+
+def test_releasing_the_oldest_waiting_records_rewrites_only_the_chunks_they_left() -> None:
+    """Sticky chunk boundaries: a hot ticker behind the watermark keeps a long backlog; when the
+    watermark passes its oldest records, the chunks holding newer ones are not written again."""
+    from pipeline.stream.handlers import CHUNK_BYTES
+
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    burst = [_scored(str(i), i, text=f"Story {i} about Apple " + "y" * 250) for i in range(3000)]
+    asyncio.run(handle_scored_batch(rt, topics, table, burst))
+    _commit(rt, topics, table)
+    chunks = table.data["AAPL"]["pending_chunk_ids"]
+    assert len(chunks) > 3
+    table.changelog.clear()
+    asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 100 * 1000)]))  # 100 go
+    _commit(rt, topics, table)
+    written = {k for _p, k, v in table.changelog if v is not None and "/pending/" in k}
+    assert written == {f"AAPL/pending/{chunks[0]}"}  # the first chunk lost 100; the rest stay
+    assert table.data["AAPL"]["pending_count"] == 2900
+    assert sum(len(json.dumps(v)) for _p, _k, v in table.changelog) < CHUNK_BYTES + 50_000
