@@ -486,6 +486,12 @@ class Settings(BaseSettings):
                     f"FINSENT_WINDOWS={self.windows} does not have: add it, or set "
                     f"FINSENT_RULES_PATH (now {self.rules_path}) to rules for these windows"
                 )
+            z_signal = rule.signal in ("sentiment_z", "volume_z")
+            if z_signal and rule.window != self.baseline_window.strip():
+                raise ConfigError(
+                    f"alert rule {rule.name} reads {rule.signal} on window {rule.window}; "
+                    f"z-scores exist for FINSENT_BASELINE_WINDOW={self.baseline_window} only"
+                )
             if rule.signal == "decayed_score" and rule.decay not in half_lives:
                 raise ConfigError(
                     f"alert rule {rule.name} reads half-life {rule.decay}, which "
@@ -496,7 +502,7 @@ class Settings(BaseSettings):
             windows_ms={n: parse_duration_ms(n) for n in names},
             grace_ms=parse_duration_ms(self.grace),
             half_lives_ms={h.strip(): parse_duration_ms(h) for h in self.half_lives.split(",")},
-            baseline_window=self.baseline_window,
+            baseline_window=self.baseline_window.strip(),
             baseline_half_life_windows=self.baseline_half_life_windows,
             baseline_min_windows=self.baseline_min_windows,
             min_volume=self.min_volume,

@@ -288,14 +288,19 @@ def run(args: argparse.Namespace) -> int:
     p = kafka_clients.producer(settings)
     # A progress bar only for a person watching: never in a pipe, a log file or CI.
     progress = not args.no_progress and sys.stdout.isatty() and sys.stderr.isatty()
+    futures = []
     try:
         sent = publish(
             feed.items,
-            lambda k, v, ts: p.send(topic, key=k, value=v, timestamp_ms=ts),
+            lambda k, v, ts: futures.append(p.send(topic, key=k, value=v, timestamp_ms=ts)),
             speed=args.speed,
             progress=progress,
         )
         p.flush()
+        # kafka-python's flush does not raise for a send that failed after its retries: the
+        # error is on that send's future, so "replayed N" would count records not on the broker
+        for fut in futures:
+            fut.get(timeout=0)
     except Exception as exc:
         from kafka.errors import KafkaError
 

@@ -400,3 +400,16 @@ def test_a_rules_decay_is_read_from_the_yaml(tmp_path: Path) -> None:
     s = Settings(_env_file=None, half_lives="1h")  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="reads half-life 1d, which FINSENT_HALF_LIVES=1h"):
         s.core_config(load_ticker_rules(path))
+
+
+def test_a_z_score_rule_must_read_the_baseline_window() -> None:
+    """z-scores exist for the baseline window only (the core and the Prometheus gauges alike): a
+    rule on another window would fire in-stream and never in Prometheus."""
+    from pipeline.core.alerts import Rule
+
+    rule = Rule(name="Z4h", signal="sentiment_z", op="<", threshold=-3.0, window="1d")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="z-scores exist for FINSENT_BASELINE_WINDOW=1h only"):
+        s.core_config((rule,))
+    padded = Settings(_env_file=None, baseline_window=" 1h")  # type: ignore[call-arg]
+    assert padded.core_config(()).aggregation.baseline_window == "1h"

@@ -273,7 +273,10 @@ def register(rt: Runtime) -> Stages:
             with contextlib.suppress(Exception):
                 await publish_updates(rt, topics)
         for d in stages.deliveries:
-            await d.on_revoked(revoked)
+            try:
+                await d.on_revoked(revoked)
+            except Exception as exc:  # noqa: BLE001 - forgotten anyway; the new owner redoes it
+                log.warning("commit at revocation failed (%r); those records come again", exc)
         rt.progress.forget(source_name(tp.topic, tp.partition) for tp in revoked)
         gone = {tp.partition for tp in revoked if tp.topic == settings.scored_topic}
         rt.unpublished.forget(gone)  # only left if the commit failed: never written after

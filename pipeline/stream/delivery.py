@@ -146,8 +146,10 @@ class Delivery:
         revoked partitions, so the next owner resumes right after this worker's finished prefix."""
         mine = [tp for tp in revoked if tp.topic in self.topics]
         async with self.lock:  # the batch in flight finishes first
-            await self._commit_locked()
-            self.cursor.forget(mine)
+            try:
+                await self._commit_locked()
+            finally:  # a failed commit still lets the partitions go (redelivered to the new owner)
+                self.cursor.forget(mine)
 
     # -- admission ----------------------------------------------------------------------------
 

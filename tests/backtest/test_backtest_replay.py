@@ -75,13 +75,29 @@ def test_bad_speed_and_topic_names() -> None:
     assert resolve_topic("other", "a", "b") == "other"
 
 
+class FakeFuture:
+    """kafka-python's send future after a flush: `get` returns, or raises the send's error."""
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 class FakeProducer:
-    def __init__(self) -> None:
+    def __init__(self, fail_from: int | None = None) -> None:
         self.sent: list[tuple[str, bytes, bytes, int]] = []
         self.flushed = self.closed = False
+        self.fail_from = fail_from  # sends from this index on fail after their retries
 
-    def send(self, topic: str, *, key: bytes, value: bytes, timestamp_ms: int) -> None:
+    def send(self, topic: str, *, key: bytes, value: bytes, timestamp_ms: int) -> FakeFuture:
+        from kafka.errors import KafkaTimeoutError
+
         self.sent.append((topic, key, value, timestamp_ms))
+        failed = self.fail_from is not None and len(self.sent) > self.fail_from
+        return FakeFuture(KafkaTimeoutError("expired after retries") if failed else None)
 
     def flush(self) -> None:
         self.flushed = True
@@ -123,3 +139,24 @@ def test_replay_command_reports_bad_rows_and_counts(
         ("x.news.raw", b"b", T0 + 10),
     ]
     assert fake.flushed and fake.closed
+
+
+def test_a_send_that_failed_after_its_retries_fails_the_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kafka-python's flush does not raise for it: without checking each send, the replay said
+    "replayed 3" with one record missing from the broker."""
+    from pipeline import kafka_clients, replay
+    from pipeline.cli import main
+
+    f = tmp_path / "feed.jsonl"
+    rows = [{"id": str(i), "text": "Apple up", "published_at": T0 + i} for i in range(3)]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fake = FakeProducer(fail_from=2)
+    monkeypatch.setattr(kafka_clients, "producer", lambda settings: fake)
+    monkeypatch.setattr(replay, "prepare_topic", lambda *a: [])
+    assert main(["replay", str(f), "--topic", "news.raw", "--no-progress", "--live"]) == 2
+    out, err = capsys.readouterr()
+    assert "replayed" not in out
+    assert err.strip().splitlines()[-1].startswith("finsent replay: error: sending to news.raw")
+    assert fake.closed
