@@ -395,6 +395,9 @@ def test_topics_match_settings(docs: tuple[Doc, ...], settings_from_configmap: A
         assert spec["partitions"] == s.partitions, name
         assert spec["replicas"] >= s.replication_factor
     assert topics[changelog]["config"]["cleanup.policy"] == "compact"
+    from pipeline.stream.agents import CHANGELOG_CONFIG  # what a worker creates it with
+
+    assert CHANGELOG_CONFIG.items() <= topics[changelog]["config"].items()
     for name in topic_names(s):
         assert topics[name]["config"]["cleanup.policy"] == "delete"
         assert int(topics[name]["config"]["retention.ms"]) > 0
