@@ -70,6 +70,7 @@ class PipelineMetrics:
     pending_records: Gauge
     unpublished_updates: Gauge
     forced_folds: Counter
+    state_resets: Counter
     model_info: Info
     build_info: Info
     ticker_mentions: Counter
@@ -195,6 +196,12 @@ class PipelineMetrics:
                 "finsent_unpublished_updates",
                 "Open-window updates decided but not yet sent to sentiment.aggregates "
                 "(sent every FINSENT_UPDATE_INTERVAL_MS)",
+                registry=r,
+            ),
+            state_resets=Counter(
+                "finsent_state_version_resets",
+                "Starts on a new per-ticker state version while an older version's changelog "
+                "exists: the tickers' windows and baselines start empty",
                 registry=r,
             ),
             forced_folds=Counter(

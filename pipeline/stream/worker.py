@@ -51,6 +51,33 @@ def input_layout(settings: Settings) -> InputLayout:
     return InputLayout(sources, counts.get(settings.scored_topic, settings.partitions))
 
 
+def older_state_changelogs(settings: Settings) -> tuple[list[str], bool]:
+    """(changelog topics of older per-ticker state versions that exist on the broker, whether
+    the current version's changelog exists): a new state version means a new table, and the
+    worker says so instead of resetting every ticker's history silently."""
+    from pipeline.core.aggregate import STATE_VERSION
+    from pipeline.kafka_clients import partition_counts
+
+    def changelog(version: int) -> str:
+        return f"{settings.app_id}-ticker_to_state_v{version}-changelog"
+
+    old = [changelog(v) for v in range(1, STATE_VERSION)]
+    found = partition_counts(settings, [*old, changelog(STATE_VERSION)])
+    return [t for t in old if t in found], changelog(STATE_VERSION) in found
+
+
+def report_state_version(older: list[str], current_exists: bool, metrics: PipelineMetrics) -> None:
+    """Log (and count, `finsent_state_version_resets_total`) a start on a state version whose
+    changelog is new while an older one exists: windows and baselines start empty."""
+    from pipeline.core.aggregate import STATE_VERSION
+
+    if older and not current_exists:
+        log.warning("per-ticker state version %d is new: every ticker's windows and baselines "
+                    "start empty; the old state in %s is not read", STATE_VERSION,
+                    ", ".join(older))  # fmt: skip
+        metrics.state_resets.inc()
+
+
 def load_scorer(settings: Settings) -> Scorer:
     """The ONNX model the settings name (CUDA if present and allowed, else CPU)."""
     from pipeline.scoring.onnx import OnnxScorer
@@ -87,7 +114,9 @@ def build_runtime(
     provider = getattr(scorer, "provider", "custom")
     metrics.model_info.info({"version": scorer.version, "provider": provider})
     log.info("model %s on %s", scorer.version, provider)
-    layout = layout or input_layout(settings)
+    if layout is None:  # from the broker: also where older state versions are seen
+        layout = input_layout(settings)
+        report_state_version(*older_state_changelogs(settings), metrics)
     log.info("watermark over %d input partitions", len(layout.sources))
     rt = Runtime(
         settings=settings,
