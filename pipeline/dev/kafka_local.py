@@ -279,6 +279,9 @@ def start(
             start_new_session=True,
         )
     bootstrap = f"127.0.0.1:{port}"
+    # Keep the Popen while the broker runs: it outlives this call on purpose, and a collected
+    # Popen of a running child warns (ResourceWarning); `stop` waits on it and lets it go.
+    _STARTED[proc.pid] = proc
     (data_dir / "broker.pid").write_text(f"{proc.pid} {bootstrap}\n")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -349,13 +352,24 @@ def stop(data_dir: Path | None = None, timeout_s: float = 30.0) -> bool:
         time.sleep(0.2)
     else:
         os.killpg(b.pid, signal.SIGKILL)
+    proc = _STARTED.pop(b.pid, None)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
     (data_dir / "broker.pid").unlink(missing_ok=True)
     return True
+
+
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}  # brokers this process started, by pid
 
 
 def _reap(pid: int) -> None:
     """Collect the exited JVM if this process started it: a zombie would still look alive to
     `os.kill(pid, 0)`."""
+    proc = _STARTED.get(pid)
+    if proc is not None:
+        proc.poll()  # reaps it, and the Popen knows
+        return
     with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
         os.waitpid(pid, os.WNOHANG)
 
