@@ -220,6 +220,7 @@ class Tickers:
         self.index = index  # scored partition -> ticker -> when due (see `due`)
         # stored chunks of waiting records, as read: key -> [(chunk id, its records)]
         self.chunks: dict[str, list[tuple[int, list[dict[str, Any]]]]] = {}
+        self.next_ids: dict[str, int] = {}  # key -> the next unused chunk id (`sticky_chunks`)
         self.states: dict[str, dict[str, Any] | None] = {}
         self.partition: dict[str, int] = {}
 
@@ -230,13 +231,18 @@ class Tickers:
         if key not in self.states:
             stored = self.table.get(key)
             if isinstance(stored, dict) and "pending_chunks" in stored:
-                ids = stored.get("pending_chunk_ids", range(stored["pending_chunks"]))
+                ids = list(stored.get("pending_chunk_ids", range(stored["pending_chunks"])))
+                self.next_ids[key] = stored.get("pending_next_id", max(ids, default=-1) + 1)
                 chunks = [
                     (i, (self.table.get(chunk_key(key, i)) or {}).get("records", [])) for i in ids
                 ]
                 self.chunks[key] = chunks
                 pending = [r for _i, records in chunks for r in records]
-                stored = {k: v for k, v in stored.items() if not k.startswith("pending_chunk")}
+                stored = {
+                    k: v
+                    for k, v in stored.items()
+                    if not k.startswith("pending_chunk") and k != "pending_next_id"
+                }
                 stored["pending"] = pending
             self.states[key] = stored
         return self.states[key]
@@ -282,18 +288,21 @@ class Tickers:
                 self._write(partition, key, state)
                 continue
             old = self.chunks.get(key, [])
-            new = sticky_chunks(old, state["pending"], CHUNK_BYTES)
-            before = {i: records for i, records in old}
-            for i, records in new:
-                if i not in before or _changed(before[i], records):
+            new, next_id = sticky_chunks(
+                old, state["pending"], CHUNK_BYTES, self.next_ids.get(key, 0)
+            )
+            before = {i for i, _r in old}
+            for i, records in new:  # new chunks first, then the main state, then tombstones
+                if i not in before:
                     self._write(partition, chunk_key(key, i), {"records": records})
-            for i in before.keys() - {i for i, _r in new}:
-                self._write(partition, chunk_key(key, i), None)  # a tombstone
             main = {k: v for k, v in state.items() if k != "pending"}
             main["pending_chunks"] = len(new)
             main["pending_chunk_ids"] = [i for i, _r in new]
+            main["pending_next_id"] = next_id
             main["pending_count"] = len(state["pending"])
             self._write(partition, key, main)
+            for i in sorted(before - {i for i, _r in new}):
+                self._write(partition, chunk_key(key, i), None)
 
     def _write(self, partition: int, key: str, value: Any) -> None:
         """One key into the local store and the changelog of `partition`, bypassing faust's routing
@@ -304,7 +313,8 @@ class Tickers:
             self.table.data[key] = value  # the local store, without faust's routing
         if self.unpublished is None:
             self.table.send_changelog(partition, key, value)
-        else:
+        else:  # re-inserted, so the commit writes keys in the order of their last write
+            self.unpublished.pop(key, None)
             self.unpublished[key] = (partition, value)
 
 
@@ -316,44 +326,61 @@ def chunk_key(ticker: str, i: int) -> str:
     return f"{ticker}/pending/{i}"
 
 
-def _changed(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
-    """Whether a chunk's records differ from what is stored (the same record objects: the core
-    copies the list, not its entries)."""
-    return len(old) != len(new) or any(a is not b for a, b in zip(old, new, strict=True))
+MAX_CHUNKS = 64  # past this many chunks, a ticker's waiting records are packed afresh
 
 
 def sticky_chunks(
     old: Sequence[tuple[int, list[dict[str, Any]]]],
     pending: Sequence[dict[str, Any]],
     max_bytes: int,
-) -> list[tuple[int, list[dict[str, Any]]]]:
-    """`pending` cut into (chunk id, records) with the stored chunks `old` kept where they are:
-    a released record leaves its chunk (an emptied chunk is dropped), new records fill the
-    last chunk, then new ids. Why: cutting afresh from the front shifted every later boundary
-    when the watermark released the oldest records, rewriting a hot ticker's whole backlog."""
+    next_id: int,
+) -> tuple[list[tuple[int, list[dict[str, Any]]]], int]:
+    """`pending` as (chunk id, records), and the next unused id. Chunks are immutable: one that
+    keeps all its records keeps its id; one that lost some is written under a new id; new
+    records go into new chunks. Ids are never reused (`next_id` lives in the ticker's state).
+
+    Why: the ticker's main state, written after its new chunks and before the old ones'
+    tombstones, is the commit point. A crash between those writes leaves either the old state
+    with all its chunks or the new one with all of its own, never a mix (one partition, so
+    Kafka keeps the order). And releasing the oldest records rewrites only the chunks they
+    left, not a backlog whose boundaries shifted. Past `MAX_CHUNKS` chunks (a trickle makes
+    many small ones), everything is packed afresh once.
+    """
     alive = {id(r) for r in pending}
     out: list[tuple[int, list[dict[str, Any]]]] = []
     placed: set[int] = set()
     for i, records in old:
         kept = [r for r in records if id(r) in alive]
         placed.update(id(r) for r in kept)
-        if kept:
-            out.append((i, kept))
-    fresh = [r for r in pending if id(r) not in placed]
-    next_id = max((i for i, _r in old), default=-1) + 1
-    if out:  # the last chunk takes new records while it has room (a copy: `old` stays as read)
-        last_id, last = out[-1]
-        out[-1] = (last_id, list(last))
-    size = sum(int(r.get("bytes", 0)) for r in out[-1][1]) if out else max_bytes
-    for r in fresh:
-        b = int(r.get("bytes", 0))
-        if not out or (size + b > max_bytes and out[-1][1]):
-            out.append((next_id, []))
+        if len(kept) == len(records):
+            out.append((i, records))
+        elif kept:
+            out.append((next_id, kept))
             next_id += 1
+    fresh = [r for r in pending if id(r) not in placed]
+    if fresh:
+        for run in _runs(fresh, max_bytes):
+            out.append((next_id, run))
+            next_id += 1
+    if len(out) > MAX_CHUNKS:
+        packed = _runs([r for _i, records in out for r in records], max_bytes)
+        out = [(next_id + k, run) for k, run in enumerate(packed)]
+        next_id += len(packed)
+    return out, next_id
+
+
+def _runs(records: Sequence[dict[str, Any]], max_bytes: int) -> list[list[dict[str, Any]]]:
+    """`records` in order, cut into runs of at most `max_bytes` (their "bytes" field)."""
+    runs: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for r in records:
+        b = int(r.get("bytes", 0))
+        if runs[-1] and size + b > max_bytes:
+            runs.append([])
             size = 0
-        out[-1][1].append(r)
+        runs[-1].append(r)
         size += b
-    return out
+    return runs if runs[-1] else []
 
 
 Encoded = tuple[list[tuple[WindowStats, bytes]], list[tuple[Alert, bytes]]]

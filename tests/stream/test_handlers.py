@@ -362,7 +362,32 @@ def test_releasing_the_oldest_waiting_records_rewrites_only_the_chunks_they_left
     table.changelog.clear()
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 100 * 1000)]))  # 100 go
     _commit(rt, topics, table)
-    written = {k for _p, k, v in table.changelog if v is not None and "/pending/" in k}
-    assert written == {f"AAPL/pending/{chunks[0]}"}  # the first chunk lost 100; the rest stay
+    written = [(k, v) for _p, k, v in table.changelog if "/pending/" in k]
+    new_ids = table.data["AAPL"]["pending_chunk_ids"]
+    replaced = f"AAPL/pending/{new_ids[0]}"  # the first chunk lost 100: written anew, once
+    assert new_ids[0] not in chunks and new_ids[1:] == chunks[1:]  # the rest stay as they were
+    assert [k for k, v in written if v is not None] == [replaced]
+    assert [k for k, v in written if v is None] == [f"AAPL/pending/{chunks[0]}"]
+    order = [k for _p, k, _v in table.changelog]  # new chunk, main state, then the tombstone
+    assert order.index(replaced) < order.index("AAPL") < order.index(f"AAPL/pending/{chunks[0]}")
     assert table.data["AAPL"]["pending_count"] == 2900
     assert sum(len(json.dumps(v)) for _p, _k, v in table.changelog) < CHUNK_BYTES + 50_000
+
+
+def test_chunks_are_immutable_and_ids_never_reused() -> None:
+    """The main state is the commit point: every chunk id it names keeps its content forever,
+    so a crash between the writes of one commit leaves a consistent old or new state."""
+    from pipeline.stream.handlers import MAX_CHUNKS, sticky_chunks
+
+    recs = [{"id": str(i), "bytes": 100} for i in range(10)]
+    chunks, nxt = sticky_chunks([], recs[:4], 250, 0)
+    assert [i for i, _r in chunks] == [0, 1] and nxt == 2
+    again, nxt2 = sticky_chunks(chunks, recs[:4] + recs[4:5], 250, nxt)
+    assert again[:2] == chunks and again[2] == (2, [recs[4]]) and nxt2 == 3  # only new ones
+    released, nxt3 = sticky_chunks(again, recs[1:5], 250, nxt2)
+    assert [i for i, _r in released] == [3, 1, 2] and nxt3 == 4  # the changed one: a new id
+    empty, nxt4 = sticky_chunks(released, [], 250, nxt3)
+    assert empty == [] and nxt4 == 4  # a later record gets id 4, never 0 again
+    many = [(k, [{"id": f"t{k}", "bytes": 1}]) for k in range(MAX_CHUNKS + 1)]
+    packed, _ = sticky_chunks(many, [r for _k, rs in many for r in rs], 1000, MAX_CHUNKS + 1)
+    assert len(packed) == 1 and packed[0][0] == MAX_CHUNKS + 1  # a trickle's chunks packed once
