@@ -233,6 +233,15 @@ def write_config(data_dir: Path, port: int, controller_port: int, extra: dict[st
     return path
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (a url-safe base64 UUID, as `kafka-storage random-uuid`), never starting
+    with "-": the storage tool's argument parser would read it as an option (1 id in 64 failed)."""
+    while True:
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start(
     data_dir: Path | None = None,
     port: int | None = None,
@@ -252,7 +261,7 @@ def start(
     port, controller_port = choose_ports(data_dir, port)
     cfg = write_config(data_dir, port, controller_port, extra_config or {})
     if not (data_dir / "logs" / "meta.properties").exists():
-        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         res = subprocess.run(
             _java(
                 libs,

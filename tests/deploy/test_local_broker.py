@@ -94,3 +94,10 @@ def test_a_real_broker_comes_back_on_its_port(preferred: int, tmp_path: Path) ->
         assert kafka_local.status(data_dir) == again
     finally:
         kafka_local.stop(data_dir)
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    """One uuid in 64 encodes with a leading "-", which kafka-storage took for a flag."""
+    ids = [kafka_local.new_cluster_id() for _ in range(2000)]
+    assert not [i for i in ids if i.startswith("-")] and len(set(ids)) == len(ids)
+    assert all(len(i) == 22 for i in ids)
