@@ -264,8 +264,10 @@ def test_records_wait_for_the_watermark_and_a_report_alone_releases_them() -> No
     _commit(rt, topics, table)
     state = table.data["AAPL"]
     assert state["totals"]["items"] == 2 and state["pending_count"] == 0
-    assert "AAPL/pending/0" not in table.data  # the emptied chunk was deleted (a tombstone)
-    assert "AAPL/pending/0" in [k for _p, k, v in table.changelog if v is None]
+    assert not [k for k in table.data if "/pending/" in k]  # emptied chunks deleted
+    chunks = [(k, v) for _p, k, v in table.changelog if "/pending/" in k]
+    written = {k for k, v in chunks if v is not None}
+    assert written and written == {k for k, v in chunks if v is None}  # each one's tombstone
     finals = [json.loads(m["value"]) for m in topics.aggregates_topic.sent]  # type: ignore[attr-defined]
     closed = sorted(w["window"] for w in finals if w["final"])
     assert closed == ["1h", "1m", "5m"]  # no record for AAPL since: time alone closed them
@@ -391,3 +393,15 @@ def test_chunks_are_immutable_and_ids_never_reused() -> None:
     many = [(k, [{"id": f"t{k}", "bytes": 1}]) for k in range(MAX_CHUNKS + 1)]
     packed, _ = sticky_chunks(many, [r for _k, rs in many for r in rs], 1000, MAX_CHUNKS + 1)
     assert len(packed) == 1 and packed[0][0] == MAX_CHUNKS + 1  # a trickle's chunks packed once
+
+
+def test_a_chunk_made_and_emptied_between_two_commits_never_reaches_the_changelog() -> None:
+    """Records that wait less than a commit interval cost no chunk write and no tombstone
+    (chunk ids are never reused, so a buffered chunk value was never written before)."""
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1), _scored("2", 2)]))
+    asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 10_000)]))
+    _commit(rt, topics, table)
+    assert sorted(k for _p, k, _v in table.changelog) == ["AAPL", "__watermarks__/1"]
+    assert table.data["AAPL"]["totals"]["items"] == 2 and table.data["AAPL"]["pending_count"] == 0
