@@ -276,9 +276,6 @@ class Settings(BaseSettings):
     # changelog chunks): past this many bytes the oldest half is folded early, a last guard on
     # memory (finsent_forced_folds_total).
     max_pending_bytes: int = Field(_CORE.max_pending_bytes, ge=10_000)
-    # Open windows' updates go to sentiment.aggregates at most once per window per interval
-    # (closed windows and alerts at once): bounds messages per item however hot a ticker is.
-    update_interval_ms: int = Field(1000, ge=10)
 
     # Analytics (core)
     windows: str = ",".join(_AGG.windows_ms)  # names from 1m,5m,1h,1d or durations like 15m

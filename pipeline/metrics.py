@@ -195,7 +195,7 @@ class PipelineMetrics:
             unpublished_updates=Gauge(
                 "finsent_unpublished_updates",
                 "Open-window updates decided but not yet sent to sentiment.aggregates "
-                "(sent every FINSENT_UPDATE_INTERVAL_MS)",
+                "(sent with the next commit)",
                 registry=r,
             ),
             state_resets=Counter(

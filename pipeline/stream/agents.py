@@ -7,7 +7,6 @@ done; `Delivery` commits. Reading guide: `handlers.py` for what happens per reco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -213,8 +212,11 @@ def register(rt: Runtime) -> Stages:
         await send_unreported_progress(rt, topics, stages.score)
 
     async def changelog_before_commit() -> None:
-        """The aggregation's `before_commit`: the states changed since the last commit go to the
-        changelog first (one write per key, however many batches changed it)."""
+        """The aggregation's `before_commit`: what the batches since the last commit decided goes
+        out first, once per key however many batches changed it: each open window's newest
+        update, then each changed state to the changelog. A committed offset therefore always
+        has its state on the changelog and its windows' updates on sentiment.aggregates."""
+        await publish_updates(rt, topics)
         write_changelog(rt, table)
 
     stages = Stages(
@@ -246,17 +248,6 @@ def register(rt: Runtime) -> Stages:
         except Exception as exc:  # noqa: BLE001
             crash_worker(rt, "commit", exc)
 
-    @app.timer(settings.update_interval_ms / 1000)
-    async def send_window_updates() -> None:
-        """Open windows' newest updates to sentiment.aggregates, once per interval."""
-        try:
-            async with stages.aggregate.lock:
-                await publish_updates(rt, topics)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - kept, and sent with the next tick
-            log.warning("could not send window updates", exc_info=True)
-
     @app.timer(settings.watermark_interval_ms / 1000)
     async def report_progress() -> None:
         """Tell every aggregation partition how far each owned input partition has got."""
@@ -279,9 +270,6 @@ def register(rt: Runtime) -> Stages:
         """Rebalance: each stage commits what it finished before its partitions go (the batch in
         flight completes first), then forgets them; the watermark progress of revoked inputs and the
         per-ticker gauges of revoked scored partitions go too, their new owner reports them."""
-        async with stages.aggregate.lock:  # our updates before the new owner's
-            with contextlib.suppress(Exception):
-                await publish_updates(rt, topics)
         for d in stages.deliveries:
             try:
                 await d.on_revoked(revoked)
@@ -299,11 +287,6 @@ def register(rt: Runtime) -> Stages:
         not done; a failed commit is logged, not raised (at-least-once: they come again)."""
         # faust has paused fetching; the batch in flight finishes, then its offsets are committed
         # (without this a graceful stop only redelivers up to COMMIT_INTERVAL_S of records).
-        async with stages.aggregate.lock:
-            try:
-                await publish_updates(rt, topics)
-            except Exception as exc:  # noqa: BLE001 - superseded by the next owner's updates
-                log.warning("last window updates not sent (%r)", exc)
         for d in stages.deliveries:
             try:
                 await d.commit()

@@ -448,7 +448,7 @@ class _Aggregation:
     async def publish(self, ticker: str, partition: int, out: Outputs, encoded: Encoded) -> None:
         """Count a fold's verdicts and queue its outputs: final windows and alerts are sent now, in
         order; an open window keeps only its newest update in `rt.unpublished`, sent by the
-        update timer (`publish_updates`): one message per window per interval, not per record."""
+        next commit (`publish_updates`): one message per window per commit, not per record."""
         m, settings = self.rt.metrics, self.rt.settings
         for verdict in out.verdicts:
             m.mentions.labels(verdict=verdict).inc()

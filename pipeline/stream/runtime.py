@@ -100,15 +100,15 @@ class TickerIndex:
 @dataclass
 class Unpublished:
     """What the aggregation decided but has not written yet, newest value per key (Kafka
-    Streams' record cache): a hot ticker costs one changelog write per commit and one update per
-    open window per `FINSENT_UPDATE_INTERVAL_MS`, however many records it folds in between.
+    Streams' record cache): a hot ticker costs one changelog write and one update per open
+    window per commit, however many records it folds in between. Both go out just before the
+    aggregation commits its offsets (`agents.changelog_before_commit`).
 
     - `changelog`: table key -> (scored partition, value; None is a tombstone). Written just
       before the aggregation commits its offsets, so a committed offset always has its state on
       the changelog (a crash replays from the commit onto exactly that state).
-    - `updates`: (ticker, window, start) -> (scored partition, value) of open windows, sent by
-      a timer; a window that closes is sent at once and drops its pending update. A crash may
-      lose an update (the next one, or the final window, supersedes it), never a final window.
+    - `updates`: (ticker, window, start) -> (scored partition, value) of open windows; a window
+      that closes is sent at once and drops its pending update, so no stale update follows it.
     """
 
     changelog: dict[str, tuple[int, object]] = field(default_factory=dict)

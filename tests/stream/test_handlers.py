@@ -48,8 +48,8 @@ def _ev(obj: Any, topic: str = "news.raw", offset: int = 0, ts_ms: int | None = 
 
 
 def _commit(rt: Runtime, topics: Topics, table: InMemoryTable) -> None:
-    """What the aggregation's Delivery does between batches: the update timer's round, then the
-    changelog writes that precede an offset commit."""
+    """What the aggregation's Delivery does before it commits offsets (its `before_commit`):
+    the open windows' newest updates, then the changed states' changelog writes."""
     asyncio.run(publish_updates(rt, topics))
     write_changelog(rt, table)  # type: ignore[arg-type]
 
@@ -179,7 +179,7 @@ def _scored(
     return Event(Message("sentiment.scored", json.dumps(rec).encode(), ticker.encode(), 1, offset))
 
 
-def test_each_key_is_written_once_per_commit_and_each_window_updated_once_per_interval() -> None:
+def test_each_key_is_written_and_each_window_updated_once_per_commit() -> None:
     rt, topics = _runtime()
     table = InMemoryTable()
     events = [_scored(str(i), i) for i in range(5)] + [_scored("m", 5, ticker="MSFT")]
