@@ -60,6 +60,49 @@ class InMemoryTopic:
         return self.name
 
 
+class SentFuture:
+    """kafka-python's send future once the producer was flushed: `get` returns, or raises the
+    error the send ended with after its retries."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        """Raise the send's error, if it had one."""
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class InMemoryProducer:
+    """kafka-python's `KafkaProducer` surface as replay uses it: `send` records (topic, key,
+    value, timestamp) and returns a `SentFuture`; sends from index `fail_from` on fail after
+    their retries (the error is only on their futures, as with kafka-python)."""
+
+    sent: list[tuple[str, bytes | None, bytes, int | None]] = field(default_factory=list)
+    fail_from: int | None = None
+    flushed: bool = False
+    closed: bool = False
+
+    def send(
+        self, topic: str, *, key: bytes | None = None, value: bytes, timestamp_ms: int | None = None
+    ) -> SentFuture:
+        """Record the send; its future fails if this send is at or past `fail_from`."""
+        from kafka.errors import KafkaTimeoutError
+
+        failed = self.fail_from is not None and len(self.sent) >= self.fail_from
+        self.sent.append((topic, key, value, timestamp_ms))
+        return SentFuture(KafkaTimeoutError("expired after retries") if failed else None)
+
+    def flush(self) -> None:
+        """Nothing waits: every send is already decided."""
+        self.flushed = True
+
+    def close(self) -> None:
+        """Mark the producer closed, so tests can check it was."""
+        self.closed = True
+
+
 @dataclass
 class InMemoryTable:
     """A faust table's surface as the aggregation uses it: `get`, `data`, `send_changelog`."""

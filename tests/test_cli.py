@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.cli import COMMANDS, main
 from pipeline.core.records import Score
+from pipeline.testing import InMemoryProducer
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,18 +92,6 @@ def test_help_shows_defaults_of_options_without_help(capsys: pytest.CaptureFixtu
     assert "(default: jsonl)" in _help("replay", capsys)
 
 
-class _FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    def send(self, topic: str, *, key: bytes, value: bytes, timestamp_ms: int) -> None:
-        self.sent.append((topic, key))
-
-    def flush(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
 def _feed(tmp_path: Path, bad: int = 1) -> Path:
     import json
 
@@ -118,10 +107,10 @@ def _feed(tmp_path: Path, bad: int = 1) -> Path:
 @pytest.fixture
 def fake_producer(
     monkeypatch: pytest.MonkeyPatch, clean_finsent_env: dict[str, str]
-) -> _FakeProducer:
+) -> InMemoryProducer:
     from pipeline import kafka_clients, replay
 
-    p = _FakeProducer()
+    p = InMemoryProducer()
     monkeypatch.setattr(kafka_clients, "producer", lambda settings, **kw: p)
     # the topic check is tested on a real broker (tests/test_replay.py)
     monkeypatch.setattr(replay, "prepare_topic", lambda *a: [])
@@ -129,7 +118,7 @@ def fake_producer(
 
 
 def test_replay_json_summary(
-    fake_producer: _FakeProducer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_producer: InMemoryProducer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
@@ -150,7 +139,7 @@ def test_replay_json_summary(
 
 
 def test_replay_live_writes_the_live_topic(
-    fake_producer: _FakeProducer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_producer: InMemoryProducer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
@@ -158,12 +147,12 @@ def test_replay_live_writes_the_live_topic(
     assert main(argv) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["topic"] == "news.raw" and "next:" not in out.err
-    assert {t for t, _ in fake_producer.sent} == {"news.raw"}
+    assert {t for t, *_ in fake_producer.sent} == {"news.raw"}
 
 
 @pytest.mark.parametrize(("tty", "bar"), [(False, False), (True, True)])
 def test_replay_progress_bar_only_on_a_terminal(
-    fake_producer: _FakeProducer,
+    fake_producer: InMemoryProducer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

@@ -17,7 +17,8 @@ LINKING = Path(__file__).parent / "data" / "linking"
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (LINKING / name).open(encoding="utf-8") if x.strip()]
+    text = (LINKING / name).read_text(encoding="utf-8")
+    return [json.loads(x) for x in text.splitlines() if x.strip()]
 
 
 def test_shipped_table_covers_the_listed_universe_with_cik_and_kind() -> None:

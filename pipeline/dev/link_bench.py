@@ -38,7 +38,8 @@ def _texts() -> list[str]:
     for name in ("linking_set.jsonl", "ratings_generated.jsonl"):
         p = DATA / name
         if p.is_file():
-            out += [json.loads(x)["text"] for x in p.open(encoding="utf-8") if x.strip()]
+            lines = p.read_text(encoding="utf-8").splitlines()
+            out += [json.loads(x)["text"] for x in lines if x.strip()]
     return out or ["JP Morgan Downgrades AbbVie to Neutral", "$AAPL beats", "Amazon rainforest"]
 
 

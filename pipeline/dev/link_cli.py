@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -54,13 +55,14 @@ def _texts(args: argparse.Namespace) -> Iterator[str]:
     if args.text:
         yield from args.text
         return
-    lines: Iterable[str] = args.file.open(encoding="utf-8") if args.file else sys.stdin
-    for line in lines:
-        line = line.rstrip("\n")
-        if line.startswith("{"):
-            line = json.loads(line).get("text", "")
-        if line.strip():
-            yield line
+    with args.file.open(encoding="utf-8") if args.file else contextlib.nullcontext(sys.stdin) as f:
+        lines: Iterable[str] = f
+        for line in lines:
+            line = line.rstrip("\n")
+            if line.startswith("{"):
+                line = json.loads(line).get("text", "")
+            if line.strip():
+                yield line
 
 
 TEXT_FIELDS = ("text", "title", "headline")

@@ -357,7 +357,8 @@ def _read_corpora(ref: Path) -> list[str]:
     for rel in ("twitter_financial_news/train.jsonl", "financial_phrasebank/train.jsonl"):
         p = data / rel
         if p.is_file():
-            texts += [json.loads(line)["text"] for line in p.open(encoding="utf-8")]
+            lines = p.read_text(encoding="utf-8").splitlines()
+            texts += [json.loads(line)["text"] for line in lines]
     return texts
 
 
@@ -365,7 +366,8 @@ def build(sec: Path, sp500: Path, out: Path = OUT) -> int:
     """Merge the SEC list and the S&P 500 table by CIK (the S&P ticker, name and sector winning)
     into one record per symbol, then write the table to `out` (`_write`); returns the count."""
     sec_rows = json.loads(sec.read_text(encoding="utf-8"))["data"]
-    sp_rows = list(csv.DictReader(sp500.open(encoding="utf-8")))
+    with sp500.open(encoding="utf-8") as f:
+        sp_rows = list(csv.DictReader(f))
     by_cik: dict[int, list[tuple[str, str, str]]] = {}
     sec_cik_of: dict[str, int] = {}
     for cik, name, ticker, exch in sec_rows:

@@ -10,6 +10,7 @@ import pytest
 from pipeline.core.records import Item
 from pipeline.core.validate import parse_item
 from pipeline.replay import encode, publish, resolve_topic
+from pipeline.testing import InMemoryProducer
 
 T0 = 1_700_000_000_000
 
@@ -75,37 +76,6 @@ def test_bad_speed_and_topic_names() -> None:
     assert resolve_topic("other", "a", "b") == "other"
 
 
-class FakeFuture:
-    """kafka-python's send future after a flush: `get` returns, or raises the send's error."""
-
-    def __init__(self, error: Exception | None) -> None:
-        self.error = error
-
-    def get(self, timeout: float | None = None) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-class FakeProducer:
-    def __init__(self, fail_from: int | None = None) -> None:
-        self.sent: list[tuple[str, bytes, bytes, int]] = []
-        self.flushed = self.closed = False
-        self.fail_from = fail_from  # sends from this index on fail after their retries
-
-    def send(self, topic: str, *, key: bytes, value: bytes, timestamp_ms: int) -> FakeFuture:
-        from kafka.errors import KafkaTimeoutError
-
-        self.sent.append((topic, key, value, timestamp_ms))
-        failed = self.fail_from is not None and len(self.sent) > self.fail_from
-        return FakeFuture(KafkaTimeoutError("expired after retries") if failed else None)
-
-    def flush(self) -> None:
-        self.flushed = True
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def test_replay_command_reports_bad_rows_and_counts(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -126,7 +96,7 @@ def test_replay_command_reports_bad_rows_and_counts(
         )
         + "\n"
     )
-    fake = FakeProducer()
+    fake = InMemoryProducer()
     monkeypatch.setattr(kafka_clients, "producer", lambda settings: fake)
     monkeypatch.setattr(replay, "prepare_topic", lambda *a: [])  # tests/test_replay.py
     monkeypatch.setenv("FINSENT_NEWS_TOPIC", "x.news.raw")
@@ -152,7 +122,7 @@ def test_a_send_that_failed_after_its_retries_fails_the_replay(
     f = tmp_path / "feed.jsonl"
     rows = [{"id": str(i), "text": "Apple up", "published_at": T0 + i} for i in range(3)]
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    fake = FakeProducer(fail_from=2)
+    fake = InMemoryProducer(fail_from=2)
     monkeypatch.setattr(kafka_clients, "producer", lambda settings: fake)
     monkeypatch.setattr(replay, "prepare_topic", lambda *a: [])
     assert main(["replay", str(f), "--topic", "news.raw", "--no-progress", "--live"]) == 2
