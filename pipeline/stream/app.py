@@ -12,19 +12,24 @@ import faust
 from pipeline.config import Settings
 
 
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of an SSL or SASL_SSL connection (FINSENT_SSL_*), None without TLS."""
+    if not settings.security_protocol.upper().endswith("SSL"):
+        return None
+    ctx = ssl.create_default_context(
+        cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+    )
+    if settings.ssl_certfile:
+        ctx.load_cert_chain(
+            str(settings.ssl_certfile), str(settings.ssl_keyfile) if settings.ssl_keyfile else None
+        )
+    return ctx
+
+
 def broker_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
     """faust credentials for SASL/SSL from the settings (None for PLAINTEXT)."""
     proto = settings.security_protocol.upper()
-    ctx = None
-    if proto.endswith("SSL"):
-        ctx = ssl.create_default_context(
-            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
-        )
-        if settings.ssl_certfile:
-            ctx.load_cert_chain(
-                str(settings.ssl_certfile),
-                str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
-            )
+    ctx = ssl_context(settings)
     if proto.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.sasl_username,

@@ -199,12 +199,63 @@ class _LastError(logging.Handler):
         self.seen.append(record.getMessage().splitlines()[0][:300])
 
     @property
+    def auth_error(self) -> bool:
+        """Whether kafka-python logged the broker's authentication refusal."""
+        return any("auth" in m.lower() or "sasl" in m.lower() for m in self.seen)
+
+    @property
     def last(self) -> str | None:
         """The most telling line: an authentication failure if there was one."""
         auth = [m for m in self.seen if "auth" in m.lower() or "sasl" in m.lower()]
         other = [m for m in self.seen if "bootstrap" not in m.lower()]
         best = auth or other
         return best[-1] if best else None
+
+
+def _sasl_refusal(settings: Settings, timeout_s: float = 15.0) -> str | None:
+    """The broker's refusal of a SASL login, asked with aiokafka (faust's client), or None.
+
+    Why a second client: kafka-python 3.0 often loses the broker's SaslAuthenticate error to
+    the connection close that follows it, and then reports only "socket disconnected"; aiokafka
+    reads the error, so the line names the real cause (invalid credentials)."""
+    if not settings.security_protocol.upper().startswith("SASL"):
+        return None
+    import asyncio
+    import contextlib
+
+    from aiokafka import AIOKafkaProducer
+
+    from pipeline.stream.app import ssl_context
+
+    async def attempt() -> str | None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            security_protocol=settings.security_protocol.upper(),
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_secret(),
+            ssl_context=ssl_context(settings),
+            request_timeout_ms=int(timeout_s * 1000),
+        )
+        try:
+            await asyncio.wait_for(producer.start(), timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the refusal is in its log, or in this
+            keep.seen.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+        return None
+
+    aio_log = logging.getLogger("aiokafka")
+    keep = _LastError()
+    aio_log.addHandler(keep)
+    propagate, aio_log.propagate = aio_log.propagate, False
+    try:
+        asyncio.run(attempt())
+    finally:
+        aio_log.removeHandler(keep)
+        aio_log.propagate = propagate
+    return keep.last if keep.auth_error else None
 
 
 def probe_broker(settings: Settings) -> None:
@@ -219,8 +270,9 @@ def probe_broker(settings: Settings) -> None:
     try:
         admin(settings).close()
     except KafkaConnectError as exc:
-        if keep.last:
-            raise KafkaConnectError(f"{exc} Last broker error: {keep.last}") from exc
+        reason = keep.last if keep.auth_error else (_sasl_refusal(settings) or keep.last)
+        if reason:
+            raise KafkaConnectError(f"{exc} Last broker error: {reason}") from exc
         raise
     finally:
         kafka_log.removeHandler(keep)

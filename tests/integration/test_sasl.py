@@ -154,3 +154,15 @@ def test_worker_with_wrong_password_exits_with_a_clear_error(
     log = w.log()
     assert rc != 0, log
     assert "SaslAuthenticationFailed" in log or "invalid credentials" in log, log
+
+
+def test_the_probe_asks_aiokafka_for_the_refusal_kafka_python_lost(
+    secure_broker: secure.SecureBroker, tmp_path: Path
+) -> None:
+    """kafka-python 3.0 often reports only "socket disconnected" for a refused SCRAM login; the
+    worker's probe then asks aiokafka, which reads the broker's SaslAuthenticate error."""
+    from pipeline.stream.worker import _sasl_refusal
+
+    wrong = secure_env(secure_broker, tmp_path, "not-the-password").settings()
+    assert "invalid credentials" in (_sasl_refusal(wrong) or "")
+    assert _sasl_refusal(secure_env(secure_broker, tmp_path, PASSWORD).settings()) is None
