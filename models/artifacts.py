@@ -2,27 +2,22 @@
 
 `models.card` (the manifest of `finsent export`) and `models.rowquant` (`python -m
 models.rowquant`, which rewrites a shipped bundle's int8 file) both write these entries; they
-live here, below both, so neither imports the other. Stdlib only.
+live here, below both, so neither imports the other. Files are hashed with the loader's own
+`pipeline.scoring.onnx.file_sha256`, so the digest a manifest pins is the one `OnnxScorer.load`
+checks.
 """
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any
+
+from pipeline.scoring.onnx import file_sha256 as sha256
+
+__all__ = ["PER_ROW_METHOD", "per_row_quantization", "sha256"]
 
 PER_ROW_METHOD = (
     "per-row symmetric int8 activations (dynamic, batch-invariant), per-column int8 weights"
 )
-
-
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MB blocks: the digest `OnnxScorer.load` checks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def per_row_quantization(source_graph: str, fp32_nodes_regex: str | None) -> dict[str, Any]:

@@ -29,7 +29,9 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MB blocks: what a bundle's manifest pins per model file
+    (`models/` writes it with this too, so writer and loader hash alike)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -235,7 +237,7 @@ def _listed_file(
 def _checked_sha256(model_file: Path, manifest: dict[str, Any]) -> str:
     """The file's sha256, refused when the manifest pins another: a truncated copy or a file
     from another export fails at load, not later as odd scores."""
-    sha = _sha256(model_file)
+    sha = file_sha256(model_file)
     expected = manifest.get("sha256", {}).get(model_file.name)
     if expected and expected != sha:
         raise ModelLoadError(
