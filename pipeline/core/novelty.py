@@ -53,7 +53,7 @@ def normalize(text: str) -> str:
     return norm or " ".join(text.lower().split())
 
 
-def _h64(data: str) -> int:
+def hash64(data: str) -> int:
     """A stable 64-bit hash (blake2b): Python's `hash` is salted per process, and fingerprints
     must agree across workers, restarts and the backtest."""
     return int.from_bytes(hashlib.blake2b(data.encode(), digest_size=8).digest(), "big")
@@ -65,10 +65,10 @@ def simhash(norm: str, n: int = 4) -> int:
     copies are close in `hamming` distance. A text of `n` characters or fewer: its plain hash."""
     norm = norm.replace(" ", "")  # "$20bn" and "$20 bn" are the same story
     if len(norm) <= n:
-        return _h64(norm)
+        return hash64(norm)
     weights = [0] * 64
     for i in range(len(norm) - n + 1):
-        h = _h64(norm[i : i + n])
+        h = hash64(norm[i : i + n])
         for bit in range(64):
             weights[bit] += 1 if (h >> bit) & 1 else -1
     return sum(1 << bit for bit in range(64) if weights[bit] > 0) & _MASK64
@@ -77,7 +77,7 @@ def simhash(norm: str, n: int = 4) -> int:
 def fingerprint(text: str) -> tuple[int, int]:
     """(exact hash, simhash) of the normalized text."""
     norm = normalize(text)
-    return _h64(norm), simhash(norm)
+    return hash64(norm), simhash(norm)
 
 
 def hamming(a: int, b: int) -> int:

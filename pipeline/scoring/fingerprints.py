@@ -15,13 +15,9 @@ from hashlib import blake2b
 
 import numpy as np
 
-from pipeline.core.novelty import normalize
+from pipeline.core.novelty import hash64, normalize
 
 _N = 4  # character n-grams, as the core's `simhash`
-
-
-def _h64(data: str) -> int:
-    return int.from_bytes(blake2b(data.encode(), digest_size=8).digest(), "big")
 
 
 def simhash(norm: str, n: int = _N) -> int:
@@ -29,7 +25,7 @@ def simhash(norm: str, n: int = _N) -> int:
     half of the grams' hashes have bit b set."""
     norm = norm.replace(" ", "")
     if len(norm) <= n:
-        return _h64(norm)
+        return hash64(norm)
     digests = b"".join(
         blake2b(norm[i : i + n].encode(), digest_size=8).digest() for i in range(len(norm) - n + 1)
     )
@@ -43,4 +39,4 @@ def simhash(norm: str, n: int = _N) -> int:
 def fingerprint(text: str) -> tuple[int, int]:
     """(exact hash, simhash) of the normalized text, equal to `novelty.fingerprint(text)`."""
     norm = normalize(text)
-    return _h64(norm), simhash(norm)
+    return hash64(norm), simhash(norm)
