@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
@@ -35,14 +36,38 @@ if TYPE_CHECKING:
 log = logging.getLogger("finsent.worker")
 
 
-def input_layout(settings: Settings) -> InputLayout:
-    """Every input partition and the scored topic's partition count, read from the broker;
-    topics that do not exist yet get FINSENT_PARTITIONS, as the worker will create them. The
-    watermark waits for every input partition, so it must know them all."""
-    from pipeline.core.watermarks import source_name
+def _state_changelog(settings: Settings, version: int) -> str:
+    """The changelog topic of per-ticker state `version` (faust: <app_id>-<table>-changelog)."""
+    return f"{settings.app_id}-ticker_to_state_v{version}-changelog"
+
+
+def startup_topics(settings: Settings) -> list[str]:
+    """Every topic the worker asks the broker about at start, so one query answers both
+    `input_layout` and `older_state_changelogs`."""
+    from pipeline.core.aggregate import STATE_VERSION
+
+    return [
+        *settings.topics_in(),
+        settings.scored_topic,
+        *(_state_changelog(settings, v) for v in range(1, STATE_VERSION + 1)),
+    ]
+
+
+def _partition_counts(settings: Settings, counts: Mapping[str, int] | None) -> Mapping[str, int]:
+    """`counts` as given, else asked of the broker for `startup_topics`."""
     from pipeline.kafka_clients import partition_counts
 
-    counts = partition_counts(settings, [*settings.topics_in(), settings.scored_topic])
+    return counts if counts is not None else partition_counts(settings, startup_topics(settings))
+
+
+def input_layout(settings: Settings, counts: Mapping[str, int] | None = None) -> InputLayout:
+    """Every input partition and the scored topic's partition count, from the broker's partition
+    counts (`counts`, or asked now); topics that do not exist yet get FINSENT_PARTITIONS, as the
+    worker will create them. The watermark waits for every input partition, so it must know
+    them all."""
+    from pipeline.core.watermarks import source_name
+
+    counts = _partition_counts(settings, counts)
     sources = tuple(
         source_name(t, p)
         for t in settings.topics_in()
@@ -51,19 +76,18 @@ def input_layout(settings: Settings) -> InputLayout:
     return InputLayout(sources, counts.get(settings.scored_topic, settings.partitions))
 
 
-def older_state_changelogs(settings: Settings) -> tuple[list[str], bool]:
+def older_state_changelogs(
+    settings: Settings, counts: Mapping[str, int] | None = None
+) -> tuple[list[str], bool]:
     """(changelog topics of older per-ticker state versions that exist on the broker, whether
-    the current version's changelog exists): a new state version means a new table, and the
-    worker says so instead of resetting every ticker's history silently."""
+    the current version's changelog exists), from `counts` or asked now: a new state version
+    means a new table, and the worker says so instead of resetting every ticker's history
+    silently."""
     from pipeline.core.aggregate import STATE_VERSION
-    from pipeline.kafka_clients import partition_counts
 
-    def changelog(version: int) -> str:
-        return f"{settings.app_id}-ticker_to_state_v{version}-changelog"
-
-    old = [changelog(v) for v in range(1, STATE_VERSION)]
-    found = partition_counts(settings, [*old, changelog(STATE_VERSION)])
-    return [t for t in old if t in found], changelog(STATE_VERSION) in found
+    found = _partition_counts(settings, counts)
+    old = [_state_changelog(settings, v) for v in range(1, STATE_VERSION)]
+    return [t for t in old if t in found], _state_changelog(settings, STATE_VERSION) in found
 
 
 def report_state_version(older: list[str], current_exists: bool, metrics: PipelineMetrics) -> None:
@@ -114,9 +138,10 @@ def build_runtime(
     provider = getattr(scorer, "provider", "custom")
     metrics.model_info.info({"version": scorer.version, "provider": provider})
     log.info("model %s on %s", scorer.version, provider)
-    if layout is None:  # from the broker: also where older state versions are seen
-        layout = input_layout(settings)
-        report_state_version(*older_state_changelogs(settings), metrics)
+    if layout is None:  # from the broker, in one query: also where older state versions are seen
+        counts = _partition_counts(settings, None)
+        layout = input_layout(settings, counts)
+        report_state_version(*older_state_changelogs(settings, counts), metrics)
     log.info("watermark over %d input partitions", len(layout.sources))
     rt = Runtime(
         settings=settings,
