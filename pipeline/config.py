@@ -58,7 +58,6 @@ TOOL_ENV: dict[str, str] = {
     "FINSENT_KUSTOMIZE": "",
     "FINSENT_FAULT_REPEATS": "",
 }
-OTHER_ENV = frozenset(TOOL_ENV)
 
 
 def tool_env(name: str) -> str:
@@ -158,13 +157,13 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def unknown_env(names: Iterable[str]) -> list[tuple[str, str | None]]:
-    """FINSENT_* names that are neither a setting nor in OTHER_ENV, each with the closest
+    """FINSENT_* names that are neither a setting nor in TOOL_ENV, each with the closest
     setting's variable name (difflib), or None when nothing is close."""
     known = {env_name(f) for f in Settings.model_fields}
     suffixes = {k[len(ENV_PREFIX) :]: k for k in known}
     out = []
     for name in sorted({n.upper() for n in names if n.upper().startswith(ENV_PREFIX)}):
-        if name in known or name in OTHER_ENV:
+        if name in known or name in TOOL_ENV:
             continue
         close = difflib.get_close_matches(name[len(ENV_PREFIX) :], list(suffixes), n=1, cutoff=0.6)
         out.append((name, suffixes[close[0]] if close else None))
