@@ -17,7 +17,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
@@ -252,7 +253,7 @@ def _sasl_refusal(settings: Settings, timeout_s: float = 15.0) -> str | None:
 
     from pipeline.stream.app import ssl_context
 
-    async def attempt() -> str | None:
+    async def attempt(keep: _LastError) -> None:
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             security_protocol=settings.security_protocol.upper(),
@@ -266,21 +267,30 @@ def _sasl_refusal(settings: Settings, timeout_s: float = 15.0) -> str | None:
             await asyncio.wait_for(producer.start(), timeout_s)
         except Exception as exc:  # noqa: BLE001 - the refusal is in its log, or in this
             keep.seen.append(f"{type(exc).__name__}: {exc}")
-        finally:
+        finally:  # a failed start leaves its bootstrap connection open: close it too
             with contextlib.suppress(Exception):
                 await producer.stop()
-        return None
+            with contextlib.suppress(Exception):
+                await producer.client.close()
 
-    aio_log = logging.getLogger("aiokafka")
-    keep = _LastError()
-    aio_log.addHandler(keep)
-    propagate, aio_log.propagate = aio_log.propagate, False
-    try:
-        asyncio.run(attempt())
-    finally:
-        aio_log.removeHandler(keep)
-        aio_log.propagate = propagate
+    with _errors_of("aiokafka") as keep:
+        asyncio.run(attempt(keep))
     return keep.last if keep.auth_error else None
+
+
+@contextmanager
+def _errors_of(logger: str) -> Iterator[_LastError]:
+    """What a Kafka client library logs meanwhile, kept (and not printed): the broker's reason
+    for refusing us is in those lines, not in the exception the client raises."""
+    log_ = logging.getLogger(logger)
+    keep = _LastError()
+    log_.addHandler(keep)
+    propagate, log_.propagate = log_.propagate, False
+    try:
+        yield keep
+    finally:
+        log_.removeHandler(keep)
+        log_.propagate = propagate
 
 
 def probe_broker(settings: Settings) -> None:
@@ -288,20 +298,14 @@ def probe_broker(settings: Settings) -> None:
     the settings to check (a FinsentError the CLI prints), not faust's 65-line traceback."""
     from pipeline.kafka_clients import KafkaConnectError, admin
 
-    kafka_log = logging.getLogger("kafka")
-    keep = _LastError()
-    kafka_log.addHandler(keep)
-    propagate, kafka_log.propagate = kafka_log.propagate, False
-    try:
-        admin(settings).close()
-    except KafkaConnectError as exc:
-        reason = keep.last if keep.auth_error else (_sasl_refusal(settings) or keep.last)
-        if reason:
-            raise KafkaConnectError(f"{exc} Last broker error: {reason}") from exc
-        raise
-    finally:
-        kafka_log.removeHandler(keep)
-        kafka_log.propagate = propagate
+    with _errors_of("kafka") as keep:
+        try:
+            admin(settings).close()
+        except KafkaConnectError as exc:
+            reason = keep.last if keep.auth_error else (_sasl_refusal(settings) or keep.last)
+            if reason:
+                raise KafkaConnectError(f"{exc} Last broker error: {reason}") from exc
+            raise
 
 
 def run(args: argparse.Namespace) -> int:
