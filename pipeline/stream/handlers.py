@@ -212,11 +212,11 @@ class Tickers:
         self,
         table: TableT,
         index: dict[int, dict[str, int | None]],
-        unpublished: dict[str, tuple[int, object]] | None = None,
+        unpublished: dict[str, tuple[int, object]],
     ) -> None:
         self.table = table
-        # changelog writes wait here for the commit (`write_changelog`); None: written at once
-        self.unpublished = unpublished
+        self.unpublished = unpublished  # changelog writes wait here for the commit
+
         self.index = index  # scored partition -> ticker -> when due (see `due`)
         # stored chunks of waiting records, as read: key -> [(chunk id, its records)]
         self.chunks: dict[str, list[tuple[int, list[dict[str, Any]]]]] = {}
@@ -305,24 +305,19 @@ class Tickers:
                 self._write(partition, chunk_key(key, i), None)
 
     def _write(self, partition: int, key: str, value: Any) -> None:
-        """One key into the local store and the changelog of `partition`, bypassing faust's routing
-        (see the class); None deletes the key and writes a tombstone."""
+        """One key into the local store now and into the changelog of `partition` at the commit,
+        bypassing faust's routing (see the class); None deletes the key (a tombstone)."""
         if value is None:
             self.table.data.pop(key, None)
         else:
             self.table.data[key] = value  # the local store, without faust's routing
-        if self.unpublished is None:
-            self.table.send_changelog(partition, key, value)
-        else:  # re-inserted, so the commit writes keys in the order of their last write
-            buffered = self.unpublished.pop(key, None)
-            if (
-                value is None
-                and buffered is not None
-                and buffered[1] is not None
-                and ("/pending/" in key)
-            ):
-                return  # a chunk made and emptied between two commits never reaches Kafka
-            self.unpublished[key] = (partition, value)
+        # the changelog gets it at the commit (`write_changelog`); re-inserted, so keys are
+        # written in the order of their last write
+        buffered = self.unpublished.pop(key, None)
+        never_written = buffered is not None and buffered[1] is not None  # a chunk is written once
+        if value is None and never_written and "/pending/" in key:
+            return  # a chunk made and emptied between two commits never reaches Kafka
+        self.unpublished[key] = (partition, value)
 
 
 CHUNK_BYTES = 256_000  # waiting records per changelog message, as JSON

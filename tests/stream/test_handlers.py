@@ -255,7 +255,7 @@ def test_records_wait_for_the_watermark_and_a_report_alone_releases_them() -> No
     table = InMemoryTable()
     asyncio.run(handle_scored_batch(rt, topics, table, [_scored("1", 1), _scored("2", 2)]))
     assert table.data["AAPL"]["totals"]["items"] == 0 and table.data["AAPL"]["pending_count"] == 2
-    assert len(Tickers(table, {}).get("AAPL")["pending"]) == 2  # type: ignore[index]
+    assert len(Tickers(table, {}, {}).get("AAPL")["pending"]) == 2  # type: ignore[index]
     assert rt.metrics.registry.get_sample_value("finsent_pending_records") == 2
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 1500)]))  # a batch of one
     assert table.data["AAPL"]["totals"]["items"] == 1  # only what the watermark passed
@@ -315,7 +315,7 @@ def test_a_long_backlog_of_waiting_records_is_stored_in_bounded_chunks() -> None
     sizes = [len(json.dumps(v)) for _p, _k, v in table.changelog if v is not None]
     assert max(sizes) < CHUNK_BYTES + 50_000  # every changelog message stays small
     assert table.data["AAPL"]["pending_chunks"] > 3
-    assert len(Tickers(table, {}).get("AAPL")["pending"]) == 3000  # type: ignore[index]
+    assert len(Tickers(table, {}, {}).get("AAPL")["pending"]) == 3000  # type: ignore[index]
     asyncio.run(handle_scored_batch(rt, topics, table, [_passed(TS + 4_000_000)]))
     assert (
         table.data["AAPL"]["totals"]["items"] == 3000 and table.data["AAPL"]["pending_chunks"] == 0
