@@ -132,26 +132,39 @@ def _type_checking_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
+def _absolute_imports(tree: ast.AST) -> list[tuple[ast.Import | ast.ImportFrom, str]]:
+    """(statement, module) for every absolute import in `tree`, lazy ones included: each name
+    of `import a, b`, the module of `from m import x`."""
+    out: list[tuple[ast.Import | ast.ImportFrom, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node, node.module))
+    return out
+
+
 def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, imported module) for every absolute import of finsent code in `path`."""
+    """(line, imported module) for every absolute import of finsent code in `path`, those under
+    `if TYPE_CHECKING:` left out."""
     tree = ast.parse(path.read_text(), str(path))
     skip = _type_checking_lines(tree)
     out = []
-    for node in ast.walk(tree):
-        if node.lineno in skip if hasattr(node, "lineno") else False:
+    for node, module in _absolute_imports(tree):
+        if node.lineno in skip:
             continue
         if isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from pipeline import kafka_clients` imports the submodule, not the package face
-            pkg = (REPO / node.module.replace(".", "/")).is_dir()
-            for a in node.names:
-                sub = f"{node.module}.{a.name}"
-                is_module = pkg and (
-                    (REPO / sub.replace(".", "/")).is_dir()
-                    or (REPO / (sub.replace(".", "/") + ".py")).is_file()
-                )
-                out.append((node.lineno, sub if is_module else node.module))
+            out.append((node.lineno, module))
+            continue
+        # `from pipeline import kafka_clients` imports the submodule, not the package face
+        pkg = (REPO / module.replace(".", "/")).is_dir()
+        for a in node.names:
+            sub = f"{module}.{a.name}"
+            is_module = pkg and (
+                (REPO / sub.replace(".", "/")).is_dir()
+                or (REPO / (sub.replace(".", "/") + ".py")).is_file()
+            )
+            out.append((node.lineno, sub if is_module else module))
     return [(n, m) for n, m in out if m.split(".")[0] in ("pipeline", "models")]
 
 
@@ -206,19 +219,13 @@ def test_core_does_no_io_and_reads_no_clock() -> None:
     wrong = []
     for path in sorted((REPO / "pipeline" / "core").glob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
+        for node, n in _absolute_imports(tree):
+            top = n.split(".")[0]
+            if top != "pipeline" and top not in CORE_STDLIB:
+                wrong.append(f"{path.name}:{node.lineno} imports {n}")
+            if top == "pipeline" and not n.startswith("pipeline.core"):
+                wrong.append(f"{path.name}:{node.lineno} imports {n}")
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom) and getattr(node, "level", 0) == 0:
-                names = (
-                    [a.name for a in node.names]
-                    if isinstance(node, ast.Import)
-                    else [node.module or ""]
-                )
-                for n in names:
-                    top = n.split(".")[0]
-                    if top != "pipeline" and top not in CORE_STDLIB:
-                        wrong.append(f"{path.name}:{node.lineno} imports {n}")
-                    if top == "pipeline" and not n.startswith("pipeline.core"):
-                        wrong.append(f"{path.name}:{node.lineno} imports {n}")
             if isinstance(node, ast.Call):
                 f = node.func
                 name = (
@@ -240,15 +247,9 @@ def test_no_module_outside_dev_and_models_imports_torch() -> None:
         if unit in ("pipeline.dev", "models"):
             continue
         tree = ast.parse(path.read_text(), str(path))
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            wrong += [
-                f"{path.relative_to(REPO)}:{node.lineno}"
-                for n in names
-                if n.split(".")[0] in ("torch", "transformers")
-            ]
+        wrong += [
+            f"{path.relative_to(REPO)}:{node.lineno}"
+            for node, n in _absolute_imports(tree)
+            if n.split(".")[0] in ("torch", "transformers")
+        ]
     assert not wrong, wrong
