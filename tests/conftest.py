@@ -53,15 +53,14 @@ def shipped_scorer():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def clean_finsent_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """No FINSENT_* variable and no `.env` influence (the cwd is an empty tmp dir), and the
-    unknown-variable warnings reset; yields a copy of the cleaned environment for subprocesses
-    (with PYTHONPATH pointing at this checkout)."""
+def clean_finsent_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """On top of `_no_developer_environment` (settings stripped, an empty working directory):
+    the tool variables stripped too and the unknown-variable warnings reset; yields a copy of
+    the cleaned environment for subprocesses (with PYTHONPATH pointing at this checkout)."""
     from pipeline import config
 
     for key in [k for k in os.environ if k.upper().startswith("FINSENT_")]:
         monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(config, "_WARNED", set())
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
