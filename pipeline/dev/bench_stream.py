@@ -18,8 +18,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.dev.processes import spawn_worker
 from pipeline.kafka_clients import read_to_end
 
 HOT_TICKER = "AAPL"
@@ -180,13 +179,7 @@ def _measure(
     for it in items:
         prod.send(settings.news_topic, key=it["id"].encode(), value=json.dumps(it).encode())
     prod.flush()
-    with (tmp / "worker.log").open("wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn_worker({**os.environ, **env}, tmp / "worker.log")
     url = f"http://127.0.0.1:{port}"
     try:
         while _get(url + "/ready")[0] != 200:

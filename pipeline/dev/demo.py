@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.dev.processes import spawn_worker
 from pipeline.dev.sample import COMPANIES, generate
 
 if TYPE_CHECKING:
@@ -212,13 +212,7 @@ def start_worker(demo: Demo, env: dict[str, str], base_url: str) -> None:
     """Step 2b: a `finsent worker` subprocess with `env`, logging to the demo's temporary dir;
     returns once its /ready says so. A worker that exits or is not ready in time ends the demo
     with the tail of its log."""
-    with demo.worker_log.open("wb") as log:  # the child keeps its own descriptor
-        demo.worker = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    demo.worker = spawn_worker(env, demo.worker_log)
     deadline = time.monotonic() + WORKER_READY_S
     while (_get_json(f"{base_url}/ready") or {}).get("ready") is not True:
         if demo.worker.poll() is not None or time.monotonic() > deadline:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.dev.kafka_local import free_port
+from pipeline.dev.processes import spawn_worker
 from pipeline.stream.admin import create_topics
 
 
@@ -72,13 +72,7 @@ class Worker:
         self.env = env
         self.log_path = log_path or env.tmp / f"{env.prefix}-worker-{time.time_ns()}.log"
         full_env = {**os.environ, **env.env()}
-        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", "worker", "--log-level", "warning"],
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.proc = spawn_worker(full_env, self.log_path)
 
     @property
     def url(self) -> str:
