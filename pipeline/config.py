@@ -473,26 +473,6 @@ class Settings(BaseSettings):
 
         Raises `ConfigError` when a rule reads a window or half-life these settings do not
         have: the core would otherwise fail on every record's first snapshot."""
-        windows = [w.strip() for w in self.windows.split(",") if w.strip()]
-        half_lives = [h.strip() for h in self.half_lives.split(",") if h.strip()]
-        for rule in rules:
-            if rule.window not in windows:
-                raise ConfigError(
-                    f"alert rule {rule.name} reads window {rule.window}, which "
-                    f"FINSENT_WINDOWS={self.windows} does not have: add it, or set "
-                    f"FINSENT_RULES_PATH (now {self.rules_path}) to rules for these windows"
-                )
-            z_signal = rule.signal in ("sentiment_z", "volume_z")
-            if z_signal and rule.window != self.baseline_window.strip():
-                raise ConfigError(
-                    f"alert rule {rule.name} reads {rule.signal} on window {rule.window}; "
-                    f"z-scores exist for FINSENT_BASELINE_WINDOW={self.baseline_window} only"
-                )
-            if rule.signal == "decayed_score" and rule.decay not in half_lives:
-                raise ConfigError(
-                    f"alert rule {rule.name} reads half-life {rule.decay}, which "
-                    f"FINSENT_HALF_LIVES={self.half_lives} does not have"
-                )
         names = [w.strip() for w in self.windows.split(",") if w.strip()]
         agg = AggregationConfig(
             windows_ms={n: parse_duration_ms(n) for n in names},
@@ -503,6 +483,24 @@ class Settings(BaseSettings):
             baseline_min_windows=self.baseline_min_windows,
             min_volume=self.min_volume,
         )
+        for rule in rules:
+            if rule.window not in agg.windows_ms:
+                raise ConfigError(
+                    f"alert rule {rule.name} reads window {rule.window}, which "
+                    f"FINSENT_WINDOWS={self.windows} does not have: add it, or set "
+                    f"FINSENT_RULES_PATH (now {self.rules_path}) to rules for these windows"
+                )
+            z_signal = rule.signal in ("sentiment_z", "volume_z")
+            if z_signal and rule.window != agg.baseline_window:
+                raise ConfigError(
+                    f"alert rule {rule.name} reads {rule.signal} on window {rule.window}; "
+                    f"z-scores exist for FINSENT_BASELINE_WINDOW={self.baseline_window} only"
+                )
+            if rule.signal == "decayed_score" and rule.decay not in agg.half_lives_ms:
+                raise ConfigError(
+                    f"alert rule {rule.name} reads half-life {rule.decay}, which "
+                    f"FINSENT_HALF_LIVES={self.half_lives} does not have"
+                )
         return CoreConfig(
             aggregation=agg,
             max_tickers_per_item=self.max_tickers_per_item,
