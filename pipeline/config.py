@@ -84,6 +84,8 @@ NAMESPACED_TOPICS = (
     "scored_topic",
     "aggregates_topic",
     "alerts_topic",
+    "alert_marks_topic",
+    "review_topic",
 )
 
 
@@ -230,6 +232,12 @@ class Settings(BaseSettings):
     scored_topic: str = "sentiment.scored"
     aggregates_topic: str = "sentiment.aggregates"
     alerts_topic: str = "sentiment.alerts"
+    # Compacted, keyed by alert id: false-positive marks made through the API (`POST
+    # /alerts/{id}/false-positive`), joined to the alerts that `GET /alerts` returns.
+    alert_marks_topic: str = "sentiment.alert_marks"
+    # Items picked for human labelling (low confidence, disputed alert evidence, a sample):
+    # `finsent review export` reads it.
+    review_topic: str = "sentiment.review"
     dlq_suffix: str = ".dlq"
     # Empty = live. Set (e.g. `replay`), every topic above is `<namespace>.<topic>` and app_id
     # (consumer group, table changelogs) `<app_id>-<namespace>`: see `_apply_namespace`.

@@ -141,6 +141,8 @@ LIVE_TOPICS = {
     "scored_topic": "sentiment.scored",
     "aggregates_topic": "sentiment.aggregates",
     "alerts_topic": "sentiment.alerts",
+    "alert_marks_topic": "sentiment.alert_marks",
+    "review_topic": "sentiment.review",
 }
 
 

@@ -263,10 +263,17 @@ class Alert:
     summary: str
     evidence: tuple[Evidence, ...] = ()
 
+    @property
+    def id(self) -> str:
+        """Stable id: a rule fires at most once per ticker and window, so these four name it. The
+        API's false-positive marks and the review loop refer to an alert by it."""
+        return f"{self.rule}:{self.ticker}:{self.window}:{self.window_start_ms}"
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON value on `sentiment.alerts` (`"type": "alert"`), evidence included."""
         return {
             "type": "alert",
+            "id": self.id,
             "rule": self.rule,
             "ticker": self.ticker,
             "severity": self.severity,

@@ -17,6 +17,8 @@ from pipeline.kafka_clients import admin
 # The broker stamps each input record with its arrival time. Time retention then counts from
 # arrival, so a replay of old news is not deleted at once; event time travels in `published_at`.
 INPUT_TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}
+# An alert's false-positive mark is keyed by alert id; the newest mark per alert is all that counts.
+COMPACTED_CONFIG = {"cleanup.policy": "compact"}
 
 
 def topic_names(settings: Settings) -> list[str]:
@@ -31,6 +33,8 @@ def topic_names(settings: Settings) -> list[str]:
         settings.scored_topic + settings.dlq_suffix,
         settings.aggregates_topic,
         settings.alerts_topic,
+        settings.alert_marks_topic,
+        settings.review_topic,
     ]
 
 
@@ -51,7 +55,11 @@ def create_topics(settings: Settings, partitions: int | None = None) -> list[str
                         t,
                         n,
                         settings.replication_factor,
-                        topic_configs=INPUT_TOPIC_CONFIG if t in inputs else {},
+                        topic_configs=INPUT_TOPIC_CONFIG
+                        if t in inputs
+                        else COMPACTED_CONFIG
+                        if t == settings.alert_marks_topic
+                        else {},
                     )
                     for t in todo
                 ]

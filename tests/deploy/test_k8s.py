@@ -398,7 +398,10 @@ def test_topics_match_settings(docs: tuple[Doc, ...], settings_from_configmap: A
     from pipeline.stream.agents import CHANGELOG_CONFIG  # what a worker creates it with
 
     assert CHANGELOG_CONFIG.items() <= topics[changelog]["config"].items()
-    for name in topic_names(s):
+    from pipeline.stream.admin import COMPACTED_CONFIG  # what `finsent topics` creates
+
+    assert COMPACTED_CONFIG.items() <= topics[s.alert_marks_topic]["config"].items()
+    for name in set(topic_names(s)) - {s.alert_marks_topic}:
         assert topics[name]["config"]["cleanup.policy"] == "delete"
         assert int(topics[name]["config"]["retention.ms"]) > 0
 
