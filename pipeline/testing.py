@@ -186,6 +186,8 @@ def stream_runtime(
         scored_topic=InMemoryTopic(s.scored_topic),  # type: ignore[arg-type]
         aggregates_topic=InMemoryTopic(s.aggregates_topic),  # type: ignore[arg-type]
         alerts_topic=InMemoryTopic(s.alerts_topic),  # type: ignore[arg-type]
+        alert_marks_topic=InMemoryTopic(s.alert_marks_topic),  # type: ignore[arg-type]
+        review_topic=InMemoryTopic(s.review_topic),  # type: ignore[arg-type]
     )
     metrics = PipelineMetrics.create(
         CollectorRegistry(), s.watchlist_set(), sources=s.sources_set(), process=False

@@ -20,6 +20,8 @@ class Topics:
     scored_topic: TopicT
     aggregates_topic: TopicT
     alerts_topic: TopicT
+    alert_marks_topic: TopicT  # false-positive marks (API), keyed by alert id
+    review_topic: TopicT  # items picked for human labelling
 
 
 def declare(app: faust.App, settings: Settings) -> Topics:
@@ -47,4 +49,6 @@ def declare(app: faust.App, settings: Settings) -> Topics:
         scored_topic=topic(settings.scored_topic, acks=False),
         aggregates_topic=topic(settings.aggregates_topic),
         alerts_topic=topic(settings.alerts_topic),
+        alert_marks_topic=topic(settings.alert_marks_topic),
+        review_topic=topic(settings.review_topic),
     )
