@@ -76,6 +76,7 @@ class PipelineMetrics:
     ticker_mentions: Counter
     ticker_score: Gauge
     ticker_items: Gauge
+    ticker_unique: Gauge
     ticker_negative_ratio: Gauge
     ticker_positive_ratio: Gauge
     ticker_decayed: Gauge
@@ -236,6 +237,13 @@ class PipelineMetrics:
                 ["ticker", "window"],
                 registry=r,
             ),
+            # What the ticker alerts gate on: ten retweets of one tweet are ten items, one story.
+            ticker_unique=Gauge(
+                "finsent_ticker_window_unique_items",
+                "Unique stories in the current window (repeats and near-duplicates excluded)",
+                ["ticker", "window"],
+                registry=r,
+            ),
             ticker_negative_ratio=Gauge(
                 "finsent_ticker_negative_ratio",
                 "Share of new stories labelled negative in the current window",
@@ -297,6 +305,7 @@ class PipelineMetrics:
         gauges = (
             self.ticker_score,
             self.ticker_items,
+            self.ticker_unique,
             self.ticker_negative_ratio,
             self.ticker_positive_ratio,
             self.ticker_decayed,
@@ -314,6 +323,7 @@ class PipelineMetrics:
             return
         for name, w in snap.windows.items():
             self.ticker_items.labels(t, name).set(w.count)
+            self.ticker_unique.labels(t, name).set(w.unique)
             if w.mean_score is not None:
                 self.ticker_score.labels(t, name).set(w.mean_score)
             if w.share_negative is not None:

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import DEFAULT_RULES, REPO_DIR
-from pipeline.rules import load_doc
+from pipeline.rules import RulesError, load_doc
 
 RULES_FILE = Path("k8s/prometheus/finsent-rules.yml")
 PROMETHEUS_RULE = Path("k8s/components/prometheus-operator/prometheusrule.yaml")
@@ -46,6 +46,20 @@ SIGNAL_GAUGES: dict[str, tuple[str, str]] = {
     "decayed_score": ("finsent_ticker_decayed_score", "half_life"),
 }
 ITEMS_GAUGE = "finsent_ticker_window_items"
+UNIQUE_GAUGE = "finsent_ticker_window_unique_items"
+# Where a ticker alert's links point when alert_rules.yaml names no base URL: the in-cluster
+# Services, as k8s/ deploys them. Grafana: kube-prometheus-stack's (Service `<release>-grafana`,
+# port 80, namespace monitoring; the PrometheusRule's `release` label names the same release);
+# the API: the worker Service of k8s/base (any replica answers /alerts).
+DEFAULT_DASHBOARD_BASE_URL = "http://kube-prometheus-stack-grafana.monitoring.svc"
+DEFAULT_API_BASE_URL = "http://finsent-worker.finsent.svc:6066"
+# The ticker drill-down's uid (= grafana/build_dashboards.py DRILLDOWN_UID; tests check), and
+# the time range a link opens: Prometheus templates cannot see an alert's startsAt, so the link
+# shows the last 6 hours; the notification enricher (`finsent notify`) rewrites it to the range
+# around startsAt.
+DRILLDOWN_UID = "finsent-ticker-drilldown"
+LINK_RANGE = "from=now-6h&to=now"
+TICKER_Q = "{{ $labels.ticker | urlquery }}"
 MENTIONS = "finsent_ticker_mentions_total"
 # A worker run with FINSENT_NAMESPACE (a replay) says so on finsent_build_info; every alert and
 # recording rule drops that worker's series, so a replay of 2014 news pages nobody and stays out
@@ -69,7 +83,7 @@ def substitute(text: str, params: dict[str, Any], where: str) -> str:
 
     def repl(m: re.Match[str]) -> str:
         if m.group(1) not in values:
-            raise ValueError(f"{where}: unknown parameter ${{{m.group(1)}}}")
+            raise RulesError(f"{where}: unknown parameter ${{{m.group(1)}}}")
         return str(values[m.group(1)])
 
     return _PARAM_RE.sub(repl, text)
@@ -78,7 +92,9 @@ def substitute(text: str, params: dict[str, Any], where: str) -> str:
 def ticker_expr(spec: dict[str, Any], freshness: str | None = None) -> str:
     """The in-stream condition on the exported gauges: signal op threshold, gated on volume.
 
-    `and on (instance, ticker)` pairs the value with the item count of the same worker (a ticker
+    `min_items` gates on the window's items (repeats included), `min_unique` on its unique
+    stories (`finsent_ticker_window_unique_items`): a retweet storm of one story never pages.
+    `and on (instance, ticker)` pairs the value with the counts of the same worker (a ticker
     lives in one partition, so in one worker at a time). The gauges keep the last window's value
     until the ticker's next story, so with `ticker_rule_freshness` set the alert also needs a story
     in that much wall-clock time: a collapse followed by silence resolves instead of paging all
@@ -88,11 +104,12 @@ def ticker_expr(spec: dict[str, Any], freshness: str | None = None) -> str:
     gauge, label = SIGNAL_GAUGES[spec["signal"]]
     sel = spec.get("decay", "1h") if label == "half_life" else spec.get("window", "1h")
     expr = f'{gauge}{{{label}="{sel}"}} {spec["op"]} {float(spec["threshold"]):g}'
-    if int(spec.get("min_items", 0)) > 0:
-        expr += (
-            f'\nand on (instance, ticker) {ITEMS_GAUGE}{{window="{spec.get("window", "1h")}"}}'
-            f" >= {int(spec['min_items'])}"
-        )
+    for key, gate in (("min_items", ITEMS_GAUGE), ("min_unique", UNIQUE_GAUGE)):
+        if int(spec.get(key, 0)) > 0:
+            expr += (
+                f'\nand on (instance, ticker) {gate}{{window="{spec.get("window", "1h")}"}}'
+                f" >= {int(spec[key])}"
+            )
     if freshness:
         expr += f"\nand on (instance, ticker) increase({MENTIONS}[{freshness}]) > 0"
     return expr + "\n" + LIVE_ONLY
@@ -103,6 +120,18 @@ def _labels_template(text: str) -> str:
     return text.replace("{ticker}", "{{ $labels.ticker }}").replace("{value}", "{{ $value }}")
 
 
+def ticker_links(doc: dict[str, Any]) -> dict[str, str]:
+    """The link annotations of every ticker alert: `dashboard_url` (the ticker drill-down, its
+    `var-ticker` set, the last 6 hours) and `evidence_url` (the API's alerts of the ticker, with
+    their headlines), on the base URLs `dashboard_base_url` / `api_base_url` of the YAML."""
+    grafana = str(doc.get("dashboard_base_url") or DEFAULT_DASHBOARD_BASE_URL).rstrip("/")
+    api = str(doc.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    return {
+        "dashboard_url": f"{grafana}/d/{DRILLDOWN_UID}/?var-ticker={TICKER_Q}&{LINK_RANGE}",
+        "evidence_url": f"{api}/alerts?ticker={TICKER_Q}",
+    }
+
+
 def _alert(
     spec: dict[str, Any], expr: str, description: str, base_url: str, for_override: str | None
 ) -> dict[str, Any]:
@@ -110,9 +139,9 @@ def _alert(
     key or has an unknown severity, so a bad YAML fails the render and `--check`."""
     missing = [k for k in REQUIRED if not spec.get(k)]
     if missing:
-        raise ValueError(f"rule {spec.get('name')}: missing {missing}")
+        raise RulesError(f"rule {spec.get('name')}: missing {missing}")
     if spec["severity"] not in SEVERITIES:
-        raise ValueError(f"rule {spec['name']}: severity must be one of {SEVERITIES}")
+        raise RulesError(f"rule {spec['name']}: severity must be one of {SEVERITIES}")
     params = spec.get("params") or {}
     return {
         "alert": spec["name"],
@@ -136,7 +165,7 @@ def render_groups(doc: dict[str, Any], for_override: str | None = None) -> list[
     ]
     for r in recording:
         if r["record"].count(":") != 2:
-            raise ValueError(f"recording rule {r['record']}: name it level:metric:operations")
+            raise RulesError(f"recording rule {r['record']}: name it level:metric:operations")
     tickers = []
     for spec in doc.get("ticker_rules", []):
         desc = (
@@ -144,7 +173,9 @@ def render_groups(doc: dict[str, Any], for_override: str | None = None) -> list[
             + ' Current value: {{ $value | printf "%.2f" }}.'
         )
         expr = ticker_expr(spec, doc.get("ticker_rule_freshness"))
-        tickers.append(_alert(spec, expr, desc, base_url, for_override))
+        rule = _alert(spec, expr, desc, base_url, for_override)
+        rule["annotations"].update(ticker_links(doc))
+        tickers.append(rule)
     pipeline = [
         _alert(
             spec,

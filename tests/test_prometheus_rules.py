@@ -81,6 +81,18 @@ def test_every_alert_has_for_severity_annotations_and_a_runbook() -> None:
         assert name in runbook.read_text(), f"{runbook.name} does not name {name}"
 
 
+def test_every_ticker_alert_links_its_dashboard_and_evidence() -> None:
+    """The links a page carries (issue #17): expanded per alert by promtool in
+    tests/prometheus/ticker-alerts.test.yml; here, that no ticker rule lacks them."""
+    groups = yaml.safe_load((REPO_DIR / RULES_FILE).read_text())["groups"]
+    tickers = next(g for g in groups if g["name"] == "finsent.tickers")["rules"]
+    assert tickers
+    for rule in tickers:
+        ann = rule["annotations"]
+        assert "var-ticker={{ $labels.ticker | urlquery }}" in ann["dashboard_url"], rule["alert"]
+        assert ann["evidence_url"].endswith("/alerts?ticker={{ $labels.ticker | urlquery }}")
+
+
 def test_recording_rules_follow_level_metric_operations() -> None:
     groups = yaml.safe_load((REPO_DIR / RULES_FILE).read_text())["groups"]
     records = [r["record"] for g in groups for r in g["rules"] if "record" in r]

@@ -4,10 +4,12 @@ rule reads must be one the worker exports; and the committed render must be fres
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -17,6 +19,7 @@ from pipeline.config import DEFAULT_RULES, REPO_DIR, Settings
 from pipeline.metrics import PipelineMetrics
 from pipeline.rules import load_doc, load_ticker_rules
 from pipeline.rules_render import (
+    DRILLDOWN_UID,
     HELM_RULES_FILE,
     ITEMS_GAUGE,
     LIVE_ONLY,
@@ -24,11 +27,13 @@ from pipeline.rules_render import (
     PROMETHEUS_RULE,
     RULES_FILE,
     SIGNAL_GAUGES,
+    UNIQUE_GAUGE,
     render,
 )
 
 CONDITION = re.compile(r'^(\w+)\{(\w+)="([^"]+)"\} (<=|>=|<|>) (-?[\d.]+)')
 GATE = re.compile(ITEMS_GAUGE + r'\{window="([^"]+)"\} >= (\d+)')
+UNIQUE_GATE = re.compile(UNIQUE_GAUGE + r'\{window="([^"]+)"\} >= (\d+)')
 
 
 def _rendered_alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -72,11 +77,12 @@ def test_core_rule_equals_prometheus_rule(rule: Any) -> None:
     assert (gauge, label) == SIGNAL_GAUGES[rule.signal]
     assert selector == (rule.decay if label == "half_life" else rule.window)
     assert op == rule.op and float(threshold) == rule.threshold
-    gate = GATE.search(prom["expr"])
-    if rule.min_items:
-        assert gate and gate.group(1) == rule.window and int(gate.group(2)) == rule.min_items
-    else:
-        assert gate is None
+    for pattern, value in ((GATE, rule.min_items), (UNIQUE_GATE, rule.min_unique)):
+        gate = pattern.search(prom["expr"])
+        if value:
+            assert gate and gate.group(1) == rule.window and int(gate.group(2)) == value
+        else:
+            assert gate is None
     assert prom["labels"]["severity"] == rule.severity
 
 
@@ -158,3 +164,54 @@ def test_every_rule_leaves_out_namespaced_workers() -> None:
             # a rule that reads only recording rules (`level:metric:ops`) is already live-only
             raw = re.findall(r"(?<![:\w])finsent_\w+", rule["expr"].replace(LIVE_ONLY, ""))
             assert not raw or LIVE_ONLY in rule["expr"], rule.get("alert") or rule["record"]
+
+
+def test_volume_and_sentiment_rules_gate_on_unique_stories() -> None:
+    """The retweet-storm guard is in the shipped rules, in both evaluators (issue #17)."""
+    rules = {r.name: r for r in load_ticker_rules(DEFAULT_RULES)}
+    for name in ("VolumeSpike", "SentimentSurge", "SentimentCollapse"):
+        assert rules[name].min_unique >= 2, name
+        assert UNIQUE_GATE.search(_rendered_alerts(_committed_groups())[name]["expr"]), name
+
+
+def test_links_point_at_the_drilldown_dashboard_and_the_worker_service() -> None:
+    """dashboard_url names the drill-down dashboard that grafana/build_dashboards.py builds, with
+    its `ticker` variable; evidence_url the worker Service of k8s/base and its port."""
+    board = json.loads((REPO_DIR / "k8s/base/dashboards/ticker-drilldown.json").read_text())
+    assert board["uid"] == DRILLDOWN_UID
+    assert "ticker" in {v["name"] for v in board["templating"]["list"]}
+    service = yaml.safe_load((REPO_DIR / "k8s/base/service.yaml").read_text())
+    port = service["spec"]["ports"][0]["port"]
+    doc = load_doc(DEFAULT_RULES)
+    ticker_group = next(g for g in _committed_groups() if g["name"] == "finsent.tickers")
+    for rule in ticker_group["rules"]:
+        ann = rule["annotations"]
+        dash = urlsplit(ann["dashboard_url"].replace("{{ $labels.ticker | urlquery }}", "BA"))
+        assert f"{dash.scheme}://{dash.netloc}" == doc["dashboard_base_url"].rstrip("/")
+        assert dash.path == f"/d/{DRILLDOWN_UID}/"
+        assert parse_qs(dash.query) == {"var-ticker": ["BA"], "from": ["now-6h"], "to": ["now"]}
+        evidence = urlsplit(ann["evidence_url"].replace("{{ $labels.ticker | urlquery }}", "BA"))
+        assert f"{evidence.scheme}://{evidence.netloc}" == doc["api_base_url"].rstrip("/")
+        assert evidence.path == "/alerts" and parse_qs(evidence.query) == {"ticker": ["BA"]}
+    assert (
+        doc["api_base_url"]
+        .rstrip("/")
+        .endswith(f"{service['metadata']['name']}.finsent.svc:{port}")
+    )
+
+
+def test_the_unique_gauge_is_the_window_unique_count_and_moves_with_the_ticker() -> None:
+    """What the Prometheus gate reads is `WindowStats.unique`, the core gate's count; a ticker
+    that moves to another worker takes it along (no stale count left to open the gate)."""
+    from pipeline.core.records import Snapshot, WindowStats
+
+    m = PipelineMetrics.create(CollectorRegistry(), ["AAPL", "MSFT"], ["news.raw"], process=False)
+    for ticker in ("AAPL", "MSFT"):
+        w = WindowStats(ticker, "1h", 0, 3_600_000, 40, 3, 37, -0.25, 2.0, 1, 0, 2)
+        m.observe_snapshot(Snapshot(ticker, 10, {"1h": w}, {}, None, 9.0, 30), "1h")
+    labels = {"ticker": "AAPL", "window": "1h"}
+    assert m.registry.get_sample_value(UNIQUE_GAUGE, labels) == 3
+    assert m.registry.get_sample_value(ITEMS_GAUGE, labels) == 40
+    m.forget_ticker("AAPL")
+    assert m.registry.get_sample_value(UNIQUE_GAUGE, labels) is None
+    assert m.registry.get_sample_value(UNIQUE_GAUGE, {**labels, "ticker": "MSFT"}) == 3

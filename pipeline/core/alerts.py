@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.core.records import Alert, Evidence, Snapshot
+from pipeline.core.records import Alert, Evidence, Snapshot, WindowStats
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -23,15 +23,20 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 # Signals a ticker rule may read from a Snapshot, and the gauge Prometheus reads for it.
 SIGNALS = ("sentiment_z", "volume_z", "decayed_score", "mean_score")
+# Which window items explain an alert (`_pick_evidence`).
+EVIDENCE = ("negative", "positive", "any")
 
 
 @dataclass(frozen=True)
 class Rule:
     """One ticker alert rule from `alert_rules.yaml`: fire when `signal` `op` `threshold` holds
-    and the rule's `window` has at least `min_items` items (repeats included).
+    and the rule's `window` has at least `min_items` items (repeats included) and at least
+    `min_unique` unique stories (repeats and near-duplicates excluded: `WindowStats.unique`).
 
-    The same definition is rendered for Prometheus (`pipeline.rules`); an unknown signal or
-    operator is refused when the rule is built, so a typo fails the load, not the pager."""
+    `min_unique` is the gate that matters: ten retweets of one tweet are ten items but one
+    story, and must not page. The same definition is rendered for Prometheus
+    (`pipeline.rules_render`); an unknown signal or operator or a negative gate is refused when
+    the rule is built, so a typo fails the load, not the pager."""
 
     name: str
     signal: str
@@ -39,6 +44,7 @@ class Rule:
     threshold: float
     window: str = "1h"
     min_items: int = 0
+    min_unique: int = 0
     severity: str = "warning"
     summary: str = ""
     evidence: str = "any"  # which items explain it: negative | positive | any
@@ -49,6 +55,21 @@ class Rule:
             raise ValueError(f"rule {self.name}: unknown signal {self.signal!r}; one of {SIGNALS}")
         if self.op not in OPS:
             raise ValueError(f"rule {self.name}: unknown op {self.op!r}; one of {tuple(OPS)}")
+        for gate in ("min_items", "min_unique"):
+            value = getattr(self, gate)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"rule {self.name}: {gate} must be a whole number >= 0, not {value!r}"
+                )
+        if self.evidence not in EVIDENCE:
+            raise ValueError(
+                f"rule {self.name}: unknown evidence {self.evidence!r}; one of {EVIDENCE}"
+            )
+
+    def gated(self, win: WindowStats) -> bool:
+        """Whether `win` is too thin for this rule: fewer items or fewer unique stories than
+        the rule's gates. A retweet storm of one story has many items but one unique."""
+        return win.count < self.min_items or win.unique < self.min_unique
 
 
 def value_of(rule: Rule, snap: Snapshot) -> float | None:
@@ -92,7 +113,7 @@ def evaluate(
     for rule in rules:
         value = value_of(rule, snap)
         win = snap.windows[rule.window]
-        if value is None or win.count < rule.min_items or not OPS[rule.op](value, rule.threshold):
+        if value is None or rule.gated(win) or not OPS[rule.op](value, rule.threshold):
             continue
         if fired.get(rule.name) == win.start_ms:
             continue
