@@ -41,6 +41,8 @@ class Env:
             "FINSENT_SCORED_TOPIC": f"{p}.sentiment.scored",
             "FINSENT_AGGREGATES_TOPIC": f"{p}.sentiment.aggregates",
             "FINSENT_ALERTS_TOPIC": f"{p}.sentiment.alerts",
+            "FINSENT_ALERT_MARKS_TOPIC": f"{p}.sentiment.alert_marks",
+            "FINSENT_REVIEW_TOPIC": f"{p}.sentiment.review",
             "FINSENT_PARTITIONS": "2",
             "FINSENT_WEB_PORT": str(self.web_port),
             "FINSENT_WEB_HOST": "127.0.0.1",
