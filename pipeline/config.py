@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.aggregate import AggregationConfig
 from pipeline.core.alerts import Rule
+from pipeline.core.review import ReviewConfig
 from pipeline.core.step import CoreConfig
 from pipeline.core.windows import format_duration_ms, parse_duration_ms
 from pipeline.errors import ConfigError
@@ -72,11 +73,15 @@ DURATION_HELP = "a number and a unit ms|s|m|h|d, e.g. 250ms, 90s, 5m, 1h, 1d"
 # Kafka's legal topic / group characters (kafka.common.internals.Topic).
 KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:(\d{1,5}))?")
-SECRET_FIELDS = frozenset({"sasl_password"})
+SECRET_FIELDS = frozenset({"sasl_password", "notify_target_url"})
+# `finsent notify`: the message shapes it posts (pipeline/notify/message.py).
+NOTIFY_FORMATS = ("slack", "json")
+HTTP_URL = re.compile(r"https?://[^\s/?#]+(/[^\s]*)?")
 # The analytics defaults live in the core's config dataclasses; the settings show them as
 # FINSENT_* strings (one place for every default).
 _CORE = CoreConfig()
 _AGG = _CORE.aggregation
+_REVIEW = ReviewConfig()
 # The topic settings a namespace prefixes (`Settings._apply_namespace`); the DLQs derive from them.
 NAMESPACED_TOPICS = (
     "news_topic",
@@ -261,6 +266,21 @@ class Settings(BaseSettings):
     watchlist: str = DEFAULT_WATCHLIST
     web_port: int = Field(6066, ge=1, le=65535)
     web_host: str = "0.0.0.0"
+    # The URL the other workers reach this one's web server at (faust's canonical_url, shared in
+    # the group's assignment): the query API forwards /tickers/T to the worker that owns T.
+    # Default http://<hostname>:<web_port>; in Kubernetes the pod IP (k8s/base sets it).
+    web_canonical_url: str | None = None
+    # HTTP API access (pipeline/stream/auth.py): writing and costly endpoints (POST /score,
+    # false-positive marks) always need `Authorization: Bearer <token>`, the token read from this
+    # file (a mounted secret; re-read when it changes). Unset: those endpoints are off (403).
+    api_token_file: Path | None = None
+    api_read_auth: bool = False  # GET /tickers*, /alerts need the token too
+    metrics_auth: bool = False  # GET /metrics needs the token too (Prometheus: authorization)
+    api_score_max_texts: int = Field(64, ge=1, le=1024)  # texts per POST /score
+    # The alert index behind GET /alerts: every worker follows sentiment.alerts from this far
+    # back (by Kafka timestamp) and keeps at most this many alerts, newest first.
+    api_alerts_horizon: str = "7d"
+    api_alerts_keep: int = Field(10_000, ge=1)
     stall_after_s: float = Field(
         120.0, gt=0
     )  # liveness: no commit moved for this long while lag > 0
@@ -301,8 +321,46 @@ class Settings(BaseSettings):
     # E-mails, phone numbers and handles masked in the text on scored records, alert evidence and
     # the API (pipeline/core/privacy.py); the dead-letter topics keep the original bytes.
     mask_personal_data: bool = _CORE.mask_personal_data
+    # Review loop (pipeline/core/review.py): items scored with a confidence below this, and a
+    # deterministic sample of the rest, go to the review topic, one pick per story per TTL, at
+    # most this many a minute of event time (0: review off).
+    review_confidence: float = _REVIEW.confidence_below
+    review_sample_rate: float = _REVIEW.sample_rate
+    review_max_per_minute: int = _REVIEW.max_per_minute
+    review_story_ttl: str = format_duration_ms(_REVIEW.story_ttl_ms)
+
+    # Alert notifications (`finsent notify`, pipeline/notify/): Alertmanager's webhook in, each
+    # firing ticker alert with its top headlines from the API (GET /alerts), one message out to
+    # the target webhook. The target URL is a credential (a Slack webhook): prefer the _FILE.
+    notify_port: int = Field(9095, ge=1, le=65535)
+    notify_target_url: SecretStr | None = None
+    notify_target_url_file: Path | None = None
+    notify_api_url: str = "http://finsent-worker:6066"  # the worker Service: any replica answers
+    notify_timeout_s: float = Field(2.0, gt=0, le=30)  # per API call; then sent without headlines
+    notify_headlines: int = Field(5, ge=1, le=10)
+    notify_format: str = "slack"  # slack (text + blocks) | json (the same, plus the alerts)
 
     # -- validation: every value checked when Settings() is built (messages: describe_...) ---
+
+    @field_validator("review_confidence", "review_sample_rate")
+    @classmethod
+    def _share(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError("expected a number from 0 to 1 (e.g. 0.6; 0 picks nothing)")
+        return v
+
+    @field_validator("review_max_per_minute")
+    @classmethod
+    def _per_minute(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("expected a whole number of items a minute, 0 or more (0: review off)")
+        return v
+
+    @field_validator("review_story_ttl")
+    @classmethod
+    def _review_ttl(cls, v: str) -> str:
+        _duration(v)
+        return v
 
     @field_validator("security_protocol")
     @classmethod
@@ -318,6 +376,25 @@ class Settings(BaseSettings):
     @classmethod
     def _provider(cls, v: str) -> str:
         return _one_of(v, PROVIDERS)
+
+    @field_validator("notify_format")
+    @classmethod
+    def _notify_format(cls, v: str) -> str:
+        return _one_of(v, NOTIFY_FORMATS)
+
+    @field_validator("notify_api_url")
+    @classmethod
+    def _notify_api_url(cls, v: str) -> str:
+        if not HTTP_URL.fullmatch(v.strip()):
+            raise ValueError("expected an http(s) URL, e.g. http://finsent-worker:6066")
+        return v.strip().rstrip("/")
+
+    @field_validator("notify_target_url")
+    @classmethod
+    def _notify_target_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not HTTP_URL.fullmatch(v.get_secret_value().strip()):
+            raise ValueError("expected an http(s) URL (the destination webhook)")
+        return v
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -430,6 +507,40 @@ class Settings(BaseSettings):
             raise ValueError(f"{bad[0]!r}: expected names of A-Z a-z 0-9 _ . - (e.g. newswire)")
         return v
 
+    @field_validator("web_canonical_url")
+    @classmethod
+    def _canonical_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?/?", v.strip()):
+            raise ValueError(f"{v!r}: expected http://host:port (how other workers reach this one)")
+        return v.strip().rstrip("/") if v else v
+
+    @field_validator("api_alerts_horizon")
+    @classmethod
+    def _alerts_horizon(cls, v: str) -> str:
+        parse_duration_ms(v)  # ValueError names the accepted forms
+        return v
+
+    @model_validator(mode="after")
+    def _auth_needs_a_token(self) -> Settings:
+        """Reads or /metrics behind a token need the token file: else nobody could read them."""
+        for flag in ("api_read_auth", "metrics_auth"):
+            if getattr(self, flag) and self.api_token_file is None:
+                raise ValueError(
+                    f"{env_name(flag)}=true needs FINSENT_API_TOKEN_FILE (the bearer token's file)"
+                )
+        return self
+
+    def canonical_url(self) -> str:
+        """How the other workers reach this one: FINSENT_WEB_CANONICAL_URL, else faust's default
+        (http://<hostname>:<FINSENT_WEB_PORT>)."""
+        import socket
+
+        return self.web_canonical_url or f"http://{socket.gethostname()}:{self.web_port}"
+
+    def alerts_horizon_ms(self) -> int:
+        """FINSENT_API_ALERTS_HORIZON in ms: how far back GET /alerts can see."""
+        return parse_duration_ms(self.api_alerts_horizon)
+
     @model_validator(mode="after")
     def _baseline_is_a_window(self) -> Settings:
         """FINSENT_BASELINE_WINDOW must be one of FINSENT_WINDOWS: the core sizes the z-score
@@ -446,10 +557,25 @@ class Settings(BaseSettings):
         """Raise `ConfigError` naming the variable when a configured secret or certificate file
         is missing: checked by the commands that connect, not at build time (a pod's mounted
         files do not exist where its config is rendered or tested)."""
-        for field in ("sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        for field in (
+            "sasl_password_file",
+            "ssl_cafile",
+            "ssl_certfile",
+            "ssl_keyfile",
+            "api_token_file",
+        ):
             path = getattr(self, field)
             if path is not None and not Path(path).is_file():
                 raise ConfigError(f"{env_name(field)}={str(path)!r} is invalid: no such file")
+
+    def review_config(self) -> ReviewConfig:
+        """The review selection's plain values (FINSENT_REVIEW_*), for the scoring stage."""
+        return ReviewConfig(
+            confidence_below=self.review_confidence,
+            sample_rate=self.review_sample_rate,
+            max_per_minute=self.review_max_per_minute,
+            story_ttl_ms=parse_duration_ms(self.review_story_ttl),
+        )
 
     def sources_set(self) -> frozenset[str]:
         """FINSENT_SOURCES as lower-case `source` label values (`PipelineMetrics.source_label`); any
@@ -465,6 +591,31 @@ class Settings(BaseSettings):
         """FINSENT_WATCHLIST upper-cased: the tickers with Prometheus series of their own (the
         others are summed under ticker="other")."""
         return frozenset(t.strip().upper() for t in self.watchlist.split(",") if t.strip())
+
+    def notify_target(self) -> str:
+        """The destination webhook of `finsent notify`: FINSENT_NOTIFY_TARGET_URL, else the
+        contents of FINSENT_NOTIFY_TARGET_URL_FILE (read at each call: a rotated secret is
+        picked up). Raises `ConfigError` naming the variable when neither gives a URL."""
+        if self.notify_target_url is not None:
+            return self.notify_target_url.get_secret_value().strip()
+        path = self.notify_target_url_file
+        if path is None:
+            raise ConfigError(
+                "FINSENT_NOTIFY_TARGET_URL is not set: `finsent notify` needs the destination "
+                "webhook URL (or FINSENT_NOTIFY_TARGET_URL_FILE, a file holding it)"
+            )
+        try:
+            url = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            raise ConfigError(
+                f"FINSENT_NOTIFY_TARGET_URL_FILE={str(path)!r} is invalid: no such readable file"
+            ) from None
+        if not HTTP_URL.fullmatch(url):
+            raise ConfigError(
+                f"FINSENT_NOTIFY_TARGET_URL_FILE={str(path)!r} is invalid: expected the file "
+                "to hold an http(s) URL"
+            )
+        return url
 
     def sasl_secret(self) -> str | None:
         """The SASL password: FINSENT_SASL_PASSWORD, else the contents of FINSENT_SASL_PASSWORD_FILE

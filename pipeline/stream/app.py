@@ -73,6 +73,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        # Shared in the group's assignment: the query API forwards to a ticker's owner by it.
+        canonical_url=settings.canonical_url(),
         web_in_thread=False,
         datadir=str(settings.data_dir / "faust"),
         # Table changelogs use the app defaults: JSON keys (ticker) and JSON values (core state).

@@ -9,7 +9,10 @@ writes what:
 - `TickerIndex`: written by the aggregation stage (which tickers it holds, their waiting
   records, when each is next due); trimmed at revocation;
 - `ProgressReporter` (`watermarks.py`): written by the scoring stage, sent as watermark records;
-- `Unpublished`: the aggregation's changelog writes and window updates not yet sent.
+- `ReviewSelection`: written by the scoring stage (which stories went to review, its bucket);
+- `Unpublished`: the aggregation's changelog writes and window updates not yet sent;
+- `AlertIndex` (`alert_index.py`): written by its follower task (and a false-positive mark);
+  read by GET /alerts.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
 from pipeline.core.scoring import Scorer
+from pipeline.core.review import ReviewConfig, ReviewState, initial
 from pipeline.core.step import CoreConfig
 from pipeline.core.symbols import SymbolTable
 from pipeline.metrics import PipelineMetrics
+from pipeline.stream.alert_index import AlertIndex
+from pipeline.stream.auth import Policy
 from pipeline.stream.watermarks import ProgressReporter
 
 if TYPE_CHECKING:  # the worker's entry module stays importable without loading faust
@@ -122,6 +128,26 @@ class Unpublished:
         self.updates = {k: v for k, v in self.updates.items() if v[0] not in gone}
 
 
+@dataclass
+class ReviewSelection:
+    """The review loop's selection state (`pipeline.core.review`); owned by the scoring stage,
+    which replaces `state` only once a batch's outputs are all stored (a batch that fails is
+    selected again when it is redelivered).
+
+    In worker memory, not in a changelogged table: after a restart or a rebalance the bucket
+    starts full and the picked stories are forgotten, so a story may be reviewed twice. That
+    costs a labeller a minute, not a wrong signal, and keeps the scoring stage free of state
+    writes (issue #14 watches its throughput)."""
+
+    config: ReviewConfig = field(default_factory=ReviewConfig)
+    state: ReviewState = field(default_factory=lambda: initial(ReviewConfig()))
+
+    @classmethod
+    def of(cls, config: ReviewConfig) -> ReviewSelection:
+        """A fresh selection for `config` (a full bucket, no story picked yet)."""
+        return cls(config, initial(config))
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything a stream handler needs, built once by `worker.build_runtime`."""
@@ -137,3 +163,9 @@ class Runtime:
     health: Health = field(default_factory=Health)
     tickers: TickerIndex = field(default_factory=TickerIndex)
     unpublished: Unpublished = field(default_factory=Unpublished)
+    review: ReviewSelection = field(default_factory=ReviewSelection)
+    # The query API: who may call what (writes are off without a token file), and the alerts
+    # GET /alerts answers from (filled by `alert_index.follow`, its one writer besides the
+    # false-positive endpoint's own mark).
+    access: Policy = field(default_factory=lambda: Policy(None))
+    alerts: AlertIndex = field(default_factory=AlertIndex)

@@ -1,4 +1,5 @@
-"""HTTP endpoints on the faust web server: /metrics (Prometheus), /ready, /live, /tickers/{t}.
+"""HTTP endpoints on the faust web server: /metrics (Prometheus), /ready, /live; the query API
+(/tickers, /alerts, /score) is in `api.py`.
 
 Liveness watches for faust's known failure mode, the silent stall: a consumer that makes no
 progress while its lag grows. It fails only then, so a quiet market never restarts a healthy pod.
@@ -9,11 +10,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline.core import aggregate
+from pipeline.stream import api
+from pipeline.stream.auth import Access
 from pipeline.stream.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -37,11 +38,15 @@ def stalled(rt: Runtime, now_monotonic: float, busy: bool = False) -> bool:
 
 def register(rt: Runtime, stages: Stages) -> None:
     """The worker's HTTP pages and the lag timer behind /live, on `rt.app`'s web server."""
-    app, table = rt.app, stages.table
+    app = rt.app
 
     @app.page("/metrics")
     async def metrics(web: View, request: Request) -> Response:
-        """Prometheus scrape: this worker's own registry (not prometheus_client's global one)."""
+        """Prometheus scrape: this worker's own registry (not prometheus_client's global one);
+        behind the bearer token with FINSENT_METRICS_AUTH=true."""
+        denied = api.refused(rt, web, request, Access.METRICS)
+        if denied is not None:
+            return denied
         return web.bytes(
             generate_latest(rt.metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0]
         )
@@ -76,34 +81,7 @@ def register(rt: Runtime, stages: Stages) -> None:
         }
         return web.json(body, status=503 if bad else 200)
 
-    @app.page("/tickers/{ticker}")
-    async def ticker(web: View, request: Request, ticker: str) -> Response:
-        """Current analytics of one ticker held by this worker (404 if another worker holds it).
-
-        Only the active owner answers: the in-memory table also keeps the state of partitions
-        revoked in a rebalance, which may be behind (there are no standby replicas, `app.py`).
-        """
-        ticker = ticker.upper()
-        partition = app.consumer.key_partition(rt.settings.scored_topic, ticker.encode())
-        tp = TP(rt.settings.scored_topic, partition) if partition is not None else None
-        if tp is not None and not stages.aggregate.cursor.owns(tp):
-            return web.json({"error": f"{ticker} is held by another worker"}, status=404)
-        state = table.get(ticker)
-        if state is None:
-            return web.json({"error": f"no state for {ticker} on this worker"}, status=404)
-        snap = aggregate.snapshot(state, rt.core.aggregation)
-        return web.json(
-            {
-                "ticker": snap.ticker,
-                "event_ms": snap.event_ms,
-                "windows": {k: v.to_dict() for k, v in snap.windows.items()},
-                "decayed": dict(snap.decayed),
-                "sentiment_z": snap.sentiment_z,
-                "volume_z": snap.volume_z,
-                "totals": state["totals"],
-                "pending": state.get("pending_count", 0),  # waiting for the watermark
-            }
-        )
+    api.register(rt, stages)
 
     @app.timer(2.0)
     async def update_lag() -> None:

@@ -28,7 +28,9 @@ from pipeline.core.scoring import Scorer
 from pipeline.metrics import PipelineMetrics
 from pipeline.reference import load_symbols
 from pipeline.rules import load_ticker_rules
-from pipeline.stream.runtime import Health, InputLayout, Runtime
+from pipeline.stream.alert_index import AlertIndex
+from pipeline.stream.auth import Policy
+from pipeline.stream.runtime import Health, InputLayout, ReviewSelection, Runtime
 from pipeline.stream.watermarks import ProgressReporter
 
 if TYPE_CHECKING:
@@ -154,6 +156,11 @@ def build_runtime(
         layout=layout,
         progress=ProgressReporter(settings.idle_timeout_s),
         health=Health(model_loaded=True, last_progress_monotonic=time.monotonic()),
+        review=ReviewSelection.of(settings.review_config()),
+        access=Policy.from_settings(
+            settings.api_token_file, settings.api_read_auth, settings.metrics_auth
+        ),
+        alerts=AlertIndex(keep=settings.api_alerts_keep),
     )
     stages = agents.register(rt)
     web.register(rt, stages)
