@@ -24,6 +24,7 @@ import numpy as np
 from models import TRAIN_HINT
 from models.card import build_manifest, render_card
 from models.evaluate import validation_metrics
+from models.reference import write_reference
 from models.rowquant import quantize_per_row
 from pipeline.core.records import LABELS
 
@@ -267,6 +268,8 @@ def run(args: argparse.Namespace) -> int:
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     manifest = build_manifest(args, out, files, labels, metrics, report)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if val_path.exists():  # the drift reference: the shipped file's predictions on the split
+        manifest["reference"] = write_reference(out, val_path)
     notes = Path(args.card_notes).read_text() if args.card_notes else ""
     (out / "README.md").write_text(render_card(manifest, report, notes))
     log.info("wrote %s (%s)", out, manifest["version"])

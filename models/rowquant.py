@@ -37,6 +37,7 @@ import numpy as np
 
 from models.artifacts import per_row_quantization, sha256
 from models.evaluate import validation_metrics
+from models.reference import write_reference
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +310,8 @@ def rebuild_bundle(bundle: Path, val: Path | None, work: Path) -> dict[str, Any]
         manifest["metrics"] = metrics
     shutil.move(str(int8), bundle / int8_name)
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if val is not None:  # the drift reference describes the int8 file: measure the new one
+        manifest["reference"] = write_reference(bundle, val)
     return manifest
 
 

@@ -37,6 +37,9 @@ def test_export_parity_and_int8_agreement(tiny_trained: Path, tmp_path: Path) ->
     assert set(manifest["files"]) == {"int8", "fp32"}
     assert manifest["metrics"]["onnx_fp32_vs_torch_max_abs_logit_diff"] < 1e-4
     assert manifest["metrics"]["int8_fp32_label_agreement"] >= 0.8
+    # the drift reference: the shipped int8 file's predictions on the checkpoint's val.jsonl
+    assert manifest["reference"]["n"] == manifest["metrics"]["validation"]["n"]
+    assert manifest["reference"]["model_sha256"] == manifest["sha256"]["model.int8.onnx"]
     assert (out / "README.md").read_text().count("non-commercial") >= 1
 
     # independent parity check on texts of different lengths (dynamic batch and sequence axes)

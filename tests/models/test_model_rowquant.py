@@ -85,3 +85,6 @@ def test_rebuild_from_fp16(bundle: Path, tmp_path: Path) -> None:
     scorer = OnnxScorer.load(copy, provider="cpu")  # sha256 in the manifest matches
     assert scorer.version == manifest["version"] and scorer.path.name == "model.int8.onnx"
     assert manifest["metrics"]["validation"]["n"] == len(TEXTS)
+    # the drift reference is measured again, on the rebuilt int8 file
+    assert manifest["reference"]["n"] == len(TEXTS)
+    assert manifest["reference"]["model_sha256"] == manifest["sha256"]["model.int8.onnx"]
