@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the core over a feed in-process and evaluate vs prices",
     ),
     "rules": ("pipeline.rules_render", "render alert rules to Prometheus / PrometheusRule YAML"),
+    "notify": ("pipeline.notify.server", "add headlines and links to Alertmanager notifications"),
     "pretrain": (
         "models.pretrain",
         "domain-adaptive masked-LM pre-training on unlabelled text [needs finsent[train]]",

@@ -338,6 +338,56 @@ class PipelineMetrics:
         self.ticker_volume_z.labels(t, baseline_window).set(snap.volume_z or 0.0)
 
 
+# `finsent notify`: why an alert went out without headlines (pipeline/notify/server.py).
+ENRICH_FAILURES = ("timeout", "unreachable", "http_status", "bad_response", "token")
+
+
+@dataclass(frozen=True)
+class NotifyMetrics:
+    """The metrics of `finsent notify` (the notification enricher), on its own registry: how many
+    notifications went out, how many alerts carried headlines, and why the others did not."""
+
+    registry: CollectorRegistry
+    notifications: Counter
+    alerts: Counter
+    enrichment_failures: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> NotifyMetrics:
+        """All metrics on `registry`, every label value pre-created (rate() sees a 0 first)."""
+        r = registry if registry is not None else CollectorRegistry()
+        m = cls(
+            registry=r,
+            notifications=Counter(
+                "finsent_notify_notifications",
+                "Alertmanager notifications handled: forwarded, forward_failed (answered 502, "
+                "Alertmanager retries), bad_request",
+                ["outcome"],
+                registry=r,
+            ),
+            alerts=Counter(
+                "finsent_notify_alerts",
+                "Alerts forwarded: enriched (headlines), not_enriched (API failed or no match), "
+                "plain (not a firing ticker alert)",
+                ["result"],
+                registry=r,
+            ),
+            enrichment_failures=Counter(
+                "finsent_notify_enrichment_failures",
+                "Evidence API calls that gave no evidence (the alert went out without headlines)",
+                ["reason"],
+                registry=r,
+            ),
+        )
+        for outcome in ("forwarded", "forward_failed", "bad_request"):
+            m.notifications.labels(outcome=outcome)
+        for result in ("enriched", "not_enriched", "plain"):
+            m.alerts.labels(result=result)
+        for reason in ENRICH_FAILURES:
+            m.enrichment_failures.labels(reason=reason)
+        return m
+
+
 def _dist_version(*names: str) -> str:
     """Installed version of the first of `names` found (one package, several names), else "none"."""
     for name in names:
