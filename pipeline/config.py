@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.aggregate import AggregationConfig
 from pipeline.core.alerts import Rule
+from pipeline.core.drift import DEFAULT_HALF_LIFE_MS
 from pipeline.core.review import ReviewConfig
 from pipeline.core.step import CoreConfig
 from pipeline.core.windows import format_duration_ms, parse_duration_ms
@@ -321,6 +322,9 @@ class Settings(BaseSettings):
     # E-mails, phone numbers and handles masked in the text on scored records, alert evidence and
     # the API (pipeline/core/privacy.py); the dead-letter topics keep the original bytes.
     mask_personal_data: bool = _CORE.mask_personal_data
+    # Model drift (pipeline/core/drift.py): the half-life of each source's window of what was
+    # scored, compared with the model's reference (by the records' arrival time).
+    drift_half_life: str = format_duration_ms(DEFAULT_HALF_LIFE_MS)
     # Review loop (pipeline/core/review.py): items scored with a confidence below this, and a
     # deterministic sample of the rest, go to the review topic, one pick per story per TTL, at
     # most this many a minute of event time (0: review off).
@@ -474,7 +478,7 @@ class Settings(BaseSettings):
         _duration_list(v)
         return v
 
-    @field_validator("baseline_window", "novelty_ttl")
+    @field_validator("baseline_window", "novelty_ttl", "drift_half_life")
     @classmethod
     def _positive_duration(cls, v: str) -> str:
         _duration(v)
@@ -536,6 +540,10 @@ class Settings(BaseSettings):
         import socket
 
         return self.web_canonical_url or f"http://{socket.gethostname()}:{self.web_port}"
+
+    def drift_half_life_ms(self) -> int:
+        """FINSENT_DRIFT_HALF_LIFE in ms: how fast the model-drift windows forget."""
+        return parse_duration_ms(self.drift_half_life)
 
     def alerts_horizon_ms(self) -> int:
         """FINSENT_API_ALERTS_HORIZON in ms: how far back GET /alerts can see."""

@@ -26,7 +26,8 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from pipeline.core.records import Snapshot, Verdict
+from pipeline.core.drift import DISTRIBUTIONS, Reading, confidence_edges
+from pipeline.core.records import LABELS, Snapshot, Verdict
 from pipeline.core.validate import REASONS
 
 OTHER = "other"
@@ -82,6 +83,11 @@ class PipelineMetrics:
     ticker_decayed: Gauge
     ticker_sentiment_z: Gauge
     ticker_volume_z: Gauge
+    model_drift: Gauge
+    model_drift_items: Gauge
+    model_label_share: Gauge
+    model_reference_label_share: Gauge
+    model_confidence: Histogram
 
     @classmethod
     def create(
@@ -275,6 +281,40 @@ class PipelineMetrics:
                 ["ticker", "window"],
                 registry=r,
             ),
+            # Model drift (pipeline/core/drift.py), per bounded `source`: set by the scoring
+            # stage after each batch, only when the model's manifest has a drift reference.
+            model_drift=Gauge(
+                "finsent_model_drift",
+                "Divergence of what was scored (decayed window) from the model's training "
+                "reference: PSI < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant; JS in bits",
+                ["source", "distribution", "measure"],
+                registry=r,
+            ),
+            model_drift_items=Gauge(
+                "finsent_model_drift_window_items",
+                "Items in the drift window (exponentially decayed count, FINSENT_DRIFT_HALF_LIFE)",
+                ["source"],
+                registry=r,
+            ),
+            model_label_share=Gauge(
+                "finsent_model_label_share",
+                "Share of each label among the items in the drift window",
+                ["source", "label"],
+                registry=r,
+            ),
+            model_reference_label_share=Gauge(
+                "finsent_model_reference_label_share",
+                "Share of each label in the model's predictions on its held-out validation data",
+                ["label"],
+                registry=r,
+            ),
+            model_confidence=Histogram(
+                "finsent_model_confidence",
+                "Confidence (max class probability) of each scored item, the drift bins",
+                ["source"],
+                buckets=confidence_edges(),
+                registry=r,
+            ),
         )
         m.build_info.info({**build_versions(), NAMESPACE_LABEL: namespace})
         # Pre-create known label values so rate() sees a 0 before the first event.
@@ -336,6 +376,25 @@ class PipelineMetrics:
         # A z-score that is not defined (baseline too short, volume gate) is 0, not stale.
         self.ticker_sentiment_z.labels(t, baseline_window).set(snap.sentiment_z or 0.0)
         self.ticker_volume_z.labels(t, baseline_window).set(snap.volume_z or 0.0)
+
+    def observe_drift(
+        self, readings: Iterable[Reading], confidences: Iterable[tuple[str, str, float, int]]
+    ) -> None:
+        """The drift gauges from every source's reading, and each scored item's confidence (the
+        batch's (source, label, confidence, time) observations; O(1) each)."""
+        for r in readings:
+            self.model_drift_items.labels(r.source).set(r.items)
+            for label, share in zip(LABELS, r.label_shares, strict=True):
+                self.model_label_share.labels(r.source, label).set(share)
+            for d in DISTRIBUTIONS:
+                if d in r.psi:
+                    self.model_drift.labels(r.source, d, "psi").set(r.psi[d])
+                    self.model_drift.labels(r.source, d, "js").set(r.js[d])
+        children: dict[str, Histogram] = {}  # one label lookup per source and batch
+        for source, _label, confidence, _t in confidences:
+            if source not in children:
+                children[source] = self.model_confidence.labels(source)
+            children[source].observe(confidence)
 
 
 # `finsent notify`: why an alert went out without headlines (pipeline/notify/server.py).

@@ -10,6 +10,8 @@ writes what:
   records, when each is next due); trimmed at revocation;
 - `ProgressReporter` (`watermarks.py`): written by the scoring stage, sent as watermark records;
 - `ReviewSelection`: written by the scoring stage (which stories went to review, its bucket);
+- `DriftMonitor`: written by the scoring stage (what it scored per source, against the model's
+  drift reference); read through the drift gauges;
 - `Unpublished`: the aggregation's changelog writes and window updates not yet sent;
 - `AlertIndex` (`alert_index.py`): written by its follower task (and a false-positive mark);
   read by GET /alerts.
@@ -17,11 +19,12 @@ writes what:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
+from pipeline.core.drift import DriftState, Reading, Reference, observe, readings
 from pipeline.core.scoring import Scorer
 from pipeline.core.review import ReviewConfig, ReviewState, initial
 from pipeline.core.step import CoreConfig
@@ -148,6 +151,29 @@ class ReviewSelection:
         return cls(config, initial(config))
 
 
+@dataclass
+class DriftMonitor:
+    """Model drift (`pipeline.core.drift`): per source, a decayed window of what the scoring stage
+    scored, and the reference from the model's manifest it is compared with. Written by the
+    scoring stage only (`count`), read through the drift gauges.
+
+    In worker memory, not in a changelogged table: drift is a monitoring signal, not state a
+    result depends on. After a restart or a rebalance the windows start empty and refill within
+    about a half-life (the alert's volume gate waits for that); each replica measures what it
+    scores. Without a reference (`reference` None) nothing is counted and no gauge exists."""
+
+    reference: Reference | None = None
+    state: DriftState = field(default_factory=DriftState)
+
+    def count(self, observations: Sequence[tuple[str, str, float, int]]) -> list[Reading]:
+        """Fold a batch's (source, label, confidence, time ms) in; every source's reading after
+        (none, and nothing counted, without a reference)."""
+        if self.reference is None:
+            return []
+        self.state = observe(self.state, observations)
+        return readings(self.state, self.reference)
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything a stream handler needs, built once by `worker.build_runtime`."""
@@ -169,3 +195,4 @@ class Runtime:
     # false-positive endpoint's own mark).
     access: Policy = field(default_factory=lambda: Policy(None))
     alerts: AlertIndex = field(default_factory=AlertIndex)
+    drift: DriftMonitor = field(default_factory=DriftMonitor)  # model drift, scoring stage

@@ -30,7 +30,7 @@ from pipeline.reference import load_symbols
 from pipeline.rules import load_ticker_rules
 from pipeline.stream.alert_index import AlertIndex
 from pipeline.stream.auth import Policy
-from pipeline.stream.runtime import Health, InputLayout, ReviewSelection, Runtime
+from pipeline.stream.runtime import DriftMonitor, Health, InputLayout, ReviewSelection, Runtime
 from pipeline.stream.watermarks import ProgressReporter
 
 if TYPE_CHECKING:
@@ -114,6 +114,36 @@ def load_scorer(settings: Settings) -> Scorer:
     )
 
 
+def drift_monitor(settings: Settings, metrics: PipelineMetrics) -> DriftMonitor:
+    """Model drift against the reference in the model's manifest (`python -m models.reference`
+    writes it). Without one, or with one this finsent cannot read, one log line says so: the
+    worker runs as before, with no drift gauges."""
+    import json
+
+    from pipeline.core.drift import DriftState, Reference
+    from pipeline.core.records import LABELS
+
+    model_dir = settings.model_dir if settings.model_dir.is_dir() else settings.model_dir.parent
+    path = model_dir / "manifest.json"
+    try:
+        block = json.loads(path.read_text(encoding="utf-8")).get("reference")
+        reference = None if block is None else Reference.from_dict(block)
+    except FileNotFoundError:
+        reference = None
+    except (OSError, ValueError, AttributeError) as e:
+        log.warning("model drift: no reference (unreadable in %s: %s); not measured", path, e)
+        return DriftMonitor()
+    if reference is None:
+        log.info("model drift: no reference in %s (python -m models.reference writes one); "
+                 "not measured", path)  # fmt: skip
+        return DriftMonitor()
+    for label, share in zip(LABELS, reference.labels, strict=True):
+        metrics.model_reference_label_share.labels(label).set(share)
+    log.info("model drift: per source against the reference of %d held-out texts (half-life %s)",
+             reference.n, settings.drift_half_life)  # fmt: skip
+    return DriftMonitor(reference, DriftState(half_life_ms=settings.drift_half_life_ms()))
+
+
 def build_runtime(
     settings: Settings,
     scorer: Scorer | None = None,
@@ -156,6 +186,7 @@ def build_runtime(
         layout=layout,
         progress=ProgressReporter(settings.idle_timeout_s),
         health=Health(model_loaded=True, last_progress_monotonic=time.monotonic()),
+        drift=drift_monitor(settings, metrics),
         review=ReviewSelection.of(settings.review_config()),
         access=Policy.from_settings(
             settings.api_token_file, settings.api_read_auth, settings.metrics_auth
