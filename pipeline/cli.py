@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rules": ("pipeline.rules_render", "render alert rules to Prometheus / PrometheusRule YAML"),
     "notify": ("pipeline.notify.server", "add headlines and links to Alertmanager notifications"),
+    "review": (
+        "pipeline.review.cli",
+        "export review items as labelling tasks; import the labels as a training dataset",
+    ),
     "pretrain": (
         "models.pretrain",
         "domain-adaptive masked-LM pre-training on unlabelled text [needs finsent[train]]",

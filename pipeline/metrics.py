@@ -28,6 +28,7 @@ from prometheus_client import (
 
 from pipeline.core.drift import DISTRIBUTIONS, Reading, confidence_edges
 from pipeline.core.records import LABELS, Snapshot, Verdict
+from pipeline.core.review import REASONS as REVIEW_REASONS
 from pipeline.core.validate import REASONS
 
 OTHER = "other"
@@ -72,6 +73,8 @@ class PipelineMetrics:
     unpublished_updates: Gauge
     forced_folds: Counter
     state_resets: Counter
+    review_items: Counter
+    review_rate_limited: Counter
     model_info: Info
     build_info: Info
     ticker_mentions: Counter
@@ -216,6 +219,19 @@ class PipelineMetrics:
                 "Records folded before the watermark passed them (FINSENT_MAX_PENDING_BYTES)",
                 registry=r,
             ),
+            review_items=Counter(
+                "finsent_review_items",
+                "Items sent to the review topic for labelling, by why they were picked",
+                ["reason"],
+                registry=r,
+            ),
+            review_rate_limited=Counter(
+                "finsent_review_rate_limited",
+                "Items that qualified for review but found the bucket empty "
+                "(FINSENT_REVIEW_MAX_PER_MINUTE): counted, not queued",
+                ["reason"],
+                registry=r,
+            ),
             model_info=Info(
                 "finsent_model", "Model version and the active execution provider", registry=r
             ),
@@ -322,6 +338,10 @@ class PipelineMetrics:
             m.dead_letters.labels(reason=reason)
         for verdict in Verdict:
             m.mentions.labels(verdict=verdict)
+        for reason in REVIEW_REASONS:
+            m.review_items.labels(reason=reason)
+            if reason != "disputed":  # a person's request is never rate-limited
+                m.review_rate_limited.labels(reason=reason)
         for topic in topics:
             m.items_produced.labels(topic=topic)
             m.consumer_lag.labels(topic=topic)

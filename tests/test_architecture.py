@@ -91,7 +91,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "pipeline.metrics",
     ),
     ("pipeline.scoring", "pipeline.kafka_clients", "pipeline.rules_render"),
-    ("pipeline.stream", "pipeline.backtest", "models", "pipeline.notify"),  # drivers; training
+    (
+        "pipeline.stream",
+        "pipeline.backtest",
+        "models",
+        "pipeline.notify",
+        "pipeline.review",  # reads the review topic through kafka_clients, like a driver
+    ),  # drivers; training
     ("pipeline.replay", "pipeline.testing"),
     ("pipeline.dev",),  # demo, benchmarks, local broker, data builders
     ("pipeline.cli",),  # imports every command by name (importlib), so last

@@ -19,7 +19,7 @@ from typing import Any
 from faust.types import RecordMetadata, TableT
 from faust.types.tuples import Message
 
-from pipeline.core import aggregate
+from pipeline.core import aggregate, review
 from pipeline.core.aggregate import due_ms
 from pipeline.core.records import Alert, Item, Rejected, Score, Scored, Verdict, WindowStats
 from pipeline.core.scoring import Scorer
@@ -157,6 +157,7 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Deliver
             ).inc()
             good.append((event, parsed))
     results: list[list[Scored] | Rejected]
+    published: list[list[Scored]] = []  # per item sent to the scored topic: the review candidates
     try:
         results = await _score(rt, [it for _, it in good], [_origin(e) for e, _ in good])
     except Exception:  # noqa: BLE001 - isolate the record that breaks linking or the model
@@ -182,7 +183,10 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Deliver
         for key, value in values:
             pending.append(await topics.scored_topic.send(key=key, value=value))
             m.items_produced.labels(topic=settings.scored_topic).inc()
+        published.append(records)
+    review_state = await _queue_review(rt, topics, published, pending)
     await _all_stored(pending)
+    rt.review.state = review_state  # kept only now: a failed batch is selected again
     # Only now, with every output on the broker, may the watermark vouch for these records.
     times = {id(event): item.published_at_ms for event, item in good}
     for event in events:
@@ -190,6 +194,34 @@ async def handle_raw_batch(rt: Runtime, topics: Topics, events: Sequence[Deliver
         rt.progress.delivered(source_name(msg.topic, msg.partition), times.get(id(event)))
     _observe_drift(rt, good, results)
     m.last_processed.labels(stage="score").set(time.time())
+
+
+async def _queue_review(
+    rt: Runtime,
+    topics: Topics,
+    published: Sequence[Sequence[Scored]],
+    pending: list[Awaitable[RecordMetadata]],
+) -> review.ReviewState:
+    """Send the review records of a batch's scored items (`pipeline.core.review.select`, O(1) per
+    item), their futures added to `pending`; returns the selection state to keep once the batch
+    is stored. Best effort: a selection that fails costs the batch its review picks, never its
+    scores."""
+    sel, m = rt.review, rt.metrics
+    if not sel.config.enabled or not published:
+        return sel.state
+    try:
+        state, picked = review.select(sel.state, published, sel.config)
+        values = [(r["id"].encode(), _dumps(r), r["reason"]) for r in picked.records]
+    except Exception:  # noqa: BLE001 - never fail the scoring stage for a review pick
+        log.exception("review selection failed; this batch sends no review items")
+        return sel.state
+    for key, value, reason in values:
+        pending.append(await topics.review_topic.send(key=key, value=value))
+        m.review_items.labels(reason=reason).inc()
+        m.items_produced.labels(topic=rt.settings.review_topic).inc()
+    for reason, n in picked.rate_limited.items():
+        m.review_rate_limited.labels(reason=reason).inc(n)
+    return state
 
 
 def _observe_drift(

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
 from pipeline.core.drift import DriftState, Reading, Reference, observe, readings
-from pipeline.core.scoring import Scorer
 from pipeline.core.review import ReviewConfig, ReviewState, initial
+from pipeline.core.scoring import Scorer
 from pipeline.core.step import CoreConfig
 from pipeline.core.symbols import SymbolTable
 from pipeline.metrics import PipelineMetrics
