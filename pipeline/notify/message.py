@@ -41,6 +41,7 @@ class Enrichment:
 
     alerts: tuple[Mapping[str, Any], ...] = ()
     error: str | None = None
+    complete: bool = True  # False: the API's alert index was still catching up
 
 
 @dataclass(frozen=True)
@@ -210,11 +211,10 @@ def enrich(alert: Mapping[str, Any], found: Enrichment | None, n_headlines: int)
         return replace(base, not_enriched=f"headlines not available: {found.error}")
     api_alert = match(alert, found.alerts)
     if api_alert is None:
-        return replace(
-            base,
-            not_enriched="headlines not available: no in-stream alert of this rule for the "
-            "ticker near the alert's start",
-        )
+        why = "no in-stream alert of this rule for the ticker near the alert's start"
+        if not found.complete:
+            why += " (the API's alert index is still catching up)"
+        return replace(base, not_enriched=f"headlines not available: {why}")
     fp = api_alert.get("false_positive")
     return replace(
         base,

@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline.config import Settings
+from pipeline.errors import ConfigError
 from pipeline.metrics import NotifyMetrics
 from pipeline.notify import message as msg
 
@@ -103,7 +104,8 @@ class Enricher:
         alerts = body.get("alerts") if isinstance(body, dict) else None
         if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
             return self._failed("bad_response", "the evidence API's answer has no alerts list")
-        return msg.Enrichment(alerts=tuple(alerts))
+        complete = body.get("complete") is not False  # the API's index may still catch up
+        return msg.Enrichment(alerts=tuple(alerts), complete=complete)
 
     async def enrich_all(self, alerts: Sequence[Mapping[str, Any]]) -> list[msg.Enriched]:
         """Every alert of a notification, the firing ticker alerts with their evidence: one API
@@ -228,7 +230,10 @@ def run(_args: argparse.Namespace) -> int:
     """Check the settings (a missing target or secret file is one line, exit 2), then serve
     until SIGINT/SIGTERM."""
     settings = Settings()
-    settings.require_files()
+    # Only the files this command reads (not Kafka's: the enricher never talks to Kafka).
+    token = settings.api_token_file
+    if settings.api_read_auth and token is not None and not token.is_file():
+        raise ConfigError(f"FINSENT_API_TOKEN_FILE={str(token)!r} is invalid: no such file")
     settings.notify_target()  # raises ConfigError naming the variable
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     log.info(

@@ -198,3 +198,8 @@ def test_json_format_carries_the_structured_alerts_and_caps_the_list() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         msg.build_message({}, [], "teams")
+
+
+def test_no_match_while_the_api_index_catches_up_says_so() -> None:
+    e = msg.enrich(am_alert(), msg.Enrichment(alerts=(), complete=False), 5)
+    assert e.not_enriched is not None and "still catching up" in e.not_enriched

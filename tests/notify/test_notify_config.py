@@ -71,3 +71,20 @@ def test_target_from_a_mounted_file(tmp_path: Path, clean_finsent_env: dict[str,
 def test_notify_is_a_listed_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "notify" in capsys.readouterr().out
+
+
+def test_a_missing_api_token_file_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_finsent_env: dict[str, str],
+) -> None:
+    """Reads behind the token (FINSENT_API_READ_AUTH) need the file; Kafka's files are not
+    asked for (the enricher never talks to Kafka)."""
+    monkeypatch.setenv("FINSENT_NOTIFY_TARGET_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("FINSENT_SASL_PASSWORD_FILE", str(tmp_path / "not-mounted-here"))
+    monkeypatch.setenv("FINSENT_API_READ_AUTH", "true")
+    monkeypatch.setenv("FINSENT_API_TOKEN_FILE", str(tmp_path / "token"))
+    assert main(["notify"]) == 2
+    err = _error_line(capsys)
+    assert "FINSENT_API_TOKEN_FILE=" in err and "no such file" in err
