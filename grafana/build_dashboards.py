@@ -74,6 +74,7 @@ FIRING = 'alertstate="firing"'
 ANY_TICKER = 'ticker!=""'
 FINSENT_ALERTS = 'alertname=~"Finsent.*"'
 W5M1H = 'window=~"5m|1h"'
+PSI = 'measure="psi"'
 Builder = Any  # a grafana-foundation-sdk panel builder
 
 
@@ -972,7 +973,107 @@ def pipeline_health() -> Builder:
         .reduce_options(reduce_last())
         .graph_mode(common.BigValueGraphMode.NONE)
     )
-    return d
+    return with_model_drift(d, 43)
+
+
+def with_model_drift(d: Builder, y: int) -> Builder:
+    """The "Model drift" row (pipeline/core/drift.py, README "Model drift"): PSI per source and
+    distribution with the 0.1 / 0.25 reading as threshold lines, each source's label mix next to
+    the model's reference, the window volume the alert gates on, and the median confidence."""
+    dashed = cb.GraphThresholdsStyleConfig().mode(common.GraphTresholdsStyleMode.DASHED)
+    d = d.with_row(db.Row("Model drift").grid_pos(dm.GridPos(h=1, w=24, x=0, y=y)))
+    d = d.with_panel(
+        series(
+            "Model drift: PSI per source",
+            "Population stability index of what was scored (each source's decayed window) "
+            "against the model's own predictions on its held-out data, for the label mix and "
+            "the confidence histogram: < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant "
+            "(FinsentModelDrift, with at least 200 items in the window, for 30m).",
+            0,
+            y + 1,
+            12,
+            8,
+            "none",
+        )
+        .with_target(
+            q(
+                f"max by (source, distribution) ({sel('finsent_model_drift', PSI)})",
+                "{{source}} {{distribution}}",
+            )
+        )
+        .thresholds(thresholds(("green", None), ("orange", 0.1), ("red", 0.25)))
+        .thresholds_style(dashed)
+    )
+    d = d.with_panel(
+        place(
+            bargauge.Panel(),
+            "Label mix per source vs the reference",
+            "Share of each label in each source's drift window now, and in the model's "
+            "predictions on its held-out validation data (the manifest's reference).",
+            12,
+            y + 1,
+            12,
+            8,
+        )
+        .with_target(
+            q(
+                f"avg by (source, label) ({sel('finsent_model_label_share')})",
+                "{{source}} {{label}}",
+                instant=True,
+            )
+        )
+        .with_target(
+            q(
+                f"avg by (label) ({sel('finsent_model_reference_label_share')})",
+                "reference {{label}}",
+                "B",
+                instant=True,
+            )
+        )
+        .display_mode(common.BarGaugeDisplayMode.BASIC)
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .reduce_options(reduce_last())
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+    )
+    d = d.with_panel(
+        series(
+            "Drift window items",
+            "Items in each source's drift window (exponentially decayed count, half-life "
+            "FINSENT_DRIFT_HALF_LIFE), the largest worker's: FinsentModelDrift needs 200 on a "
+            "worker, below that a histogram's PSI is mostly sampling noise.",
+            0,
+            y + 9,
+            12,
+            7,
+            "short",
+        )
+        .with_target(
+            q(f"max by (source) ({sel('finsent_model_drift_window_items')})", "{{source}}")
+        )
+        .thresholds(thresholds(("transparent", None), ("blue", 200)))
+        .thresholds_style(dashed)
+    )
+    return d.with_panel(
+        series(
+            "Median confidence per source",
+            "Median max class probability of the items scored in the last hour, per source "
+            "(finsent_model_confidence histogram, the drift bins over [1/3, 1]); a falling "
+            "median means the model is less sure of what it reads.",
+            12,
+            y + 9,
+            12,
+            7,
+            "percentunit",
+        ).with_target(
+            q(
+                "histogram_quantile(0.5, sum by (source, le) "
+                f"(rate({sel('finsent_model_confidence_bucket')}[1h])))",
+                "{{source}}",
+            )
+        )
+    )
 
 
 # -- render ---------------------------------------------------------------------------------------
