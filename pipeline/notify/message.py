@@ -3,9 +3,10 @@ that matches each ticker alert picked from the API's answer, one message out. Pu
 clock (`server` fetches and posts; everything here is a function of its arguments).
 
 The message is Slack-compatible (`text` + `blocks`): Slack's incoming webhooks read both, and
-Mattermost, Rocket.Chat, Google Chat and most chat bridges read `text`, so one shape reaches
-most chat tools; `json` adds the structured alerts for a bridge of your own. `text` always holds
-everything (headlines, links, the enrichment status), so a reader of `text` alone misses nothing.
+the Slack-compatible webhooks of Mattermost and Rocket.Chat (and most chat bridges) read `text`,
+so one shape reaches most chat tools; `json` adds the structured alerts for a bridge of your own.
+`text` always holds everything (headlines, links as `<url|label>`, the enrichment status), so a
+reader of `text` alone misses nothing.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -25,7 +25,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline.config import Settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, FinsentError
 from pipeline.metrics import NotifyMetrics
 from pipeline.notify import message as msg
 
@@ -47,8 +47,8 @@ class Enricher:
         metrics: NotifyMetrics,
         *,
         api_url: str,
-        target: Any,
-        token: Any,
+        target: Callable[[], str],
+        token: Callable[[], str | None],
         timeout_s: float,
         headlines: int,
         fmt: str,
@@ -132,8 +132,12 @@ class Enricher:
     async def forward(self, body: dict[str, Any]) -> str | None:
         """Post the message to the target; None when it took it, else why not."""
         try:
+            url = self.target()  # re-read: a rotated secret file is picked up
+        except FinsentError as exc:
+            return str(exc)
+        try:
             async with asyncio.timeout(FORWARD_TIMEOUT_S):
-                async with self.session.post(self.target(), json=body) as resp:
+                async with self.session.post(url, json=body) as resp:
                     if resp.status >= 300:
                         return f"the target webhook answered HTTP {resp.status}"
                     await resp.read()
@@ -237,11 +241,19 @@ def run(_args: argparse.Namespace) -> int:
     settings.notify_target()  # raises ConfigError naming the variable
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     log.info(
-        "notify: listening on %s:%d, evidence from %s, format %s",
+        "notify: starting on %s:%d, evidence from %s, format %s",
         settings.web_host,
         settings.notify_port,
         settings.notify_api_url,
         settings.notify_format,
     )
-    web.run_app(build_app(settings), host=settings.web_host, port=settings.notify_port, print=None)
+    try:
+        web.run_app(
+            build_app(settings), host=settings.web_host, port=settings.notify_port, print=None
+        )
+    except OSError as exc:  # the port is taken, or the host is not ours
+        raise ConfigError(
+            f"FINSENT_NOTIFY_PORT={settings.notify_port} is invalid: cannot listen on "
+            f"{settings.web_host}:{settings.notify_port} ({exc.strerror or exc})"
+        ) from None
     return 0

@@ -88,3 +88,22 @@ def test_a_missing_api_token_file_is_one_line(
     assert main(["notify"]) == 2
     err = _error_line(capsys)
     assert "FINSENT_API_TOKEN_FILE=" in err and "no such file" in err
+
+
+def test_a_port_in_use_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    clean_finsent_env: dict[str, str],
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("FINSENT_NOTIFY_TARGET_URL", "http://127.0.0.1:9/hook")
+        monkeypatch.setenv("FINSENT_WEB_HOST", "127.0.0.1")
+        monkeypatch.setenv("FINSENT_NOTIFY_PORT", str(port))
+        assert main(["notify"]) == 2
+    err = _error_line(capsys)
+    assert f"FINSENT_NOTIFY_PORT={port} is invalid: cannot listen on 127.0.0.1:{port}" in err
