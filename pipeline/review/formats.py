@@ -284,9 +284,11 @@ def from_label_studio(tasks: Any) -> ImportResult:
     return _collect(rows())
 
 
-def _submitted(responses: Any, statuses: Any = None) -> list[Any]:
-    """The values of submitted responses (a response without a status counts as submitted:
-    older exports have none); drafts and discarded ones are no label."""
+def _submitted(responses: Any, statuses: Any = None, record_status: Any = None) -> list[Any]:
+    """The values of submitted responses; drafts and discarded ones are no label. Argilla
+    2.8's `records.to_json` writes no status per response, only the record's ("completed" once
+    it has its submitted responses, else "pending"): there, a response counts only on a
+    completed record (a pending one's responses are drafts or discarded, or too few)."""
     if not isinstance(responses, list):
         return []
     out = []
@@ -294,6 +296,8 @@ def _submitted(responses: Any, statuses: Any = None) -> list[Any]:
         value, status = (r.get("value"), r.get("status")) if isinstance(r, dict) else (r, None)
         if isinstance(statuses, list) and i < len(statuses):
             status = statuses[i]
+        if status is None and record_status not in (None, "completed"):
+            continue
         if value not in (None, "") and status in (None, "submitted"):
             out.append(value)
     return out
@@ -310,12 +314,16 @@ def from_argilla(records: Sequence[Any]) -> ImportResult:
                 raise FormatError(f"{where}: not a JSON object")
             if isinstance(rec.get("fields"), dict):  # nested
                 text = rec["fields"].get(FIELD, "")
-                values = _submitted((rec.get("responses") or {}).get(QUESTION))
+                values = _submitted(
+                    (rec.get("responses") or {}).get(QUESTION), record_status=rec.get("status")
+                )
                 meta = rec.get("metadata") or {}
             else:  # flattened: fields and metadata at the top, `question.responses` lists
                 text = rec.get(FIELD, "")
                 values = _submitted(
-                    rec.get(f"{QUESTION}.responses"), rec.get(f"{QUESTION}.responses.status")
+                    rec.get(f"{QUESTION}.responses"),
+                    rec.get(f"{QUESTION}.responses.status"),
+                    rec.get("status"),
                 )
                 meta = rec
             labels = [human_label(v, where) for v in values]

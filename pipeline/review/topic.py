@@ -19,7 +19,8 @@ def read_review(
     """(the JSON values on FINSENT_REVIEW_TOPIC, in (Kafka timestamp, partition, offset)
     order, and how many records were not JSON objects). `since_ms` (epoch ms) starts each
     partition at its first record stamped at or after it (the time it was picked, not the item's
-    event time). Raises FinsentError when the topic does not exist or cannot be read in time."""
+    event time); a record stamped earlier but written later is left out too (producer
+    timestamps need not grow with the offset). Raises FinsentError when the topic does not exist or cannot be read in time."""
     from kafka import TopicPartition
 
     topic = settings.review_topic
@@ -50,7 +51,7 @@ def read_review(
                 got += [
                     (r.timestamp, tp.partition, r.offset, r.value)
                     for r in records
-                    if r.offset < ends[tp]
+                    if r.offset < ends[tp] and (since_ms is None or r.timestamp >= since_ms)
                 ]
     finally:
         c.close()
