@@ -145,29 +145,33 @@ async def follow(index: AlertIndex, settings: Settings, now_ms: int) -> None:
     an API, never the stream."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from pipeline.kafka_clients import partition_counts
+
     topics = (settings.alerts_topic, settings.alert_marks_topic)
+    loop = asyncio.get_running_loop()
     while True:
         consumer = AIOKafkaConsumer(**consumer_kwargs(settings))
         try:
+            # aiokafka knows a topic's partitions only once something asked for them: ask first
+            counts = await loop.run_in_executor(None, partition_counts, settings, topics)
+            missing = [t for t in topics if not counts.get(t)]
+            if missing:
+                raise LookupError(f"topics {missing} do not exist yet (finsent topics creates them)")
             await consumer.start()
-            tps = [
-                TopicPartition(t, p)
-                for t in topics
-                for p in sorted(consumer.partitions_for_topic(t) or ())
-            ]
+            tps = [TopicPartition(t, p) for t in topics for p in range(counts[t])]
             consumer.assign(tps)
             alert_tps = [tp for tp in tps if tp.topic == settings.alerts_topic]
             since = now_ms - settings.alerts_horizon_ms()
             starts = await consumer.offsets_for_times({tp: since for tp in alert_tps})
+            ends = await consumer.end_offsets(tps)
             for tp in tps:
                 found = starts.get(tp)
-                if tp.topic == settings.alerts_topic and found is not None:
-                    consumer.seek(tp, found.offset)
-                elif tp.topic == settings.alerts_topic:  # nothing that recent: from the end
-                    await consumer.seek_to_end(tp)
+                if tp.topic == settings.alerts_topic:
+                    # Nothing that recent: from the end offset as it is now. Not seek_to_end,
+                    # which resolves later and would skip an alert published in between.
+                    consumer.seek(tp, found.offset if found is not None else ends[tp])
                 else:
                     await consumer.seek_to_beginning(tp)
-            ends = await consumer.end_offsets(tps)
             while True:
                 batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
                 for tp, records in batches.items():

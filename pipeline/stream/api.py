@@ -172,11 +172,16 @@ def register(rt: Runtime, stages: Stages) -> None:
                     status=503,
                     headers={"Retry-After": "2"},
                 )
-            owner = next((u for u, ps in hosts().items() if partition in ps), None)
+            where = hosts()
+            owner = next((u for u, ps in where.items() if partition in ps), None)
             owner = None if partition is None else owner
             if owner is None or owner == settings.canonical_url():
                 return web.json(
-                    {"error": f"no worker holds {symbol} right now (rebalancing); retry"},
+                    {
+                        "error": f"no worker holds {symbol} right now (rebalancing); retry",
+                        "partition": partition,
+                        "assignment": {u: sorted(ps) for u, ps in where.items()},
+                    },
                     status=503,
                     headers={"Retry-After": "2"},
                 )

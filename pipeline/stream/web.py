@@ -53,15 +53,25 @@ def register(rt: Runtime, stages: Stages) -> None:
 
     @app.page("/ready")
     async def ready(web: View, request: Request) -> Response:
-        """Kubernetes readiness: 200 once the model is loaded, the tables are recovered and no
-        rebalance runs, else 503 (until then /tickers answers would be missing or stale)."""
+        """Kubernetes readiness: 200 once the model is loaded, the tables are recovered, no
+        rebalance runs and every assigned partition has its cursor, else 503 (until then
+        /tickers answers would be missing or stale)."""
         recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-        ok = rt.health.model_loaded and recovered and not app.rebalancing
+        # Assigned partitions whose stage has not read their committed offset yet: until it
+        # has, the stage skips them and /tickers/T answers 503 for their tickers.
+        starting = [
+            tp
+            for tp in app.consumer.assignment()
+            for d in stages.deliveries
+            if tp.topic in d.topics and not d.cursor.owns(tp)
+        ]
+        ok = rt.health.model_loaded and recovered and not app.rebalancing and not starting
         body = {
             "ready": ok,
             "model_loaded": rt.health.model_loaded,
             "tables_recovered": recovered,
             "rebalancing": bool(app.rebalancing),
+            "partitions_starting": len(starting),
         }
         return web.json(body, status=200 if ok else 503)
 
