@@ -21,10 +21,12 @@ Selection (`select`, one call per micro-batch of the scoring stage):
   refuses is counted (`Selection.rate_limited`), not queued: a backlog of review items would only
   grow older, and the next low-confidence item is as good as the refused one.
 
-Only picked stories are remembered, so the state holds at most `max_per_minute` x
-`story_ttl_ms` keys, and it is copied only by a call that picks something (at most
-`max_per_minute` calls a minute): a record that is not picked costs a comparison, a hash and
-one dict lookup.
+Only picked stories are remembered: at most `max_per_minute` x `story_ttl_ms` keys (about
+43,000 with the defaults), plus up to `RECENT_MAX` expired ones. Copy-on-write without copying
+that much: new picks go to a small `recent` dict (copied by a call that picks, at most
+`RECENT_MAX` entries); when it is full it is merged into the large `stories` dict, expired keys
+dropped in the same pass, once per `RECENT_MAX` picks. A record that is not picked costs a
+comparison, a hash and two dict lookups.
 
 `disputed(alert, mark)` turns an alert marked false positive into one review record per piece
 of evidence (reason "disputed"): not rate-limited and not deduplicated, since a person asked.
@@ -43,6 +45,7 @@ REASONS: tuple[str, str, str] = ("low_confidence", "sample", "disputed")
 RECORD_TYPE = "review"
 RECORD_VERSION = 1
 _HASH_RANGE = 1 << 64
+RECENT_MAX = 256  # picks held in the small, copied generation before a merge
 _MINUTE_MS = 60_000
 
 
@@ -67,12 +70,23 @@ class ReviewConfig:
 @dataclass(frozen=True, slots=True)
 class ReviewState:
     """The bucket (tokens, and the event time it was last filled to) and the stories picked
-    recently (story key -> event time of the pick). Never modified: `select` returns a new one;
-    `stories` is a fresh dict whenever it changes, so an old state stays valid."""
+    (story key -> event time of the pick), in two generations (module docstring). Never
+    modified: `select` returns a new one, with fresh dicts where they change, so an old state
+    stays valid."""
 
     tokens: float
     clock_ms: int | None = None
     stories: Mapping[int, int] = field(default_factory=dict)
+    recent: Mapping[int, int] = field(default_factory=dict)
+
+    def picked_at(self, key: int) -> int | None:
+        """When the story `key` was last picked (event time), or None."""
+        t = self.recent.get(key)
+        return t if t is not None else self.stories.get(key)
+
+    def remembered(self) -> int:
+        """How many story keys the state holds (expired ones until the next merge included)."""
+        return len(self.stories) + len(self.recent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,14 +177,13 @@ def select(
         reason = reason_for(recs[0], config)
         if reason is not None:
             wanted[reason].append((story_key(recs[0]), recs))
-    stories = state.stories
     picked: list[dict[str, Any]] = []
     limited: dict[str, int] = {}
     duplicates = 0
     new: dict[int, int] = {}
     for reason in ("low_confidence", "sample"):
         for key, recs in wanted[reason]:
-            seen = new.get(key, stories.get(key))
+            seen = new.get(key, state.picked_at(key))
             if seen is not None and seen >= horizon:
                 duplicates += 1
                 continue
@@ -180,10 +193,14 @@ def select(
             tokens -= 1.0
             new[key] = recs[0].published_at_ms
             picked.append(review_record(recs, reason))
-    if new:  # copy-on-write, and only now: expired stories are dropped in the same pass
-        stories = {k: t for k, t in stories.items() if t >= horizon}
-        stories.update(new)
-    out = ReviewState(tokens=tokens, clock_ms=clock, stories=stories)
+    stories, recent = state.stories, state.recent
+    if new:  # copy-on-write of the small generation only, and only when something was picked
+        recent = {**recent, **new}
+        if len(recent) > RECENT_MAX:  # merge, dropping what expired
+            stories = {k: t for k, t in stories.items() if t >= horizon}
+            stories.update((k, t) for k, t in recent.items() if t >= horizon)
+            recent = {}
+    out = ReviewState(tokens=tokens, clock_ms=clock, stories=stories, recent=recent)
     return out, Selection(tuple(picked), limited, duplicates)
 
 

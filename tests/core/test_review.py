@@ -124,7 +124,24 @@ def test_a_story_is_picked_again_after_its_ttl() -> None:
     assert sel.records == ()  # exactly at the horizon: still remembered
     state, sel = select(state, [scored("c", "Tesla recalls cars", 0.4, 10 * MIN + 1)], cfg)
     assert [r["id"] for r in sel.records] == ["c"]
-    assert len(state.stories) == 1  # the expired pick was dropped when the new one was kept
+    assert state.picked_at(review.story_key(scored("d", "Tesla recalls cars", 0.4)[0])) == (
+        10 * MIN + 1
+    )
+
+
+def test_memory_stays_bounded_and_copies_are_still_recognised_across_a_merge() -> None:
+    cfg = replace(NO_SAMPLE, max_per_minute=10**6, story_ttl_ms=MIN)
+    state = initial(cfg)
+    n = 3 * review.RECENT_MAX
+    for i in range(n):  # one pick a second for n seconds
+        state, sel = select(state, [scored(f"i{i}", f"story {i}", 0.4, i * 1000)], cfg)
+        assert len(sel.records) == 1
+    # live picks (the last minute) plus at most one generation of expired ones
+    assert state.remembered() <= 61 + review.RECENT_MAX
+    late = (n - 1) * 1000
+    for i in (n - 30, n - 300):  # 30 s ago: still a copy; 300 s ago: expired, picked again
+        _s, sel = select(state, [scored(f"rt{i}", f"RT @x: story {i}", 0.4, late)], cfg)
+        assert (len(sel.records), sel.duplicates) == ((0, 1) if i == n - 30 else (1, 0))
 
 
 def test_a_rate_limited_story_is_not_remembered() -> None:
@@ -174,8 +191,8 @@ def test_select_leaves_the_old_state_as_it_was() -> None:
     start = initial(NO_SAMPLE)
     s1, _ = select(start, [scored("a", "one story", 0.4, 0)], NO_SAMPLE)
     s2, _ = select(s1, [scored("b", "another story", 0.4, 1)], NO_SAMPLE)
-    assert dict(start.stories) == {} and start.tokens == NO_SAMPLE.max_per_minute
-    assert len(s1.stories) == 1 and len(s2.stories) == 2
+    assert start.remembered() == 0 and start.tokens == NO_SAMPLE.max_per_minute
+    assert s1.remembered() == 1 and s2.remembered() == 2
 
 
 def test_max_per_minute_zero_turns_review_off() -> None:

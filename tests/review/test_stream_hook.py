@@ -62,7 +62,7 @@ def test_picked_items_go_to_the_review_topic_keyed_by_item_id() -> None:
     assert recs[0]["model_version"] == "fixed-1" and recs[0]["event_ms"] == TS
     assert _sample(rt, "finsent_review_items_total", "low_confidence") == 2
     assert _sample(rt, "finsent_review_rate_limited_total", "low_confidence") == 1  # c
-    assert len(rt.review.state.stories) == 2
+    assert rt.review.state.remembered() == 2
 
 
 def test_a_confident_model_sends_nothing_and_review_off_sends_nothing() -> None:
