@@ -20,7 +20,8 @@ def read_review(
     order, and how many records were not JSON objects). `since_ms` (epoch ms) starts each
     partition at its first record stamped at or after it (the time it was picked, not the item's
     event time); a record stamped earlier but written later is left out too (producer
-    timestamps need not grow with the offset). Raises FinsentError when the topic does not exist or cannot be read in time."""
+    timestamps need not grow with the offset). Raises FinsentError when the topic does not
+    exist or cannot be read in time."""
     from kafka import TopicPartition
 
     topic = settings.review_topic
