@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.config import DEFAULT_MODEL_DIR, Settings
 from pipeline.core.drift import Reference, psi
+from pipeline.errors import ConfigError
 from pipeline.metrics import PipelineMetrics
 from pipeline.stream.handlers import handle_raw_batch
 from pipeline.stream.runtime import DriftMonitor
@@ -142,3 +143,23 @@ def test_an_unreadable_reference_is_a_warning_not_a_crash(
     assert monitor.reference is None
     (line,) = [r for r in caplog.records if "drift" in r.getMessage()]
     assert line.levelno == logging.WARNING and "confidence bins 20" in line.getMessage()
+
+
+@pytest.mark.usefixtures("clean_finsent_env")
+@pytest.mark.parametrize("value", ["0", "1 hour", "-1h"])
+def test_a_bad_half_life_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("FINSENT_DRIFT_HALF_LIFE", value)
+    with pytest.raises(ConfigError) as info:
+        Settings()
+    msg = str(info.value)
+    assert "\n" not in msg and f"FINSENT_DRIFT_HALF_LIFE={value!r} is invalid" in msg
+    assert "ms|s|m|h|d" in msg
+
+
+@pytest.mark.usefixtures("clean_finsent_env")
+def test_the_half_life_setting_reaches_the_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINSENT_DRIFT_HALF_LIFE", "15m")
+    monitor = drift_monitor(Settings(), _metrics())
+    assert monitor.state.half_life_ms == 15 * 60_000
