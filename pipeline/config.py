@@ -412,7 +412,14 @@ class Settings(BaseSettings):
         return v
 
     @field_validator(
-        "app_id", "news_topic", "social_topic", "scored_topic", "aggregates_topic", "alerts_topic"
+        "app_id",
+        "news_topic",
+        "social_topic",
+        "scored_topic",
+        "aggregates_topic",
+        "alerts_topic",
+        "alert_marks_topic",
+        "review_topic",
     )
     @classmethod
     def _kafka_name(cls, v: str) -> str:

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.usefixtures("clean_finsent_env")
         ("FINSENT_REVIEW_MAX_PER_MINUTE", "ten", "valid integer"),
         ("FINSENT_REVIEW_STORY_TTL", "1 week", "ms|s|m|h|d"),
         ("FINSENT_REVIEW_STORY_TTL", "0", "above zero"),
+        ("FINSENT_REVIEW_TOPIC", "sentiment review", "Kafka name"),
     ],
 )
 def test_a_bad_review_setting_is_one_line(
