@@ -72,7 +72,7 @@ TAILS = {
     ],
     "negative": [
         "amid supply chain chaos",
-        "as costs soar",
+        "as costs spiral",
         "after a dismal quarter",
         "as customers walk away",
         "while the CFO resigns",
