@@ -273,7 +273,8 @@ class Settings(BaseSettings):
     web_canonical_url: str | None = None
     # HTTP API access (pipeline/stream/auth.py): writing and costly endpoints (POST /score,
     # false-positive marks) always need `Authorization: Bearer <token>`, the token read from this
-    # file (a mounted secret; re-read when it changes). Unset: those endpoints are off (403).
+    # file (a mounted secret; re-read when it changes). Unset, missing or empty: those endpoints
+    # are off (403) and the worker says so at start; an optional Secret may be absent.
     api_token_file: Path | None = None
     api_read_auth: bool = False  # GET /tickers*, /alerts need the token too
     metrics_auth: bool = False  # GET /metrics needs the token too (Prometheus: authorization)
@@ -577,7 +578,6 @@ class Settings(BaseSettings):
             "ssl_cafile",
             "ssl_certfile",
             "ssl_keyfile",
-            "api_token_file",
         ):
             path = getattr(self, field)
             if path is not None and not Path(path).is_file():

@@ -90,7 +90,8 @@ class Policy:
             return None
         expected = self.token_file.token() if self.token_file else ""
         if not expected:
-            return Denied(403, "this endpoint is off: the worker has no FINSENT_API_TOKEN_FILE")
+            where = f"{self.token_file.path} is missing or empty" if self.token_file else "unset"
+            return Denied(403, f"this endpoint is off: FINSENT_API_TOKEN_FILE {where}")
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not given:
             return Denied(401, "missing credential: send 'Authorization: Bearer <token>'")

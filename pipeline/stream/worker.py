@@ -193,6 +193,11 @@ def build_runtime(
         ),
         alerts=AlertIndex(keep=settings.api_alerts_keep),
     )
+    if rt.access.token_file is None or not rt.access.token_file.token():
+        log.warning(
+            "FINSENT_API_TOKEN_FILE %s: POST /score and false-positive marks answer 403",
+            "is unset" if rt.access.token_file is None else "is missing or empty",
+        )
     stages = agents.register(rt)
     web.register(rt, stages)
     return rt, stages

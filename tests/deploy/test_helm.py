@@ -10,6 +10,8 @@ install paths fails here. helm is built from the Go module proxy by .ci/install-
 
 from __future__ import annotations
 
+import base64
+
 import os
 import shutil
 import subprocess
@@ -39,7 +41,12 @@ NO_OPERATORS = {
     "keda": {"enabled": False},
     "serviceMonitor": {"enabled": False},
     "prometheusRule": {"enabled": False},
-    "secrets": {"create": True, "saslPassword": "s3cret", "caCrt": "-----BEGIN CERTIFICATE-----"},
+    "secrets": {
+        "create": True,
+        "saslPassword": "s3cret",
+        "caCrt": "-----BEGIN CERTIFICATE-----",
+        "apiToken": "t0ken",
+    },
 }
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -200,10 +207,15 @@ def test_without_keda_the_replicas_are_fixed_and_with_keda_unset() -> None:
 def test_secrets_from_values_and_image_digest() -> None:
     docs = template("no-operators")
     secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
-    assert set(secrets) == {"finsent", "finsent-kafka-cluster-ca-cert"}
+    assert set(secrets) == {"finsent", "finsent-kafka-cluster-ca-cert", "finsent-api-token"}
+    assert secrets["finsent-api-token"]["data"]["token"] == base64.b64encode(b"t0ken").decode()
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
     mounted = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     assert mounted == set(secrets)
+    # Without a token the chart creates no API Secret; its volume is optional (writes off).
+    plain = one(template("defaults"), "Deployment")["spec"]["template"]["spec"]["volumes"]
+    (api,) = [v for v in plain if v.get("secret", {}).get("secretName") == "finsent-api-token"]
+    assert api["secret"]["optional"] is True
     (c,) = one(template("digest-no-policy-no-dashboards"), "Deployment")["spec"]["template"][
         "spec"
     ]["containers"]
