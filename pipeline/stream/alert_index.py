@@ -156,7 +156,7 @@ async def follow(index: AlertIndex, settings: Settings, now_ms: int) -> None:
             counts = await loop.run_in_executor(None, partition_counts, settings, topics)
             missing = [t for t in topics if not counts.get(t)]
             if missing:
-                raise LookupError(f"topics {missing} do not exist yet (finsent topics creates them)")
+                raise LookupError(f"topics {missing} do not exist yet (`finsent topics`)")
             await consumer.start()
             tps = [TopicPartition(t, p) for t in topics for p in range(counts[t])]
             consumer.assign(tps)

@@ -11,7 +11,6 @@ install paths fails here. helm is built from the Go module proxy by .ci/install-
 from __future__ import annotations
 
 import base64
-
 import os
 import shutil
 import subprocess
