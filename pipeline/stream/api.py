@@ -30,6 +30,7 @@ from faust.types import TP
 from faust.web import Request, Response, View
 
 from pipeline.core.records import TEXT_CHARS, Item
+from pipeline.core.review import disputed
 from pipeline.core.tickers import link
 from pipeline.stream import query
 from pipeline.stream.auth import Access
@@ -245,13 +246,18 @@ def register(rt: Runtime, stages: Stages) -> None:
                 key=alert_id.encode(), value=json.dumps(mark).encode()
             )
             rt.alerts.mark(alert_id, mark)  # this replica answers at once; the others follow
-            disputed = review_records(alert, mark)
-            for record in disputed:
+            try:
+                records = disputed(alert, mark)
+            except ValueError as exc:  # an alert written by something else than finsent
+                log.warning("false-positive mark on %s: no review records: %s", alert_id, exc)
+                records = []
+            for record in records:
                 await stages.topics.review_topic.send(
-                    key=str(record.get("id", alert_id)).encode(), value=json.dumps(record).encode()
+                    key=record["id"].encode(), value=json.dumps(record).encode()
                 )
             rt.metrics.items_produced.labels(topic=settings.alert_marks_topic).inc()
-            return self.json({**alert, "false_positive": mark, "sent_to_review": len(disputed)})
+            rt.metrics.review_items.labels(reason="disputed").inc(len(records))
+            return self.json({**alert, "false_positive": mark, "sent_to_review": len(records)})
 
         async def delete(self, request: Request, alert_id: str) -> Response:
             denied = refused(rt, self, request, Access.WRITE)
@@ -312,11 +318,3 @@ def register(rt: Runtime, stages: Stages) -> None:
         from pipeline.stream.alert_index import follow
 
         await follow(rt.alerts, settings, int(time.time() * 1000))
-
-
-def review_records(alert: dict[str, Any], mark: dict[str, Any]) -> list[dict[str, Any]]:
-    """The review records of a disputed alert: one per evidence item, reason "disputed"."""
-    return [
-        {**e, "reason": "disputed", "alert_id": alert["id"], "mark": mark}
-        for e in alert.get("evidence", [])
-    ]
