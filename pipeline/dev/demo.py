@@ -286,7 +286,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap",
         default=None,
-        help="use this broker instead of starting a local one (topics in a namespace demo-<time>)",
+        help="use this broker instead of starting a local one (its topics in a namespace of "
+        "their own, demo-<time>-<pid>)",
     )
     parser.add_argument("--web-port", type=int, default=None, help="the worker's HTTP port")
 
@@ -592,7 +593,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         bootstrap = start_broker(demo, args.bootstrap)
         port = args.web_port or kafka_local.free_port()
-        namespace = f"demo-{int(time.time())}" if args.bootstrap else ""
+        namespace = f"demo-{int(time.time())}-{os.getpid()}" if args.bootstrap else ""
         settings, worker_env = demo_config(bootstrap, port, demo.tmp, namespace=namespace)
         create_demo_topics(demo, settings)
         sample = DemoFeed(SEED)
