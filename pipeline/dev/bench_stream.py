@@ -262,6 +262,12 @@ def _measure(
                 f"{latency['p50']:.0f} / {latency['p99']:.0f}",
             )
         )
+        rows.append(
+            (
+                "Kafka -> aggregate p50 / p99 ms at 50 % load",
+                f"{latency['aggregate_p50']:.0f} / {latency['aggregate_p99']:.0f}",
+            )
+        )
     for name, value in rows:
         print(f"  {name:<46} {value:>12}")
     return 0
@@ -280,7 +286,10 @@ def _drained(url: str, consumed: set[str]) -> None:
 def _latency(
     args: argparse.Namespace, settings: Settings, rate: float, url: str, consumed: set[str]
 ) -> dict[str, float]:
-    """Feed at half of `rate` for `latency_s`; input arrival -> scored record, per item."""
+    """Feed at half of `rate` for `latency_s`; per probe item, input arrival (the broker's
+    LogAppendTime) -> its scored record, and -> the first update of its smallest window that
+    counts it on `sentiment.aggregates` (open windows are published once per commit, so this
+    includes the wait for the commit and for the watermark)."""
     from pipeline.kafka_clients import producer
 
     texts = [f"$MSFT latency probe {i} shares rise" for i in range(int(rate / 2 * args.latency_s))]
@@ -297,14 +306,81 @@ def _latency(
     arrival = {
         (r.partition, r.offset): r.timestamp for r in read_to_end(settings, settings.news_topic)
     }
-    lat = []
+    scored_lat: list[float] = []
+    probes: list[tuple[int, str, str, int]] = []  # (event ms, id, ticker, arrival ms)
+    others: dict[tuple[str, int], int] = {}  # (ticker, event ms) of every non-probe record
     for r in read_to_end(settings, settings.scored_topic):
         rec = json.loads(r.value)
+        if rec.get("type") == "watermark" or "ticker" not in rec:
+            continue
         if str(rec.get("id", "")).startswith("lat-") and rec.get("origin"):
             _t, part, off = rec["origin"]
-            lat.append(r.timestamp - arrival[(part, off)])
-    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [0.0] * 99
-    return {"p50": statistics.median(lat) if lat else 0.0, "p99": q[98], "n": len(lat)}
+            scored_lat.append(r.timestamp - arrival[(part, off)])
+            probes.append((rec["published_at_ms"], rec["id"], rec["ticker"], arrival[(part, off)]))
+        else:
+            at = (rec["ticker"], rec["published_at_ms"])
+            others[at] = others.get(at, 0) + 1
+    agg_lat = _aggregate_latency(settings, probes, others)
+    out = {"n": len(scored_lat), **_quantiles("", scored_lat)}
+    out.update(_quantiles("aggregate_", agg_lat))
+    return out
+
+
+def _quantiles(prefix: str, values: list[float]) -> dict[str, float]:
+    """p50 and p99 of `values` (0 when there are none) under `prefix`."""
+    q = statistics.quantiles(values, n=100) if len(values) > 1 else [0.0] * 99
+    return {
+        f"{prefix}p50": statistics.median(values) if values else 0.0,
+        f"{prefix}p99": q[98],
+    }
+
+
+def _aggregate_latency(
+    settings: Settings,
+    probes: list[tuple[int, str, str, int]],
+    others: dict[tuple[str, int], int],
+) -> list[float]:
+    """`aggregate_latency` over the updates of the smallest window on `sentiment.aggregates`."""
+    from pipeline.core.windows import parse_duration_ms
+
+    names = [w.strip() for w in settings.windows.split(",") if w.strip()]
+    window = min(names, key=parse_duration_ms)
+    updates: dict[tuple[str, int], list[tuple[int, int]]] = {}  # -> [(count, timestamp)]
+    for r in read_to_end(settings, settings.aggregates_topic):
+        rec = json.loads(r.value)
+        if rec.get("type") == "window" and rec.get("window") == window:
+            updates.setdefault((rec["ticker"], rec["start_ms"]), []).append(
+                (rec["count"], r.timestamp)
+            )
+    return aggregate_latency(probes, others, updates, parse_duration_ms(window))
+
+
+def aggregate_latency(
+    probes: list[tuple[int, str, str, int]],
+    others: dict[tuple[str, int], int],
+    updates: dict[tuple[str, int], list[tuple[int, int]]],
+    size_ms: int,
+) -> list[float]:
+    """Per probe (event ms, id, ticker, arrival ms), from its arrival to the first update of its
+    window (`updates`: (ticker, start) -> [(count, Kafka timestamp)] in offset order) whose
+    `count` includes it. A probe's place in its window is the records folded before it: the
+    window's other records (`others`: (ticker, event ms) -> n, folded before the probes) and the
+    probes before it in (event time, id) order, the order the aggregation folds in. A probe no
+    update counted is left out."""
+    base: dict[tuple[str, int], int] = {}
+    for (ticker, ms), n in others.items():
+        key = (ticker, ms - ms % size_ms)
+        base[key] = base.get(key, 0) + n
+    seen: dict[tuple[str, int], int] = {}
+    out: list[float] = []
+    for event_ms, _id, ticker, arrived in sorted(probes):
+        key = (ticker, event_ms - event_ms % size_ms)
+        seen[key] = seen.get(key, 0) + 1
+        place = base.get(key, 0) + seen[key]
+        when = next((ts for count, ts in updates.get(key, []) if count >= place), None)
+        if when is not None:
+            out.append(when - arrived)
+    return out
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,25 @@
+"""`finsent bench --stream`: which window update first counts a latency probe."""
+
+from __future__ import annotations
+
+from pipeline.dev.bench_stream import aggregate_latency
+
+MIN = 60_000
+
+
+def test_a_probe_is_timed_to_the_first_update_that_counts_it() -> None:
+    # window [0, 1m) of MSFT: 2 pre-loaded records, then probes a (t=10s) and b (t=20s)
+    probes = [(20_000, "lat-b", "MSFT", 20_100), (10_000, "lat-a", "MSFT", 10_050)]
+    others = {("MSFT", 5_000): 2, ("MSFT", MIN + 1): 7}  # the second is in the next window
+    updates = {("MSFT", 0): [(2, 9_000), (3, 10_500), (4, 21_000)]}
+    assert aggregate_latency(probes, others, updates, MIN) == [450, 900]
+
+
+def test_an_update_that_counts_two_probes_at_once_times_both_and_uncounted_are_left_out() -> None:
+    probes = [
+        (1_000, "lat-a", "X", 1_000),
+        (2_000, "lat-b", "X", 2_000),
+        (3_000, "lat-c", "X", 3_000),
+    ]
+    updates = {("X", 0): [(2, 2_500)]}  # one commit published both; c never counted
+    assert aggregate_latency(probes, {}, updates, MIN) == [1_500, 500]
