@@ -78,18 +78,18 @@ def test_deployment_runs_the_command_with_its_settings(docs: list[Doc]) -> None:
     pod = one(docs, "Deployment", "finsent-notify")["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["args"] == ["notify"] and c["image"] == "ghcr.io/finsent/finsent:0.1.0"
-    env = {e["name"]: e["value"] for e in c["env"]}
-    # the settings parse, as the pod would read them
+    configmaps = [
+        d for d in docs if d["kind"] == "ConfigMap" and "finsent-config" in d["metadata"]["name"]
+    ]
+    assert c["envFrom"][0]["configMapRef"]["name"] == configmaps[0]["metadata"]["name"]
+    # the pod's environment: the worker's ConfigMap, then the container's own env on top
+    env = {**configmaps[0]["data"], **{e["name"]: e["value"] for e in c["env"]}}
     settings = Settings(
         **{k.removeprefix("FINSENT_").lower(): v for k, v in env.items()}, _env_file=None
     )
     port = settings.notify_port
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": port}
     assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
-    configmaps = [
-        d for d in docs if d["kind"] == "ConfigMap" and "finsent-config" in d["metadata"]["name"]
-    ]
-    assert c["envFrom"][0]["configMapRef"]["name"] == configmaps[0]["metadata"]["name"]
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     for path in (settings.notify_target_url_file, settings.api_token_file):
         assert path is not None and str(path.parent) in mounts, path
