@@ -284,3 +284,43 @@ def test_reads_and_metrics_behind_the_token_when_configured(
         assert spec["paths"]["/tickers"]["get"]["security"] == [{"bearer": []}]
     finally:
         worker.stop()
+
+
+@pytest.mark.prometheus
+def test_a_notification_carries_the_headlines_the_worker_api_serves(
+    cluster: tuple[Env, Worker, Worker], tmp_path: Path, clean_finsent_env: dict[str, str]
+) -> None:
+    """A real Alertmanager -> `finsent notify` -> this cluster's GET /alerts -> a sink: the
+    notification of the Prometheus SentimentCollapse shows the in-stream alert's evidence."""
+    import asyncio
+    from contextlib import AsyncExitStack
+    from datetime import UTC, datetime
+
+    from tests.notify import test_notify_e2e as am_e2e
+
+    if am_e2e.ALERTMANAGER is None:
+        pytest.skip("no prometheus-alertmanager: apt-get install prometheus-alertmanager")
+    _env, w1, _w2 = cluster
+    wait_for(lambda: _collapse_alerts(w1), timeout_s=60)
+    in_stream = _collapse_alerts(w1)[0]
+    starts = datetime.now(UTC).replace(microsecond=0)
+
+    async def main() -> str:
+        sink = am_e2e.Sink()
+        async with AsyncExitStack() as stack:
+            sink_url = await stack.enter_async_context(am_e2e.serve(sink.app))
+            notify_url = await stack.enter_async_context(
+                am_e2e.notify_command(tmp_path, clean_finsent_env, w1.url, f"{sink_url}/hook")
+            )
+            am = await stack.enter_async_context(
+                am_e2e.alertmanager(tmp_path, f"{notify_url}/alertmanager")
+            )
+            alert = am_e2e.rendered_alert("SentimentCollapse", TARGET, starts)
+            await am_e2e.post_alerts(am, [alert])
+            (first,) = await sink.wait_for(1)
+            return str(first["text"])
+
+    text = asyncio.run(main())
+    assert "Not enriched" not in text
+    shown = [e["text"] for e in in_stream["evidence"][:3]]
+    assert shown and all(h[:40] in text for h in shown), text
