@@ -188,7 +188,7 @@ def _measure(
             time.sleep(0.2)
         t0, cpu0 = time.monotonic(), _cpu_s(proc.pid)
         consumed = {settings.news_topic, settings.social_topic, settings.scored_topic}
-        _drained(url, consumed)
+        _drained(url, consumed, proc)
         drain_s, cpu_s = time.monotonic() - t0, _cpu_s(proc.pid) - cpu0
         rss = rss_mb(proc.pid)
         changelog = f"{settings.app_id}-{table_name}-changelog"
@@ -211,7 +211,7 @@ def _measure(
             len(r.value or b"") + len(r.key or b"") for r in read_to_end(settings, changelog)
         )
         rate = len(items) / drain_s
-        latency = _latency(args, settings, rate, url, consumed) if args.latency_s else None
+        latency = _latency(args, settings, rate, url, consumed, proc) if args.latency_s else None
     finally:
         proc.terminate()
         proc.wait(60)
@@ -273,10 +273,13 @@ def _measure(
     return 0
 
 
-def _drained(url: str, consumed: set[str]) -> None:
-    """Poll the worker's /live until every consumed topic reports committed lag 0; no timeout, so a
-    worker that dies here hangs the benchmark."""
+def _drained(url: str, consumed: set[str], proc: Any) -> None:
+    """Poll the worker's /live until every consumed topic reports committed lag 0. No deadline
+    (a slow machine only takes longer), but a worker that exits stops the benchmark with its
+    exit code instead of hanging it."""
     while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited {proc.returncode} before the drain ended")
         lag = _get(url + "/live")[1].get("lag") or {}
         if set(lag) >= consumed and not any(lag.values()):
             return
@@ -284,7 +287,12 @@ def _drained(url: str, consumed: set[str]) -> None:
 
 
 def _latency(
-    args: argparse.Namespace, settings: Settings, rate: float, url: str, consumed: set[str]
+    args: argparse.Namespace,
+    settings: Settings,
+    rate: float,
+    url: str,
+    consumed: set[str],
+    proc: Any,
 ) -> dict[str, float]:
     """Feed at half of `rate` for `latency_s`; per probe item, input arrival (the broker's
     LogAppendTime) -> its scored record, and -> the first update of its smallest window that
@@ -302,7 +310,7 @@ def _latency(
         it = {"id": key, "source": "newswire", "published_at": int(time.time() * 1000), "text": t}
         prod.send(settings.news_topic, key=key.encode(), value=json.dumps(it).encode())
     prod.flush()
-    _drained(url, consumed)
+    _drained(url, consumed, proc)
     arrival = {
         (r.partition, r.offset): r.timestamp for r in read_to_end(settings, settings.news_topic)
     }
