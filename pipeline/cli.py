@@ -20,7 +20,7 @@ from pipeline.errors import FinsentError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
         "pipeline.dev.demo",
-        "start a local broker + worker, feed bundled sample news, show live table",
+        "local broker + worker: warm a baseline from sample history, then a live alert",
     ),
     "worker": ("pipeline.stream.worker", "run the stream worker (faust app)"),
     "kafka": (

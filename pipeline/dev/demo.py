@@ -275,8 +275,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--duration",
         type=float,
         default=None,
-        help="stop this many seconds after the live feed started "
-        "(default: a few seconds after the collapse alert was shown)",
+        help="stop this many seconds after the live feed started (default: a few seconds "
+        "after the feed and the collapse alert)",
     )
     parser.add_argument(
         "--follow",
@@ -289,7 +289,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="use this broker instead of starting a local one (its topics in a namespace of "
         "their own, demo-<time>-<pid>)",
     )
-    parser.add_argument("--web-port", type=int, default=None, help="the worker's HTTP port")
+    parser.add_argument(
+        "--web-port", type=int, default=None, help="the worker's HTTP port (default: a free one)"
+    )
 
 
 @dataclass
@@ -640,7 +642,12 @@ def _done(show: Show) -> None:
 
 
 def _summary(console: Console, show: Show) -> None:
-    """The last lines: the collapse alert and the URLs, or why it was not shown."""
+    """The last lines: what the worker read (and that nothing was late: history and live part
+    join in event time), then the collapse alert and the URLs, or why it was not shown."""
+    samples = _samples(show.base_url)
+    read = sum(v for n, v in samples if n == "finsent_items_consumed_total")
+    late = sum(v for n, v in samples if n == "finsent_late_records_total")
+    console.print(f"the worker read {int(read):,} items, {int(late)} late")
     alert = show.collapse()
     if alert is None:
         console.print(

@@ -52,3 +52,11 @@ def test_demo_warms_the_baseline_and_shows_boeings_collapse_with_its_headlines(
     for path in ("/metrics", "/tickers/BA", "/alerts?ticker=BA"):
         assert re.search(rf"http://127\.0\.0\.1:\d+{re.escape(path)}", text), path
     assert "SentimentCollapse fired for BA" in text
+    # history and live part join in event time: the worker read them all, none was late
+    read = re.search(r"the worker read ([\d,]+) items, (\d+) late", text)
+    assert read and read.group(2) == "0", text[-2000:]
+    live = re.search(r"5/5 live: (\d+) items", text)
+    assert live, text[-2000:]
+    assert int(read.group(1).replace(",", "")) == int(warm.group(2).replace(",", "")) + int(
+        live.group(1)
+    )
