@@ -158,7 +158,7 @@ def test_live_scene_waits_for_the_next_hour_when_the_feed_crosses_it() -> None:
     assert any(it.published_at_ms < boundary for it in live)  # normal traffic before it
 
 
-ALERT = {
+ALERT: dict[str, Any] = {
     "type": "alert",
     "id": "SentimentCollapse:BA:1h:1796000400000",
     "rule": "SentimentCollapse",
