@@ -33,7 +33,6 @@ from pipeline.stream.topics import Topics, declare
 # Derived from the state version: a new shape means a new table and changelog topic, so old-shaped
 # state is never recovered into new code (Quix Streams' `state_suffix` idea).
 TABLE_NAME = f"ticker_to_state_v{aggregate.STATE_VERSION}"
-COMMIT_INTERVAL_S = 1.0
 # The table's changelog as faust creates it (compacted) and Strimzi declares it
 # (k8s/components/strimzi/kafkatopics.yaml, tested equal): segments roll hourly, so the cleaner
 # can compact them and a recovery reads about one value per key, not every write since creation.
@@ -237,7 +236,7 @@ def register(rt: Runtime) -> Stages:
         _guarded(rt, AGGREGATE_AGENT, stages.aggregate.consume)
     )
 
-    @app.timer(COMMIT_INTERVAL_S)
+    @app.timer(settings.commit_interval_ms / 1000)
     async def commit_and_fill() -> None:
         """Commit finished offsets; read what an idle agent's partitions still hold."""
         try:
@@ -286,7 +285,7 @@ def register(rt: Runtime) -> Stages:
         """Graceful stop: commit each stage's finished prefix, so a restart redelivers only what was
         not done; a failed commit is logged, not raised (at-least-once: they come again)."""
         # faust has paused fetching; the batch in flight finishes, then its offsets are committed
-        # (without this a graceful stop only redelivers up to COMMIT_INTERVAL_S of records).
+        # (without this a graceful stop only redelivers up to FINSENT_COMMIT_INTERVAL_MS of records).
         for d in stages.deliveries:
             try:
                 await d.commit()

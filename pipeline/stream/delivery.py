@@ -7,7 +7,7 @@ faust behaviours that made this necessary). This object owns, per partition:
 - the start: the group's committed offset, read from the broker at assignment;
 - admission: records below the cursor are skipped, a hole above it is read straight from Kafka
   and processed first, records of partitions not (or no longer) owned are skipped;
-- the commit: every `commit_interval_s`, on revocation and at stop, the producer is flushed
+- the commit: every FINSENT_COMMIT_INTERVAL_MS, on revocation and at stop, the producer is flushed
   (outputs and table changelog writes are on the broker) and then the cursor is committed;
 - the tail: when the agent has been idle for a while and a partition's log end is past its
   cursor, the missing records are read from Kafka and processed (a record faust dropped with
@@ -54,7 +54,7 @@ class Delivery:
     around one agent's `work` (its batch handler).
 
     The agent's whole body is `await delivery.consume(stream)`; a timer calls `maintain` every
-    `COMMIT_INTERVAL_S`; the rebalance signals call `on_assigned` / `on_revoked`.
+    FINSENT_COMMIT_INTERVAL_MS; the rebalance signals call `on_assigned` / `on_revoked`.
     """
 
     def __init__(
