@@ -39,15 +39,11 @@ def merge(progress: Mapping[str, list[Any]], reports: Mapping[str, Report]) -> d
 
     `progress` maps `source_name` -> [event_ms or None, idle], the JSON-friendly form kept in the
     table. Event times (epoch ms) only move forward, so a repeated or stale report never moves
-    time back. The idle flag is the latest one merged, except from a report that is behind what
-    is known (a stale one, e.g. a former owner's last report read after the new owner's): that
-    report changes nothing, or an old "idle" would let time run past a partition that is busy."""
+    time back; the idle flag, though, is simply the latest one merged."""
     out = dict(progress)
     for source, (event_ms, idle) in reports.items():
         old = out.get(source)
         old_ms = old[0] if old else None
-        if old is not None and old_ms is not None and event_ms is not None and event_ms < old_ms:
-            continue  # stale: behind the progress already merged
         if event_ms is None or (old_ms is not None and old_ms >= event_ms):
             event_ms = old_ms
         out[source] = [event_ms, bool(idle)]

@@ -48,18 +48,6 @@ def test_reports_are_idempotent_and_never_move_time_back() -> None:
     assert watermark(stale, SOURCES) == T0 + MIN
 
 
-def test_a_stale_idle_report_does_not_let_time_run_past_a_busy_partition() -> None:
-    # The new owner of news.raw/1 reports it busy at T0 + 3m; the former owner's last report,
-    # [T0 + 1m, idle], is read after it. Taken at face value, its "idle" would skip news.raw/1
-    # and the watermark would jump to news.raw/0's T0 + 5m, making news.raw/1's next records late.
-    busy = merge({}, {"news.raw/0": (T0 + 5 * MIN, False), "news.raw/1": (T0 + 3 * MIN, False)})
-    late_idle = merge(busy, {"news.raw/1": (T0 + MIN, True)})
-    assert late_idle == busy and watermark(late_idle, SOURCES) == T0 + 3 * MIN
-    # An idle report at the partition's own progress is current: it does go idle.
-    idle = merge(busy, {"news.raw/1": (T0 + 3 * MIN, True)})
-    assert watermark(idle, SOURCES) == T0 + 5 * MIN
-
-
 def _rec(i: int, t: int, text: str, partition: int = 0, ticker: str = "AAPL") -> Scored:
     return Scored(
         item_id=f"id{i:04d}",
