@@ -97,8 +97,8 @@ def observed(workers: Iterable[Worker], tickers: Iterable[str]) -> dict[str, Any
     for t in tickers:
         for w in workers:
             code, body = w.get(f"/tickers/{t}")
-            if code == 200:
-                d = json.loads(body)
+            d = json.loads(body) if code == 200 else {}
+            if d.get("has_data"):  # any worker answers (forwarded); a known ticker may be empty
                 out[t] = {
                     "items": d["totals"]["items"],
                     "duplicates": d["totals"]["duplicates"],
