@@ -285,7 +285,7 @@ def register(rt: Runtime) -> Stages:
         """Graceful stop: commit each stage's finished prefix, so a restart redelivers only what was
         not done; a failed commit is logged, not raised (at-least-once: they come again)."""
         # faust has paused fetching; the batch in flight finishes, then its offsets are committed
-        # (without this a graceful stop only redelivers up to FINSENT_COMMIT_INTERVAL_MS of records).
+        # (without this a graceful stop redelivers up to FINSENT_COMMIT_INTERVAL_MS of records).
         for d in stages.deliveries:
             try:
                 await d.commit()
