@@ -366,12 +366,6 @@ class Settings(BaseSettings):
             raise ValueError("expected a whole number of items a minute, 0 or more (0: review off)")
         return v
 
-    @field_validator("review_story_ttl")
-    @classmethod
-    def _review_ttl(cls, v: str) -> str:
-        _duration(v)
-        return v
-
     @field_validator("security_protocol")
     @classmethod
     def _security_protocol(cls, v: str) -> str:
@@ -491,7 +485,13 @@ class Settings(BaseSettings):
         _duration_list(v)
         return v
 
-    @field_validator("baseline_window", "novelty_ttl", "drift_half_life", "api_alerts_horizon")
+    @field_validator(
+        "baseline_window",
+        "novelty_ttl",
+        "drift_half_life",
+        "api_alerts_horizon",
+        "review_story_ttl",
+    )
     @classmethod
     def _positive_duration(cls, v: str) -> str:
         _duration(v)

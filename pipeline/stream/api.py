@@ -61,6 +61,16 @@ def _bad(view: View, exc: Exception, status: int = 400) -> Response:
     return view.json({"error": str(exc)}, status=status)
 
 
+def _retry(view: View, body: dict[str, Any]) -> Response:
+    """503 with Retry-After: the answer exists, but not here right now (a rebalance, a worker
+    that did not answer)."""
+    return view.json(body, status=503, headers={"Retry-After": "2"})
+
+
+def _unknown_symbol(view: View, ticker: str) -> Response:
+    return view.json({"error": f"{ticker} is not in the symbol table"}, status=404)
+
+
 def register(rt: Runtime, stages: Stages) -> None:
     """Declare the query API's pages and the alert index's follower task on `rt.app`."""
     app, settings = rt.app, rt.settings
@@ -105,10 +115,8 @@ def register(rt: Runtime, stages: Stages) -> None:
             status, body = await _ask(url, request)
             return web.bytes(body, content_type="application/json", status=status)
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
-            return web.json(
-                {"error": f"the worker holding this ticker ({url}) did not answer: {exc!r}"},
-                status=503,
-                headers={"Retry-After": "2"},
+            return _retry(
+                web, {"error": f"the worker holding this ticker ({url}) did not answer: {exc!r}"}
             )
 
     def local_states() -> list[dict[str, Any]]:
@@ -163,28 +171,22 @@ def register(rt: Runtime, stages: Stages) -> None:
             return denied
         about = query.company(rt.symbols, ticker.upper())
         if about is None:
-            return web.json({"error": f"{ticker.upper()} is not in the symbol table"}, status=404)
+            return _unknown_symbol(web, ticker.upper())
         symbol = about["symbol"]
         partition = partition_of(symbol)
         if not owns(partition):
             if ROUTED in request.headers:  # the sender's view of the assignment is newer
-                return web.json(
-                    {"error": f"{symbol} moved between workers; retry"},
-                    status=503,
-                    headers={"Retry-After": "2"},
-                )
+                return _retry(web, {"error": f"{symbol} moved between workers; retry"})
             where = hosts()
             owner = next((u for u, ps in where.items() if partition in ps), None)
-            owner = None if partition is None else owner
             if owner is None or owner == settings.canonical_url():
-                return web.json(
+                return _retry(
+                    web,
                     {
                         "error": f"no worker holds {symbol} right now (rebalancing); retry",
                         "partition": partition,
                         "assignment": {u: sorted(ps) for u, ps in where.items()},
                     },
-                    status=503,
-                    headers={"Retry-After": "2"},
                 )
             return await _forward(owner, request, web)
         state = table.get(symbol)
@@ -207,9 +209,7 @@ def register(rt: Runtime, stages: Stages) -> None:
         if ticker_q:
             about = query.company(rt.symbols, ticker_q.upper())
             if about is None:
-                return web.json(
-                    {"error": f"{ticker_q.upper()} is not in the symbol table"}, status=404
-                )
+                return _unknown_symbol(web, ticker_q.upper())
             symbol = about["symbol"]
         return web.json(
             {

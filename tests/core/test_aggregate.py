@@ -196,22 +196,28 @@ def test_a_young_baseline_holds_the_plain_mean_and_variance_of_its_windows() -> 
     assert b["score_var"] == pytest.approx(statistics.pvariance(means))
 
 
+def _ordinary_hours(seed: int, cfg: CoreConfig) -> list:
+    """The outputs of 25 hours of 8 random moods (-0.8, 0, 0.8) each, one story a minute."""
+    import random
+
+    rng = random.Random(seed)
+    records = [
+        scored(h * 8 + k, T0 + h * H + k * MIN, rng.choice((-0.8, 0.0, 0.8)))
+        for h in range(25)
+        for k in range(8)
+    ]
+    return run(records, cfg)[1]
+
+
 def test_ordinary_hours_after_a_day_of_noisy_history_are_not_outliers() -> None:
     """40 tickers, each 24 hours of random moods then an hour like them: no |z| above the alert
     rules' 3 and a mean |z| near a normal's 0.8. With the EW variance begun at 0, 14 of these 40
     were above 3 (mean |z| 2.6): pages on normal news."""
-    import random
 
     cfg = CoreConfig(aggregation=AggregationConfig(grace_ms=MIN))  # the default 24-window gate
     zs = []
     for seed in range(40):
-        rng = random.Random(seed)
-        records = [
-            scored(h * 8 + k, T0 + h * H + k * MIN, rng.choice((-0.8, 0.0, 0.8)))
-            for h in range(25)
-            for k in range(8)
-        ]
-        _state, outs = run(records, cfg)
+        outs = _ordinary_hours(seed, cfg)
         snap = outs[-1].snapshot
         assert snap.baseline_windows == 24 and snap.sentiment_z is not None
         zs.append(abs(snap.sentiment_z))
@@ -222,17 +228,10 @@ def test_ordinary_hours_after_a_day_of_noisy_history_are_not_outliers() -> None:
 def _filling_hours(seeds: range, cfg: CoreConfig) -> int:
     """Of ordinary hours (8 random moods, after 24 like them), how many cross |z| > 3 while
     their 5th to 8th story arrive: what an alert rule with a 5-story gate would look at."""
-    import random
 
     crossed = 0
     for seed in seeds:
-        rng = random.Random(seed)
-        records = [
-            scored(h * 8 + k, T0 + h * H + k * MIN, rng.choice((-0.8, 0.0, 0.8)))
-            for h in range(25)
-            for k in range(8)
-        ]
-        _state, outs = run(records, cfg)
+        outs = _ordinary_hours(seed, cfg)
         zs = [o.snapshot.sentiment_z for o in outs[-4:]]
         crossed += any(z is not None and abs(z) > 3 for z in zs)
     return crossed
