@@ -148,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
             "FINSENT_WEB_PORT": str(port),
             "FINSENT_WEB_HOST": "127.0.0.1",
             "FINSENT_DATA_DIR": str(tmp / "data"),
+            # only the news topic is loaded: the empty social topic would hold time back for
+            # the default 30 s idleness timeout, and that wait is not the stream's speed
+            "FINSENT_IDLE_TIMEOUT_S": os.environ.get("FINSENT_IDLE_TIMEOUT_S", "2"),
         }
         settings = Settings(**{k.removeprefix("FINSENT_").lower(): v for k, v in env.items()})
         try:

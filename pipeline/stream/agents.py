@@ -122,8 +122,7 @@ async def send_progress(rt: Runtime, topics: Topics, raw: Delivery) -> None:
         for src, end in ends.items()
         if end is not None and end <= raw.cursor.next.get(owned[src], -1)
     ]
-    empty = [src for src, end in ends.items() if end == 0]
-    reports = rt.progress.report(owned, caught_up, empty)
+    reports = rt.progress.report(owned, caught_up)
     if rt.progress.due(reports):
         await publish_progress(rt, topics, reports)
 

@@ -98,7 +98,7 @@ class ProgressReporter:
 
     def quiet(self, owned: Iterable[str]) -> list[str]:
         """Owned partitions without a record for the idleness timeout (idle if caught up), and
-        those that never delivered one since assignment (idle at once if their log is empty)."""
+        those that never delivered one since assignment (their log end is looked at)."""
         now = self.clock()
         return [
             s
@@ -107,24 +107,22 @@ class ProgressReporter:
             or s not in self.reached
         ]
 
-    def report(
-        self, owned: Iterable[str], caught_up: Iterable[str], empty: Iterable[str] = ()
-    ) -> dict[str, Report]:
+    def report(self, owned: Iterable[str], caught_up: Iterable[str]) -> dict[str, Report]:
         """Progress of every owned partition: the event time reached (None before the first
         record) and whether it is idle: nothing left to read and no record for the idleness
-        timeout, or a log that has never held a record (a replay namespace's unused input
-        topic: waiting for it would only delay everything by the timeout). A partition just
-        assigned is reported busy at once, so an idle flag its last owner sent cannot let the
-        watermark run past records the new owner is about to deliver again."""
-        now, done, never = self.clock(), set(caught_up), set(empty)
+        timeout. A log that has never held a record waits the timeout too, counted from
+        assignment: idle at once, it let the watermark run hours ahead on the partitions written
+        first, and the first records of one written a moment later were late (a replay's
+        producers, a topic that fills partition by partition). An unused input topic so delays
+        the start by one timeout. A partition just assigned is reported busy at once, so an idle
+        flag its last owner sent cannot let the watermark run past records the new owner is
+        about to deliver again."""
+        now, done = self.clock(), set(caught_up)
         out: dict[str, Report] = {}
         for source in owned:
             since = self.active_at.setdefault(source, now)
-            reached = self.reached.get(source)
-            idle = source in done and (
-                now - since >= self.idle_timeout_s or (source in never and reached is None)
-            )
-            out[source] = (reached, idle)
+            idle = source in done and now - since >= self.idle_timeout_s
+            out[source] = (self.reached.get(source), idle)
         return out
 
     def unreported(self, owned: Iterable[str]) -> dict[str, Report]:

@@ -36,13 +36,20 @@ def test_progress_is_the_largest_event_time_delivered_and_idle_needs_quiet_and_c
     assert p.report(owned, caught_up=owned)["news.raw/0"] == (3_000, False)
 
 
-def test_an_empty_log_is_idle_at_once_and_reports_are_sent_when_they_change() -> None:
+def test_an_empty_log_waits_the_timeout_and_reports_are_sent_when_they_change() -> None:
+    """An empty log idle at once let the partitions written first run time ahead of one written
+    a moment later (its first records were late): it waits the timeout like any other."""
     clock = Clock()
     p = ProgressReporter(idle_timeout_s=30, clock=clock)
     owned = ["social.raw/0", "social.raw/1"]
     assert p.quiet(owned) == owned  # never delivered: their log ends are looked at
-    reports = p.report(owned, caught_up=owned, empty=["social.raw/1"])
-    # /0 has records somewhere: it is busy until the timeout
+    reports = p.report(owned, caught_up=owned)
+    assert reports == {"social.raw/0": (None, False), "social.raw/1": (None, False)}
+    clock.now += 29
+    assert p.report(owned, caught_up=owned) == reports
+    clock.now += 1
+    reports = p.report(owned, caught_up=["social.raw/1"])
+    # /0 has records to read: a backlog is busy however long it waits
     assert reports == {"social.raw/0": (None, False), "social.raw/1": (None, True)}
     assert p.due(reports)
     p.sent(reports)
