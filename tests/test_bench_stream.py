@@ -23,3 +23,18 @@ def test_an_update_that_counts_two_probes_at_once_times_both_and_uncounted_are_l
     ]
     updates = {("X", 0): [(2, 2_500)]}  # one commit published both; c never counted
     assert aggregate_latency(probes, {}, updates, MIN) == [1_500, 500]
+
+
+def test_overlap_says_when_aggregation_began_and_how_long_it_ran_alone() -> None:
+    from pipeline.dev.bench_stream import overlap
+
+    # (seconds, input consumed, mentions aggregated): aggregation starts at 250 of 1000 and
+    # the input is all read at 8 s of a 10 s drain
+    timeline = [(0.0, 0, 0), (2.0, 250, 0), (4.0, 500, 120), (8.0, 1000, 900), (10.0, 1000, 1300)]
+    got = overlap(timeline)
+    assert got["input_share_at_first_aggregate"] == 0.5
+    assert got["aggregation_only_tail_share"] == 0.2
+    # the stages in series: nothing aggregated until the input was all read
+    serial = overlap([(0.0, 0, 0), (5.0, 1000, 0), (10.0, 1000, 1300)])
+    assert serial == {"input_share_at_first_aggregate": 1.0, "aggregation_only_tail_share": 0.5}
+    assert overlap([])["input_share_at_first_aggregate"] is None

@@ -74,6 +74,8 @@ class Delivery:
         self.topics = frozenset(topics)
         self.work = work
         self.cursor = PartitionCursor()
+        # partitions whose start offset is being read (`on_assigned`): their records wait for it
+        self.assigning: dict[TP, asyncio.Event] = {}
         self.lock = asyncio.Lock()  # one batch, fill or commit at a time
         self.on_refetched = on_refetched
         self.on_committed = on_committed
@@ -114,18 +116,29 @@ class Delivery:
         an executor (kafka-python blocks); partitions already owned keep their cursor. The idle
         clock restarts, so `fill_tail` reads a new partition directly only if faust then delivers
         nothing."""
-        mine = [tp for tp in assigned if tp.topic in self.topics and not self.cursor.owns(tp)]
+        mine = [
+            tp
+            for tp in assigned
+            if tp.topic in self.topics and not self.cursor.owns(tp) and tp not in self.assigning
+        ]
         if not mine:
             return
-        loop = asyncio.get_running_loop()
-        starts = await loop.run_in_executor(
-            None,
-            start_offsets,
-            self.settings,
-            self.settings.app_id,
-            [(tp.topic, tp.partition) for tp in mine],
-        )
-        self.cursor.assign({tp: starts[(tp.topic, tp.partition)] for tp in mine})
+        ready = asyncio.Event()
+        self.assigning.update((tp, ready) for tp in mine)
+        try:
+            loop = asyncio.get_running_loop()
+            starts = await loop.run_in_executor(
+                None,
+                start_offsets,
+                self.settings,
+                self.settings.app_id,
+                [(tp.topic, tp.partition) for tp in mine],
+            )
+            self.cursor.assign({tp: starts[(tp.topic, tp.partition)] for tp in mine})
+        finally:
+            for tp in mine:
+                self.assigning.pop(tp, None)
+            ready.set()
         self.last_event_monotonic = time.monotonic()
 
     async def reconcile(self, assignment: Iterable[TP]) -> None:
@@ -164,6 +177,13 @@ class Delivery:
         for event in events:
             tp, offset = event.message.tp, event.message.offset
             admission = self.cursor.admission(tp, offset, expected.get(tp))
+            if admission is Admission.UNASSIGNED and tp in self.assigning:
+                # faust fetches as soon as it is assigned, while `on_assigned` still reads the
+                # start offset: skipped, a whole backlog went through the slow tail read one
+                # partition at a time, and the watermark (the slowest partition) held every
+                # window until the last partition's turn. Wait for the start instead.
+                await self.assigning[tp].wait()
+                admission = self.cursor.admission(tp, offset)
             if admission in (Admission.UNASSIGNED, Admission.SEEN):
                 continue  # not ours (yet, or any more), or handled already: never redone
             if admission is Admission.HOLE:

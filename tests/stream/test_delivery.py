@@ -117,6 +117,60 @@ def test_an_idle_agents_pending_tail_is_read_and_processed(reads: list[tuple[int
     assert asyncio.run(d.fill_tail(max_records=256)) == 0  # never during a rebalance
 
 
+def test_records_delivered_while_the_start_offset_is_read_wait_for_it(
+    monkeypatch: pytest.MonkeyPatch, reads: list[tuple[int, int]]
+) -> None:
+    """faust fetches as soon as a partition is assigned, before `on_assigned` has read its
+    committed offset: those records wait for the start instead of being skipped (skipped, a
+    whole backlog went through the slow tail read, one partition at a time)."""
+    gate = __import__("threading").Event()
+
+    def slow_start(settings: Any, group: str, tps: Any) -> dict[Any, int]:
+        gate.wait(5)
+        return {tp: 10 for tp in tps}
+
+    monkeypatch.setattr(delivery_mod, "start_offsets", slow_start)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    d = Delivery(FakeApp(), settings, ["news.raw"], _ignore, idle_s=0.0)  # type: ignore[arg-type]
+
+    async def race() -> list[int]:
+        assigning = asyncio.ensure_future(d.on_assigned([TP]))
+        await asyncio.sleep(0)  # the start offset is being read in the executor
+        admitted = asyncio.ensure_future(d.admit([_ev(9), _ev(10), _ev(12)]))
+        await asyncio.sleep(0.05)
+        assert not admitted.done()  # waiting for the start, not skipping
+        gate.set()
+        await assigning
+        return [e.message.offset for e in await admitted]
+
+    assert asyncio.run(race()) == [10, 11, 12]  # 9 is before the start; 11 read from Kafka
+    assert reads == [(11, 12)] and d.assigning == {}
+
+
+def test_a_failed_start_read_lets_the_waiting_records_go_as_unassigned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If reading the start offset fails, nothing waits for ever: the records are skipped as
+    for any partition without a cursor (the timer's `reconcile` assigns it again)."""
+
+    def broken(settings: Any, group: str, tps: Any) -> dict[Any, int]:
+        raise OSError("broker gone")
+
+    monkeypatch.setattr(delivery_mod, "start_offsets", broken)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    d = Delivery(FakeApp(), settings, ["news.raw"], _ignore, idle_s=0.0)  # type: ignore[arg-type]
+
+    async def race() -> list[Any]:
+        assigning = asyncio.ensure_future(d.on_assigned([TP]))
+        await asyncio.sleep(0)
+        todo = await d.admit([_ev(10)])
+        with pytest.raises(OSError):
+            await assigning
+        return todo
+
+    assert asyncio.run(race()) == [] and not d.cursor.owns(TP) and d.assigning == {}
+
+
 class FakeStream:
     """faust's `stream.noack().noack_take(n, within=...)`: the given batches, then the end."""
 
