@@ -199,9 +199,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--stream", action="store_true",
         help="end to end through a real broker and one worker (pipeline/dev/bench_stream.py)",
     )  # fmt: skip
-    from pipeline.dev import bench_stream
+    from pipeline.dev import bench_recovery, bench_stream
 
     bench_stream.configure(parser)
+    bench_recovery.configure(parser)
 
 
 def fingerprint_cost(texts: Sequence[str], rounds: int = 3) -> dict[str, float]:
@@ -232,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.dev import bench_stream
 
         return bench_stream.run(args)
+    if args.recovery:
+        from pipeline.dev import bench_recovery
+
+        return bench_recovery.run(args)
     import onnxruntime as ort
 
     from pipeline.scoring.onnx import CUDA, cuda_driver_present

@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.stream.admin import create_topics
     from pipeline.stream.agents import TABLE_NAME
 
+    args.tickers = args.tickers or 500
     texts = read_texts(args.texts, args.n) if args.texts else make_texts(args.n)
     with tempfile.TemporaryDirectory(prefix="finsent-bench-stream-") as tmp_s:
         tmp = Path(tmp_s)
@@ -449,7 +450,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="spread",
         help="items over --tickers tickers, or all on one hot ticker",
     )
-    parser.add_argument("--tickers", type=int, default=500, help="tickers for --spread spread")
+    parser.add_argument(
+        "--tickers",
+        type=int,
+        default=None,
+        help="tickers for --spread spread (500) or for --recovery (2,000)",
+    )
     parser.add_argument(
         "--latency-s",
         type=float,
