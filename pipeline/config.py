@@ -305,6 +305,10 @@ class Settings(BaseSettings):
     # this is also the interval of window updates (closed windows and alerts go out at once):
     # shorter is fresher (Kafka -> aggregate latency), longer writes fewer messages per item.
     commit_interval_ms: int = Field(1000, ge=50, le=60_000)
+    # Open windows' newest updates can go out more often than the commit (unset: at each commit
+    # only): fresher windows without more changelog writes (those stay once per commit). At
+    # most the commit interval: a committed offset always has its windows' updates published.
+    update_interval_ms: int | None = Field(None, ge=50, le=60_000)
     idle_timeout_s: float = Field(30.0, gt=0)
     # Records waiting for the watermark are kept in the ticker's state (stored in 256 KB
     # changelog chunks): past this many bytes the oldest half is folded early, a last guard on
@@ -555,6 +559,19 @@ class Settings(BaseSettings):
     def alerts_horizon_ms(self) -> int:
         """FINSENT_API_ALERTS_HORIZON in ms: how far back GET /alerts can see."""
         return parse_duration_ms(self.api_alerts_horizon)
+
+    @model_validator(mode="after")
+    def _updates_at_least_once_per_commit(self) -> Settings:
+        """FINSENT_UPDATE_INTERVAL_MS above the commit interval would do nothing: every commit
+        publishes the open windows' updates anyway."""
+        every = self.update_interval_ms
+        if every is not None and every > self.commit_interval_ms:
+            raise ValueError(
+                f"FINSENT_UPDATE_INTERVAL_MS={str(every)!r} is invalid: expected at most "
+                f"FINSENT_COMMIT_INTERVAL_MS ({self.commit_interval_ms}); every commit "
+                "publishes the updates"
+            )
+        return self
 
     @model_validator(mode="after")
     def _baseline_is_a_window(self) -> Settings:

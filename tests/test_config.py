@@ -51,6 +51,8 @@ def _error(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         ("FINSENT_WEB_PORT", "70000", "less than or equal to 65535"),
         ("FINSENT_STALL_AFTER_S", "0", "greater than 0"),
         ("FINSENT_COMMIT_INTERVAL_MS", "10", "greater than or equal to 50"),
+        ("FINSENT_UPDATE_INTERVAL_MS", "10", "greater than or equal to 50"),
+        ("FINSENT_UPDATE_INTERVAL_MS", "2000", "at most FINSENT_COMMIT_INTERVAL_MS (1000)"),
         ("FINSENT_WEB_CANONICAL_URL", "worker-0:6066", "http://host:port"),
         ("FINSENT_API_ALERTS_HORIZON", "a week", "ms|s|m|h|d"),
         ("FINSENT_API_SCORE_MAX_TEXTS", "0", "greater than or equal to 1"),

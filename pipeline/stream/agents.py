@@ -246,6 +246,22 @@ def register(rt: Runtime) -> Stages:
         except Exception as exc:  # noqa: BLE001
             crash_worker(rt, "commit", exc)
 
+    if settings.update_interval_ms is not None and (
+        settings.update_interval_ms < settings.commit_interval_ms
+    ):
+
+        @app.timer(settings.update_interval_ms / 1000)
+        async def publish_open_windows() -> None:
+            """FINSENT_UPDATE_INTERVAL_MS: open windows' newest updates between two commits
+            (held under the aggregation's lock: no batch changes them meanwhile)."""
+            try:
+                async with stages.aggregate.lock:
+                    await publish_updates(rt, topics)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - they stay queued; the next tick or commit sends
+                log.warning("could not publish window updates", exc_info=True)
+
     @app.timer(settings.watermark_interval_ms / 1000)
     async def report_progress() -> None:
         """Tell every aggregation partition how far each owned input partition has got."""
