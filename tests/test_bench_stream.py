@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.dev.bench_stream import aggregate_latency
 
 MIN = 60_000
@@ -38,3 +40,10 @@ def test_overlap_says_when_aggregation_began_and_how_long_it_ran_alone() -> None
     serial = overlap([(0.0, 0, 0), (5.0, 1000, 0), (10.0, 1000, 1300)])
     assert serial == {"input_share_at_first_aggregate": 1.0, "aggregation_only_tail_share": 0.5}
     assert overlap([])["input_share_at_first_aggregate"] is None
+
+
+def test_the_drain_is_drawn_as_a_png(tmp_path: Path) -> None:
+    from pipeline.dev.bench_stream import plot_drain
+
+    out = plot_drain({"a run": [(0.0, 0, 0), (1.0, 10, 4), (2.0, 10, 13)]}, tmp_path / "d.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5_000

@@ -244,6 +244,8 @@ def _measure(
         "loadavg_after": os.getloadavg(),
         "messages": ends,
     }
+    if args.plot:
+        plot_drain({"this run": timeline}, Path(args.plot), f"{n} items, {args.spread}")
     if args.json:
         print(json.dumps(result))
         return 0
@@ -318,6 +320,38 @@ def _progress(url: str) -> tuple[float, float]:
             if sample.name in sums:
                 sums[sample.name] += sample.value
     return sums["finsent_items_consumed_total"], sums["finsent_mentions_total"]
+
+
+def plot_drain(
+    runs: dict[str, Sequence[Sequence[float]]], path: Path, title: str = "drain"
+) -> Path:
+    """One PNG: per run, the share of its input consumed and of its mentions aggregated against
+    the share of its drain time, so runs of different lengths compare. Overlapped stages draw
+    two lines close together; stages in series draw the aggregation line late and steep.
+    Needs matplotlib (the `backtest` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, (label, timeline) in enumerate(runs.items()):
+        end_s, total_in, total_agg = (v or 1 for v in timeline[-1])
+        x = [t / end_s for t, _c, _a in timeline]
+        color = f"C{i}"
+        ax.plot(x, [c / total_in for _t, c, _a in timeline], color=color, lw=1.6,
+                label=f"{label}: input consumed")  # fmt: skip
+        ax.plot(x, [a / total_agg for _t, _c, a in timeline], color=color, lw=1.6, ls="--",
+                label=f"{label}: mentions aggregated")  # fmt: skip
+    ax.set_xlabel("share of the drain time")
+    ax.set_ylabel("share done")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
 
 
 def overlap(timeline: Sequence[tuple[float, float, float]]) -> dict[str, float | None]:
@@ -455,6 +489,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="tickers for --spread spread (500) or for --recovery (2,000)",
+    )
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="--stream: draw the drain (input consumed, mentions aggregated) to this PNG",
     )
     parser.add_argument(
         "--latency-s",
