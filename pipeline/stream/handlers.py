@@ -27,6 +27,7 @@ from pipeline.core.step import Outputs, accept, advance, score_items
 from pipeline.core.validate import check_arrival, parse_item
 from pipeline.core.watermarks import merge, source_name, watermark
 from pipeline.scoring import fingerprints
+from pipeline.stream import evidence_texts
 from pipeline.stream.delivery import Delivered
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics
@@ -282,6 +283,7 @@ class Tickers:
         self.next_ids: dict[str, int] = {}  # key -> the next unused chunk id (`sticky_chunks`)
         self.states: dict[str, dict[str, Any] | None] = {}
         self.partition: dict[str, int] = {}
+        self.text_ids: dict[str, set[str]] = {}  # key -> items whose evidence text is stored
 
     def get(self, key: str) -> dict[str, Any] | None:
         """A key's state as this batch sees it: read from the table once (waiting records
@@ -289,6 +291,9 @@ class Tickers:
         state yet."""
         if key not in self.states:
             stored = self.table.get(key)
+            if isinstance(stored, dict) and "text_ids" in stored:
+                self.text_ids[key] = set(stored["text_ids"])
+                stored = evidence_texts.read(self.table, key, stored)
             if isinstance(stored, dict) and "pending_chunks" in stored:
                 ids = list(stored.get("pending_chunk_ids", range(stored["pending_chunks"])))
                 self.next_ids[key] = stored.get("pending_next_id", max(ids, default=-1) + 1)
@@ -340,7 +345,9 @@ class Tickers:
     def write_back(self) -> None:
         """Write each changed state: the records waiting for the watermark go in chunks under
         keys of their own (one Kafka message each, whatever the backlog), and only the chunks
-        that changed are rewritten (`sticky_chunks`)."""
+        that changed are rewritten (`sticky_chunks`); each evidence text is a key of its own,
+        written once (`evidence_texts`). Order: new chunks and texts, the state (the commit
+        point), then the deletions."""
         for key, partition in self.partition.items():
             state = self.states[key]
             if state is None or "pending" not in state:
@@ -359,9 +366,19 @@ class Tickers:
             main["pending_chunk_ids"] = [i for i, _r in new]
             main["pending_next_id"] = next_id
             main["pending_count"] = len(state["pending"])
+            main, texts = evidence_texts.split(main)
+            had = self.text_ids.get(key, set())
+            for item_id in sorted(texts.keys() - had):
+                self._write(
+                    partition, evidence_texts.text_key(key, item_id), {"text": texts[item_id]}
+                )
+            main["text_ids"] = sorted(texts)
             self._write(partition, key, main)
             for i in sorted(before - {i for i, _r in new}):
                 self._write(partition, chunk_key(key, i), None)
+            for item_id in sorted(had - texts.keys()):
+                self._write(partition, evidence_texts.text_key(key, item_id), None)
+            self.text_ids[key] = set(texts)
 
     def _write(self, partition: int, key: str, value: Any) -> None:
         """One key into the local store now and into the changelog of `partition` at the commit,
@@ -373,9 +390,9 @@ class Tickers:
         # the changelog gets it at the commit (`write_changelog`); re-inserted, so keys are
         # written in the order of their last write
         buffered = self.unpublished.pop(key, None)
-        never_written = buffered is not None and buffered[1] is not None  # a chunk is written once
-        if value is None and never_written and "/pending/" in key:
-            return  # a chunk made and emptied between two commits never reaches Kafka
+        never_written = buffered is not None and buffered[1] is not None  # written once, these
+        if value is None and never_written and ("/pending/" in key or evidence_texts.MARK in key):
+            return  # a chunk or text made and dropped between two commits never reaches Kafka
         self.unpublished[key] = (partition, value)
 
 
