@@ -32,7 +32,7 @@ from faust.web import Request, Response, View
 from pipeline.core.records import TEXT_CHARS, Item
 from pipeline.core.review import disputed
 from pipeline.core.tickers import link
-from pipeline.stream import evidence_texts, query
+from pipeline.stream import query, stored_state
 from pipeline.stream.auth import Access
 from pipeline.stream.openapi import spec
 from pipeline.stream.runtime import Runtime
@@ -189,7 +189,7 @@ def register(rt: Runtime, stages: Stages) -> None:
                     },
                 )
             return await _forward(owner, request, web)
-        state = evidence_texts.read(table, symbol, table.get(symbol))
+        state = stored_state.read(table, symbol, table.get(symbol))
         return web.json(query.ticker_view(symbol, state, cfg, about))
 
     @app.page("/alerts")

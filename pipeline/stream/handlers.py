@@ -27,7 +27,7 @@ from pipeline.core.step import Outputs, accept, advance, score_items
 from pipeline.core.validate import check_arrival, parse_item
 from pipeline.core.watermarks import merge, source_name, watermark
 from pipeline.scoring import fingerprints
-from pipeline.stream import evidence_texts
+from pipeline.stream import stored_state
 from pipeline.stream.delivery import Delivered
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.topics import Topics
@@ -291,9 +291,9 @@ class Tickers:
         state yet."""
         if key not in self.states:
             stored = self.table.get(key)
-            if isinstance(stored, dict) and "text_ids" in stored:
-                self.text_ids[key] = set(stored["text_ids"])
-                stored = evidence_texts.read(self.table, key, stored)
+            if isinstance(stored, dict) and "windows" in stored:  # a ticker, as stored
+                self.text_ids[key] = set(stored.get("text_ids", ()))
+                stored = stored_state.read(self.table, key, stored)
             if isinstance(stored, dict) and "pending_chunks" in stored:
                 ids = list(stored.get("pending_chunk_ids", range(stored["pending_chunks"])))
                 self.next_ids[key] = stored.get("pending_next_id", max(ids, default=-1) + 1)
@@ -346,7 +346,7 @@ class Tickers:
         """Write each changed state: the records waiting for the watermark go in chunks under
         keys of their own (one Kafka message each, whatever the backlog), and only the chunks
         that changed are rewritten (`sticky_chunks`); each evidence text is a key of its own,
-        written once (`evidence_texts`). Order: new chunks and texts, the state (the commit
+        written once (`stored_state`). Order: new chunks and texts, the state (the commit
         point), then the deletions."""
         for key, partition in self.partition.items():
             state = self.states[key]
@@ -366,18 +366,18 @@ class Tickers:
             main["pending_chunk_ids"] = [i for i, _r in new]
             main["pending_next_id"] = next_id
             main["pending_count"] = len(state["pending"])
-            main, texts = evidence_texts.split(main)
+            main, texts = stored_state.split(main)
             had = self.text_ids.get(key, set())
             for item_id in sorted(texts.keys() - had):
                 self._write(
-                    partition, evidence_texts.text_key(key, item_id), {"text": texts[item_id]}
+                    partition, stored_state.text_key(key, item_id), {"text": texts[item_id]}
                 )
             main["text_ids"] = sorted(texts)
-            self._write(partition, key, main)
+            self._write(partition, key, stored_state.pack_novelty(main))
             for i in sorted(before - {i for i, _r in new}):
                 self._write(partition, chunk_key(key, i), None)
             for item_id in sorted(had - texts.keys()):
-                self._write(partition, evidence_texts.text_key(key, item_id), None)
+                self._write(partition, stored_state.text_key(key, item_id), None)
             self.text_ids[key] = set(texts)
 
     def _write(self, partition: int, key: str, value: Any) -> None:
@@ -391,7 +391,7 @@ class Tickers:
         # written in the order of their last write
         buffered = self.unpublished.pop(key, None)
         never_written = buffered is not None and buffered[1] is not None  # written once, these
-        if value is None and never_written and ("/pending/" in key or evidence_texts.MARK in key):
+        if value is None and never_written and ("/pending/" in key or stored_state.MARK in key):
             return  # a chunk or text made and dropped between two commits never reaches Kafka
         self.unpublished[key] = (partition, value)
 

@@ -1,4 +1,4 @@
-"""Evidence texts stored beside a ticker's state (pipeline/stream/evidence_texts.py): each text
+"""Evidence texts stored beside a ticker's state (pipeline/stream/stored_state.py): each text
 is written to the changelog once, deleted when no window shows it, and reading puts it back, so
 a recovered worker folds, alerts and answers with the same texts."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from pipeline.stream import evidence_texts
+from pipeline.stream import stored_state
 from pipeline.stream.handlers import Tickers, handle_scored_batch
 from pipeline.testing import InMemoryTable
 from tests.stream.test_handlers import TS, _commit, _passed, _runtime, _scored
@@ -22,11 +22,11 @@ def test_split_and_join_give_the_state_back_and_a_conflicting_text_stays_inline(
     clash = [0.1, "a", "wire", -0.2, 0.5, "another text under the same id"]
     state = {"ticker": "AAPL", "windows": {"1m": {"0": {"top": [row]}, "60000": {"top": [clash]}},
                                            "1h": {"0": {"top": [row]}}}}  # fmt: skip
-    stored, texts = evidence_texts.split(state)
+    stored, texts = stored_state.split(state)
     assert texts == {"a": "Apple cuts its outlook"}  # one text for the two rows of item a
     assert _texts_in(stored) == [None, "another text under the same id", None]
-    assert evidence_texts.join(stored, texts.get) == state
-    assert evidence_texts.read({}, "AAPL", state) == state  # an old value: texts inline
+    assert stored_state.join(stored, texts.get) == state
+    assert stored_state.read({}, "AAPL", state) == state  # an old value: texts inline
 
 
 def test_each_text_is_written_once_and_deleted_when_no_window_shows_it() -> None:
@@ -66,3 +66,31 @@ def test_a_recovered_worker_reads_the_same_state_with_its_texts() -> None:
     assert all(t and t.startswith("Story number") for t in _texts_in(back))
     # and the stored value is smaller than the state it stands for
     assert len(json.dumps(table.data["AAPL"])) < len(json.dumps(back))
+
+
+def test_the_novelty_chain_packs_and_unpacks_exactly() -> None:
+    import random
+
+    rng = random.Random(7)
+    entries = [
+        [f"item-{i}", rng.getrandbits(64), rng.getrandbits(64), rng.randrange(0, 2**41)]
+        for i in range(256)
+    ]
+    state = {"ticker": "AAPL", "novelty": {"entries": entries}, "windows": {}}
+    packed = stored_state.pack_novelty(state)
+    assert "entries" not in packed["novelty"]
+    assert stored_state.unpack_novelty(packed) == state
+    assert len(json.dumps(packed)) < 0.75 * len(json.dumps(state))
+    # numbers past 64 bits (never made by the core) are stored as they are, not lost
+    odd = {"novelty": {"entries": [["x", 2**64, 1, 2]]}}
+    assert stored_state.pack_novelty(odd) == odd and stored_state.unpack_novelty(odd) == odd
+
+
+def test_the_stage_stores_the_chain_packed_and_reads_it_back() -> None:
+    rt, topics = _runtime()
+    table = InMemoryTable()
+    events = [_scored(str(i), i) for i in range(3)]
+    asyncio.run(handle_scored_batch(rt, topics, table, [*events, _passed(TS + 10_000)]))
+    assert "packed" in table.data["AAPL"]["novelty"]
+    chain = Tickers(table, {}, {}).get("AAPL")["novelty"]["entries"]  # type: ignore[index]
+    assert [e[0] for e in chain] == ["0", "1", "2"] and all(isinstance(e[1], int) for e in chain)
