@@ -22,7 +22,7 @@ from tests.review.test_formats import _annotation, _tasks, label_studio_export
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 DATA = Path(__file__).resolve().parent.parent / "review" / "data"
-THRESHOLD, SAMPLE = 0.6, 0.5
+SAMPLE = 0.5
 
 # StockNet tweets (MIT) the shipped model is unsure of, and headlines it is sure of; the test
 # scores them itself and checks that premise before relying on it.
@@ -82,8 +82,12 @@ def test_worker_picks_unsure_items_and_labels_come_back_as_a_dataset(
 ) -> None:
     texts = [*UNSURE, *SURE]
     conf = {t: s.confidence for t, s in zip(texts, shipped_scorer.score(texts), strict=True)}
-    assert all(conf[t] < THRESHOLD - 0.03 for t in UNSURE), conf  # the premise, with a margin
-    assert all(conf[t] > THRESHOLD + 0.03 for t in SURE), conf
+    # The premise, with a margin: the unsure tweets score below the sure headlines. The int8
+    # model's confidences differ a little between CPUs (ONNX Runtime's int8 kernels: AVX2
+    # without VNNI saturates), so the threshold is set between the two groups as measured here.
+    unsure_max, sure_min = max(conf[t] for t in UNSURE), min(conf[t] for t in SURE)
+    assert unsure_max + 0.06 < sure_min, conf
+    threshold = round((unsure_max + sure_min) / 2, 3)
     now = int(time.time() * 1000) - 3_600_000
     feed = [
         {"id": f"u{i}", "source": "twitter", "published_at": now + i * 1000, "text": t}
@@ -103,7 +107,7 @@ def test_worker_picks_unsure_items_and_labels_come_back_as_a_dataset(
     env = _env(
         kafka_bootstrap,
         tmp_path,
-        FINSENT_REVIEW_CONFIDENCE=str(THRESHOLD),
+        FINSENT_REVIEW_CONFIDENCE=str(threshold),
         FINSENT_REVIEW_SAMPLE_RATE=str(SAMPLE),
     )
     env.create_topics()
