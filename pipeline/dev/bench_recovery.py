@@ -23,15 +23,15 @@ import argparse
 import json
 import os
 import random
+import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
-from pipeline.core.records import Item, Rejected
+from pipeline.core.records import Item
 from pipeline.core.scoring import Score
 
 DAY_MS = 86_400_000
@@ -73,36 +73,25 @@ def week_feed(
 
 
 def build_states(settings: Settings, items: Sequence[Item], scorer: Any) -> dict[str, Any]:
-    """Fold `items` through the core in (event time, id) order, as the backtest does; the final
-    state of every ticker named."""
-    from tqdm import tqdm
-
-    from pipeline.core.step import score_items, step
+    """Fold `items` through the core as the backtest does (`run_core`, keeping no windows); the
+    final state of every ticker named."""
+    from pipeline.backtest.run import run_core
     from pipeline.reference import load_symbols
     from pipeline.rules import load_ticker_rules
-    from pipeline.scoring import fingerprints
 
     cfg = settings.core_config(load_ticker_rules(settings.rules_path))
     symbols = load_symbols(settings.symbols_path)
-    states: dict[str, Any] = {}
-    with tqdm(total=len(items), desc="state", unit="item", disable=None) as bar:
-        for i in range(0, len(items), 256):
-            chunk = items[i : i + 256]
-            for records in score_items(
-                chunk,
-                symbols,
-                scorer,
-                max_batch=settings.model_batch,
-                max_tickers=cfg.max_tickers_per_item,
-                mask_personal_data=cfg.mask_personal_data,
-                fingerprint=fingerprints.fingerprint,
-            ):
-                if isinstance(records, Rejected):
-                    continue
-                for s in records:
-                    states[s.ticker], _out = step(states.get(s.ticker), s, cfg)
-            bar.update(len(chunk))
-    return states
+    progress = sys.stdout.isatty() and sys.stderr.isatty()  # as `finsent backtest` decides
+    result = run_core(
+        items,
+        symbols,
+        scorer,
+        cfg,
+        max_batch=settings.model_batch,
+        keep_windows=(),
+        progress=progress,
+    )
+    return result.states
 
 
 class _Store:
@@ -172,20 +161,6 @@ def write_changelog(
     prod.close()
 
 
-def time_to_ready(env: dict[str, str], log_path: Path, port: int) -> tuple[float, Any]:
-    """Spawn a worker with `env` and wait for /ready: (seconds, the running process)."""
-    from pipeline.dev.bench_stream import _get
-    from pipeline.dev.processes import spawn_worker
-
-    t0 = time.monotonic()
-    proc = spawn_worker({**os.environ, **env}, log_path)
-    while _get(f"http://127.0.0.1:{port}/ready")[0] != 200:
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited {proc.returncode}; see {log_path}")
-        time.sleep(0.1)
-    return time.monotonic() - t0, proc
-
-
 def _stop(proc: Any) -> None:
     proc.terminate()
     proc.wait(60)
@@ -195,7 +170,14 @@ def run(args: argparse.Namespace) -> int:
     """Build the state, write its changelog, start a worker on nothing then on it; print the
     figures or one JSON object; 0 when the recovered sample matches what was written."""
     from pipeline.dev import kafka_local
-    from pipeline.dev.bench_stream import _broker, _get, rss_mb
+    from pipeline.dev.bench_stream import (
+        _broker,
+        _get,
+        env_settings,
+        isolated_env,
+        rss_mb,
+        spawn_ready,
+    )
     from pipeline.dev.bench_texts import make_texts
     from pipeline.reference import load_symbols
     from pipeline.scoring.onnx import OnnxScorer
@@ -219,33 +201,18 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="finsent-bench-recovery-") as tmp_s:
         tmp = Path(tmp_s)
         bootstrap, own = _broker(tmp)
-        p = f"recov{uuid.uuid4().hex[:6]}"
         port = kafka_local.free_port()
-        env = {
-            "FINSENT_BOOTSTRAP_SERVERS": bootstrap,
-            "FINSENT_NEWS_TOPIC": f"{p}.news.raw",
-            "FINSENT_SOCIAL_TOPIC": f"{p}.social.raw",
-            "FINSENT_SCORED_TOPIC": f"{p}.sentiment.scored",
-            "FINSENT_AGGREGATES_TOPIC": f"{p}.sentiment.aggregates",
-            "FINSENT_ALERTS_TOPIC": f"{p}.sentiment.alerts",
-            "FINSENT_ALERT_MARKS_TOPIC": f"{p}.sentiment.alert_marks",
-            "FINSENT_REVIEW_TOPIC": f"{p}.sentiment.review",
-            "FINSENT_WEB_PORT": str(port),
-            "FINSENT_WEB_HOST": "127.0.0.1",
-        }
+        env = {**isolated_env(bootstrap, port, tmp / "data"), "FINSENT_APP_ID": "finsent"}
         try:
-            settings = Settings(
-                **{k.removeprefix("FINSENT_").lower(): v for k, v in env.items()},
-                app_id=f"{p}-finsent",
-            )
+            settings = env_settings(env)  # the recovering worker's (app_id finsent-<namespace>)
             create_topics(settings)
             entries = changelog_entries(settings, states)
             changelog = f"{settings.app_id}-{TABLE_NAME}-changelog"
             write_changelog(settings, changelog, entries)
             starts = {}
-            for label, app_id in (("empty", f"{p}-empty"), ("recovering", settings.app_id)):
+            for label, app_id in (("empty", "finsent-empty"), ("recovering", "finsent")):
                 run_env = {**env, "FINSENT_APP_ID": app_id, "FINSENT_DATA_DIR": str(tmp / label)}
-                starts[label], proc = time_to_ready(run_env, tmp / f"{label}.log", port)
+                starts[label], proc = spawn_ready(run_env, tmp / f"{label}.log", port)
                 if label == "recovering":
                     rss = rss_mb(proc.pid)
                     sample = rng.sample(sorted(states), min(20, len(states)))

@@ -58,6 +58,36 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
         return 0, {}
 
 
+def isolated_env(bootstrap: str, web_port: int, data_dir: Path) -> dict[str, str]:
+    """A benchmark worker's environment: a namespace of its own (every topic, the consumer group
+    and the table changelog under a random prefix: `Settings._apply_namespace`), so a shared
+    broker's data is untouched, and a web port on localhost."""
+    return {
+        "FINSENT_BOOTSTRAP_SERVERS": bootstrap,
+        "FINSENT_NAMESPACE": f"bench{uuid.uuid4().hex[:6]}",
+        "FINSENT_WEB_PORT": str(web_port),
+        "FINSENT_WEB_HOST": "127.0.0.1",
+        "FINSENT_DATA_DIR": str(data_dir),
+    }
+
+
+def env_settings(env: dict[str, str]) -> Settings:
+    """The settings a worker started with `env` (over this process' environment) has."""
+    return Settings(**{k.removeprefix("FINSENT_").lower(): v for k, v in env.items()})
+
+
+def spawn_ready(env: dict[str, str], log_path: Path, web_port: int) -> tuple[float, Any]:
+    """Spawn a worker with `env` and wait for its /ready: (seconds it took, the process). A
+    worker that exits first stops the benchmark, pointing at its log."""
+    t0 = time.monotonic()
+    proc = spawn_worker({**os.environ, **env}, log_path)
+    while _get(f"http://127.0.0.1:{web_port}/ready")[0] != 200:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited {proc.returncode}; see {log_path}")
+        time.sleep(0.1)
+    return time.monotonic() - t0, proc
+
+
 def make_items(texts: list[str], spread: str, n_tickers: int, seed: int = 0) -> list[dict]:
     """One item per text, tagged with a cashtag: `spread` over `n_tickers` S&P members, or all on
     one hot ticker; event times evenly over the last hour."""
@@ -123,9 +153,9 @@ def _broker(tmp: Path) -> tuple[str, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The end-to-end benchmark on this run's own topics and consumer group (a random prefix), so
-    a shared broker's data is untouched; this process' settings and the worker's environment
-    come from the same overrides. 0 when done."""
+    """The end-to-end benchmark in a namespace of its own (`isolated_env`), so a shared broker's
+    data is untouched; this process' settings and the worker's environment come from the same
+    overrides. 0 when done."""
     from pipeline.dev import kafka_local
     from pipeline.dev.bench_texts import make_texts, read_texts
     from pipeline.kafka_clients import producer
@@ -137,24 +167,14 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="finsent-bench-stream-") as tmp_s:
         tmp = Path(tmp_s)
         bootstrap, own = _broker(tmp)
-        p = f"bench{uuid.uuid4().hex[:6]}"
         port = kafka_local.free_port()
         env = {
-            "FINSENT_BOOTSTRAP_SERVERS": bootstrap,
-            "FINSENT_APP_ID": f"{p}-finsent",
-            "FINSENT_NEWS_TOPIC": f"{p}.news.raw",
-            "FINSENT_SOCIAL_TOPIC": f"{p}.social.raw",
-            "FINSENT_SCORED_TOPIC": f"{p}.sentiment.scored",
-            "FINSENT_AGGREGATES_TOPIC": f"{p}.sentiment.aggregates",
-            "FINSENT_ALERTS_TOPIC": f"{p}.sentiment.alerts",
-            "FINSENT_WEB_PORT": str(port),
-            "FINSENT_WEB_HOST": "127.0.0.1",
-            "FINSENT_DATA_DIR": str(tmp / "data"),
+            **isolated_env(bootstrap, port, tmp / "data"),
             # only the news topic is loaded: the empty social topic would hold time back for
             # the default 30 s idleness timeout, and that wait is not the stream's speed
             "FINSENT_IDLE_TIMEOUT_S": os.environ.get("FINSENT_IDLE_TIMEOUT_S", "2"),
         }
-        settings = Settings(**{k.removeprefix("FINSENT_").lower(): v for k, v in env.items()})
+        settings = env_settings(env)
         try:
             return _measure(
                 args, settings, env, texts, port, tmp, TABLE_NAME, producer, create_topics
@@ -184,13 +204,9 @@ def _measure(
     for it in items:
         prod.send(settings.news_topic, key=it["id"].encode(), value=json.dumps(it).encode())
     prod.flush()
-    proc = spawn_worker({**os.environ, **env}, tmp / "worker.log")
+    _s, proc = spawn_ready(env, tmp / "worker.log", port)
     url = f"http://127.0.0.1:{port}"
     try:
-        while _get(url + "/ready")[0] != 200:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited {proc.returncode}; see {tmp}/worker.log")
-            time.sleep(0.2)
         t0, cpu0 = time.monotonic(), _cpu_s(proc.pid)
         consumed = {settings.news_topic, settings.social_topic, settings.scored_topic}
         timeline = _drained(url, consumed, proc)
