@@ -12,12 +12,12 @@ from pipeline.config import Settings
 from pipeline.core.scoring import score_from_probs
 from pipeline.dev.bench_recovery import (
     PoolScorer,
-    _Store,
     build_states,
     changelog_entries,
     week_feed,
 )
 from pipeline.stream.handlers import Tickers
+from pipeline.testing import InMemoryTable
 
 
 class Counting:
@@ -56,7 +56,7 @@ def test_the_changelog_reads_back_as_the_states_it_was_written_from() -> None:
     states = build_states(settings, items, PoolScorer(Counting(), ["shares rose", "profit fell"]))
     assert {"AAPL", "MSFT", "NVDA"} <= set(states)
     entries = changelog_entries(settings, states)
-    store = _Store()
+    store = InMemoryTable()
     partitions: dict[str, int] = {}
     for p, key, value in entries:
         store.data[json.loads(key)] = json.loads(value)

@@ -94,16 +94,6 @@ def build_states(settings: Settings, items: Sequence[Item], scorer: Any) -> dict
     return result.states
 
 
-class _Store:
-    """A table's local store, as far as `Tickers.write_back` uses one."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-
 def changelog_entries(settings: Settings, states: dict[str, Any]) -> list[tuple[int, bytes, bytes]]:
     """(partition, key, value) of every changelog message the aggregation stage would leave for
     `states`: each ticker in its scored partition (the murmur2 of the ticker that the worker's
@@ -113,12 +103,13 @@ def changelog_entries(settings: Settings, states: dict[str, Any]) -> list[tuple[
     from pipeline.core.aggregate import due_ms
     from pipeline.rules import load_ticker_rules
     from pipeline.stream.handlers import Tickers
+    from pipeline.testing import InMemoryTable
 
     agg = settings.core_config(load_ticker_rules(settings.rules_path)).aggregation
     parts = list(range(settings.partitions))
     partitioner = DefaultPartitioner()
     unpublished: dict[str, tuple[int, object]] = {}
-    tickers = Tickers(_Store(), {}, unpublished)  # type: ignore[arg-type]
+    tickers = Tickers(InMemoryTable(), {}, unpublished)  # type: ignore[arg-type]
     for ticker, state in states.items():
         p = partitioner(ticker.encode(), parts, parts)
         tickers.put(ticker, p, {**state, "partition": p, "due": due_ms(state, agg)})
