@@ -91,6 +91,29 @@ def test_admit_fills_holes_first_and_skips_done_and_foreign(reads: list[tuple[in
     assert d.cursor.next[TP] == 15
 
 
+@pytest.mark.parametrize("phase", ["first_recovery", "later_recovery"])
+def test_nothing_is_processed_while_the_tables_load(
+    reads: list[tuple[int, int]], phase: str
+) -> None:
+    """A record folded while the tables still load from their changelogs was overwritten by
+    the recovered state, with the cursor already past it (records lost after kill -9): until
+    recovery ends, records and holes are left below the cursor, then processed as usual."""
+    app = FakeApp(ends={TP: 14})
+    completed = asyncio.Event()
+    if phase == "later_recovery":
+        completed.set()  # faust sets it once, after the first recovery
+    recovery = SimpleNamespace(completed=completed, in_recovery=phase == "later_recovery")
+    app.tables = SimpleNamespace(recovery=recovery)  # type: ignore[attr-defined]
+    d = _delivery(app)
+    assert asyncio.run(d.admit([_ev(10), _ev(13)])) == []
+    assert reads == [] and d.cursor.next[TP] == 10
+    assert asyncio.run(d.fill_tail(max_records=256)) == 0 and reads == []
+    completed.set()
+    recovery.in_recovery = False
+    todo = asyncio.run(d.admit([_ev(10), _ev(13)]))
+    assert [e.message.offset for e in todo] == [10, 11, 12, 13] and reads == [(11, 13)]
+
+
 def test_commit_flushes_first_and_commits_only_what_moved(reads: list[tuple[int, int]]) -> None:
     app = FakeApp()
     d = _delivery(app)
